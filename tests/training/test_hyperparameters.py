@@ -1,0 +1,68 @@
+import pytest
+
+from training import hyperparameters as hp
+
+
+def test_defaults_are_the_original_table():
+    values = hp.validate({})
+    assert values["augmentation_type"] == "crop_color_transform"
+    assert values["epochs"] == 120 and values["num_layers"] == 50
+    assert values["num_classes"] == hp.DERIVED
+    assert set(hp.ORIGINAL_KEYS) <= set(values) and len(hp.ORIGINAL_KEYS) == 25
+
+
+@pytest.mark.parametrize("key, raw, typed", [
+    ("epochs", "12", 12),
+    ("learning_rate", "0.01", 0.01),
+    ("early_stopping", "True", True),
+    ("early_stopping", "false", False),
+    ("image_shape", "3,299,299", "3,299,299"),
+    ("lr_scheduler_step", "10,20", "10,20"),
+], ids=["int", "float", "bool-true", "bool-false", "image-shape", "lr-steps"])
+def test_strings_from_sagemaker_are_parsed(key, raw, typed):
+    assert hp.parse_value(key, raw) == typed
+
+
+@pytest.mark.parametrize("key, value, words", [
+    ("nope", 1, "unknown hyperparameter"),
+    ("epochs", "ten", "not a int"),
+    ("epochs", 0, "out of range"),
+    ("optimizer", "lbfgs", "allowed: sgd, adam, rmsprop, nag"),
+    ("augmentation_type", "rotate", "allowed: crop, crop_color, crop_color_transform"),
+    ("num_layers", 42, "allowed: 18, 34, 50, 101, 152"),
+    ("learning_rate", 2.0, "out of range"),
+    ("eps", 0.0, "out of range"),
+    ("early_stopping", "maybe", "allowed: true, false"),
+    ("image_shape", "224,224", "channels,height,width"),
+    ("lr_scheduler_step", "20,10", "increasing"),
+    ("mini_batch_size", True, "not a int"),
+], ids=lambda v: str(v))
+def test_bad_values_name_key_and_allowed(key, value, words):
+    with pytest.raises(hp.HyperparameterError) as err:
+        hp.parse_value(key, value)
+    message = str(err.value)
+    assert message.startswith(f"{key}:") and words in message and "\n" not in message
+
+
+def test_step_after_last_epoch_is_rejected():
+    with pytest.raises(hp.HyperparameterError, match="after the last epoch"):
+        hp.validate({"epochs": 5, "lr_scheduler_step": "3,8"})
+
+
+def test_derived_values_come_from_data():
+    values = hp.resolve_derived(hp.validate({}), num_classes=10, num_training_samples=1600)
+    assert values["num_classes"] == 10 and values["num_training_samples"] == 1600
+
+
+def test_typed_derived_value_must_match_data():
+    with pytest.raises(hp.HyperparameterError, match="LST files give 10"):
+        hp.resolve_derived(hp.validate({"num_classes": 120}), num_classes=10,
+                           num_training_samples=1600)
+
+
+def test_to_sagemaker_is_all_strings_and_skips_ours_for_builtin():
+    values = hp.resolve_derived(hp.validate({}), num_classes=10, num_training_samples=1600)
+    out = hp.to_sagemaker(values, builtin_only=True)
+    assert all(isinstance(v, str) for v in out.values())
+    assert out["early_stopping"] == "true" and out["num_classes"] == "10"
+    assert "backbone" not in out and "seed" not in out
