@@ -336,6 +336,22 @@ def describe(paths: Iterable[str | Path]) -> LstInfo:
                    shared_paths=sum(1 for n in seen.values() if n > 1))
 
 
+def expand_paths(text: str | Iterable[str | Path]) -> list[Path]:
+    """LST paths from a comma-separated string (or a list); a folder stands for its `*.lst` files,
+    train files first."""
+    items = [p.strip() for p in text.split(",")] if isinstance(text, str) else list(text)
+    paths: list[Path] = []
+    for item in (Path(i) for i in items if str(i)):
+        if item.is_dir():
+            found = sorted(item.glob("*.lst"), key=lambda p: (not p.name.endswith("_train.lst"), p.name))
+            if not found:
+                raise LstError(f"{item}: no .lst files in this folder")
+            paths.extend(found)
+        else:
+            paths.append(item)
+    return paths
+
+
 def class_names(path: str | Path) -> list[str]:
     """Class names by id from a `classes.json` or a text file of breed folders, one a line."""
     path = Path(path)
