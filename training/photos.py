@@ -29,6 +29,7 @@ from training.errors import UserError
 
 EXTENSIONS = (".jpg", ".jpeg", ".png")  # matched without regard to case
 FORMATS = ("JPEG", "MPO", "PNG")  # what the training job reads (MPO: a JPEG with extra frames)
+MAGIC = {b"\xff\xd8\xff": "JPEG", b"\x89PNG\r\n\x1a\n": "PNG"}  # how the file starts
 GRAYSCALE_MODES = ("1", "L", "LA", "I", "I;16", "F")
 ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
 
@@ -101,9 +102,12 @@ def breed_folders(root: str | Path) -> list[str]:
     if not root.is_dir():
         raise PhotoError(f"{root}: no such images folder")
     folders = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    images = root / "Images"
+    if "Images" in folders and any(d.is_dir() for d in images.iterdir()):
+        raise PhotoError(f"{root}: holds the dataset's Images folder, not breed folders; "
+                         f"did you mean {images}?")
     if not folders:
-        hint = f" (did you mean {root / 'Images'}?)" if (root / "Images").is_dir() else ""
-        raise PhotoError(f"{root}: no breed folders (<wnid>-<breed>/) in it{hint}")
+        raise PhotoError(f"{root}: no breed folders (<wnid>-<breed>/) in it")
     return folders
 
 
@@ -185,6 +189,9 @@ def check_photo(root: Path, rel: str, min_size: tuple[int, int] = (224, 224)) ->
                 image.draft(mode, (max(1, size[0] // 8), max(1, size[1] // 8)))
             image.load()
     except UnidentifiedImageError:
+        for magic, fmt in MAGIC.items():
+            if data.startswith(magic):
+                return bad("corrupt", f"truncated or corrupt: no readable {fmt} header")
         return bad("not-image", "not an image")
     except Image.DecompressionBombError as exc:
         return bad("corrupt", f"too many pixels to decode safely ({exc})")
