@@ -6,8 +6,8 @@ Paths are relative to the images root (the folder holding one sub-folder per bre
 `render()` turns an images root into such files (what `invoke lst` runs): indexes 0..N-1 over the usable
 photos in sorted path order, class ids 0-based over the sorted breed folders, a stratified split (or
 stratified folds) decided by a seeded hash of each path, so the same photos and seed always give
-byte-identical files and adding a photo never moves the others between train and test. Lines are
-written in index order. `describe()` summarises existing files (what `invoke lst.info` prints).
+byte-identical files, and adding a photo moves at most one other photo per breed between train and
+test (only where a breed's test quota changes). Lines are written in index order. `describe()` summarises existing files (what `invoke lst.info` prints).
 """
 from __future__ import annotations
 
