@@ -81,3 +81,25 @@ def test_every_task_has_help(task):
     run = invoke(task, "--help")
     assert run.returncode == 0 and "--" in run.stdout + run.stderr
     assert "error" not in (run.stdout + run.stderr).lower()
+
+
+def test_data_download_then_lst(tar_server, tmp_path):
+    import hashlib
+
+    checksum = "md5:" + hashlib.md5(tar_server.archive.read_bytes()).hexdigest()
+
+    run = invoke("data.download", "--dest", str(tmp_path / "data"), "--url", tar_server.url,
+                 "--checksum", checksum, "--breeds", "2")
+
+    assert run.returncode == 0, run.stderr
+    assert "2 breeds, 4 photos" in run.stdout
+    assert f"next: invoke lst --data {tmp_path / 'data' / 'Images'}" in run.stdout
+
+
+def test_data_download_checksum_mismatch_exits_2(tar_server, tmp_path):
+    run = invoke("data.download", "--dest", str(tmp_path / "data"), "--url", tar_server.url,
+                 "--checksum", "md5:" + "1" * 32)
+
+    assert run.returncode == 2 and run.stderr.count("\n") == 1
+    assert "checksum mismatch" in run.stderr
+    assert not list((tmp_path / "data").glob("images.tar*"))
