@@ -234,6 +234,7 @@ def render(data_dir: str | Path, out_dir: str | Path, *, test_fraction: float = 
     if folds is None:
         pairs = [(None, *stratified_split(entries, test_fraction, seed))]
         names = [(f"{name}_train.lst", f"{name}_test.lst")]
+        _check_split(pairs[0][1], pairs[0][2], breed_classes, test_fraction)
     else:
         smallest = min(counts, key=lambda f: counts[f])
         if counts[smallest] < folds:
@@ -257,6 +258,30 @@ def render(data_dir: str | Path, out_dir: str | Path, *, test_fraction: float = 
                                       for c in breed_classes},
                         scan=scan, classes_path=classes_path, report_path=report_path,
                         removed=removed)
+
+
+def _check_split(train: list[LstEntry], test: list[LstEntry],
+                 breed_classes: list[classmap.BreedClass], test_fraction: float) -> None:
+    if not test:
+        raise LstError(f"test fraction: {test_fraction} of {len(train)} photos leaves no test photo; "
+                       f"raise --test-fraction")
+    trained = {e.class_id for e in train}
+    missing = [c.folder for c in breed_classes if c.id not in trained]
+    if missing:
+        raise LstError(f"test fraction: {test_fraction} leaves {missing[0]} with no training photo; "
+                       f"lower --test-fraction or add photos")
+
+
+def derived_hyperparameters(lst_dir: str | Path, fold: int | None = None) -> dict[str, int]:
+    """`num_classes` and `num_training_samples` of the LST files in a folder written by `render`
+    (the class count from its `classes.json` when there is one, else the highest class id + 1)."""
+    train, test = find_split(lst_dir, fold)
+    entries = read_lst(train)
+    if (Path(lst_dir) / classmap.FILENAME).exists():
+        num_classes = len(classmap.load(lst_dir))
+    else:
+        num_classes = max(e.class_id for e in entries + read_lst(test)) + 1
+    return {"num_classes": num_classes, "num_training_samples": len(entries)}
 
 
 def _remove_stale(out_dir: Path, name: str, written: set[Path]) -> list[Path]:

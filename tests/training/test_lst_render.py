@@ -198,9 +198,21 @@ def test_a_breed_with_no_usable_photo_is_an_error(small_images, tmp_path):
     ({"name": "../x"}, "name: '../x' is not allowed"),
     ({"name": "a_fold_1"}, "not containing '_fold_'"),
     ({"classes": 1}, "one breed"),
+    ({"test_fraction": 0.02}, "leaves no test photo"),
+    ({"test_fraction": 0.95}, "with no training photo"),
 ], ids=lambda v: str(v))
 def test_bad_options_are_one_line_errors(small_images, tmp_path, options, words):
     out = tmp_path / "out"
     with pytest.raises(lst.UserError) as err:
         lst.render(small_images, out, progress=False, **options)
     assert words in str(err.value) and "\n" not in str(err.value)
+
+
+def test_derived_hyperparameters(small_images, tmp_path):
+    lst.render(small_images, tmp_path / "plain", progress=False)
+    lst.render(small_images, tmp_path / "folds", folds=3, progress=False)
+
+    assert lst.derived_hyperparameters(tmp_path / "plain") == {
+        "num_classes": 3, "num_training_samples": 14}
+    assert lst.derived_hyperparameters(tmp_path / "folds", fold=2) == {
+        "num_classes": 3, "num_training_samples": 12}
