@@ -141,7 +141,7 @@ def download(c, dest=None, url=None, checksum=None, breeds=None, retries=3):
                              checksum=dl.DEFAULT_CHECKSUM if checksum is None else checksum,
                              breeds=_int_option("breeds", breeds, low=1),
                              retries=_int_option("retries", retries, low=0))
-    how = "already downloaded" if not result.fetched_bytes else f"{result.fetched_bytes:,} bytes fetched"
+    how = f"{result.fetched_bytes:,} bytes fetched" if result.fetched_bytes else "already there"
     if result.resumed_from:
         how += f", resumed from {result.resumed_from:,}"
     print(f"{result.archive} ({how}, checksum ok)")

@@ -216,7 +216,8 @@ def extract(archive: str | Path, dest: str | Path, *, breeds: int | None = None,
     return images, names, len(chosen)
 
 
-def _photo_members(members: list[tarfile.TarInfo], archive: Path) -> list[tuple[str, str, tarfile.TarInfo]]:
+def _photo_members(members: list[tarfile.TarInfo],
+                   archive: Path) -> list[tuple[str, str, tarfile.TarInfo]]:
     """(breed, file, member) of every regular file two levels down; refuses unsafe names."""
     photos = []
     for member in members:

@@ -7,7 +7,8 @@ Paths are relative to the images root (the folder holding one sub-folder per bre
 photos in sorted path order, class ids 0-based over the sorted breed folders, a stratified split (or
 stratified folds) decided by a seeded hash of each path, so the same photos and seed always give
 byte-identical files, and adding a photo moves at most one other photo per breed between train and
-test (only where a breed's test quota changes). Lines are written in index order. `describe()` summarises existing files (what `invoke lst.info` prints).
+test (only where a breed's test quota changes). Lines are written in index order. `describe()`
+summarises existing files (what `invoke lst.info` prints).
 """
 from __future__ import annotations
 
@@ -137,8 +138,8 @@ def stratified_folds(entries: Sequence[LstEntry], folds: int,
         for entry in items:
             fold_of[entry.index] = counter % folds
             counter += 1
-    return [([e for e in entries if fold_of[e.index] != k], [e for e in entries if fold_of[e.index] == k])
-            for k in range(folds)]
+    return [([e for e in entries if fold_of[e.index] != k],
+             [e for e in entries if fold_of[e.index] == k]) for k in range(folds)]
 
 
 def _by_class(entries: Sequence[LstEntry], seed: int) -> dict[int, list[LstEntry]]:
@@ -305,8 +306,10 @@ class LstSummary:
 
     @property
     def role(self) -> str:
-        stem = self.path.name
-        return "train" if stem.endswith("_train.lst") else "test" if stem.endswith("_test.lst") else "?"
+        name = self.path.name
+        if name.endswith("_train.lst"):
+            return "train"
+        return "test" if name.endswith("_test.lst") else "?"
 
     @property
     def num_classes(self) -> int:
@@ -368,7 +371,8 @@ def expand_paths(text: str | Iterable[str | Path]) -> list[Path]:
     paths: list[Path] = []
     for item in (Path(i) for i in items if str(i)):
         if item.is_dir():
-            found = sorted(item.glob("*.lst"), key=lambda p: (not p.name.endswith("_train.lst"), p.name))
+            found = sorted(item.glob("*.lst"),
+                           key=lambda p: (not p.name.endswith("_train.lst"), p.name))
             if not found:
                 raise LstError(f"{item}: no .lst files in this folder")
             paths.extend(found)

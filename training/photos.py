@@ -44,7 +44,7 @@ class Photo:
     path: str  # relative to the images root: '<breed folder>/<file>'
     folder: str
     problem: str | None = None  # why it is bad; None when usable
-    kind: str | None = None  # short bad kind: unreadable, empty, not-image, corrupt, too-small, duplicate
+    kind: str | None = None  # unreadable, empty, not-image, corrupt, too-small, duplicate, bad-name
     mode: str | None = None  # Pillow mode, e.g. RGB, L, CMYK
     size: tuple[int, int] | None = None  # (width, height)
     alpha: bool = False

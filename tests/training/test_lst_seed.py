@@ -79,7 +79,8 @@ def test_malformed_lines_name_file_and_line(tmp_path, text, words):
 
 
 def test_describe_reports_overlap(tmp_path):
-    lst.write_lst(tmp_path / "a_train.lst", [lst.LstEntry(0, 0, "x/1.jpg"), lst.LstEntry(1, 1, "y/2.jpg")])
+    lst.write_lst(tmp_path / "a_train.lst",
+                  [lst.LstEntry(0, 0, "x/1.jpg"), lst.LstEntry(1, 1, "y/2.jpg")])
     lst.write_lst(tmp_path / "a_test.lst", [lst.LstEntry(1, 1, "y/2.jpg")])
     info = lst.describe(lst.expand_paths(f"{tmp_path}/a_train.lst,{tmp_path}/a_test.lst"))
     assert info.shared_paths == 1 and info.num_classes == 2 and info.num_training_samples == 2
