@@ -76,7 +76,8 @@ def _min_size(value, config_path) -> tuple[int, int]:
 
 
 @task(default=True, positional=[], help={
-    "data": "images root: one folder per breed, <wnid>-<breed>/<file>.jpg (Stanford Dogs layout)",
+    "data": "images root: one folder per breed, <wnid>-<breed>/<file>.jpg (default: .dogs/data/Images,"
+            " where data.download puts it)",
     "out": "folder for the LST files, classes.json and scan_report.json (default: .dogs/lst)",
     "test-fraction": "share of each breed's photos in the test set (default 0.2)",
     "seed": "seed of the split (default 0): same photos + seed give byte-identical files",
@@ -87,12 +88,17 @@ def _min_size(value, config_path) -> tuple[int, int]:
     "min-size": "smallest usable photo, N or HxW (default: config image_shape; 0: no check)",
     "config": "configuration file (default: config.yaml)",
 })
-def render(c, data, out=None, test_fraction=None, seed=0, folds=None, classes=None, name="dogs",
+def lst_render(c, data=None, out=None, test_fraction=None, seed=0, folds=None, classes=None, name="dogs",
            strict=False, min_size=None, config=None):
     """Scan a folder of dog photos, check them, and write train/test LST files + classes.json."""
     from ops import lst_summary, state
     from training import lst
 
+    if data is None:
+        data = state.home() / "data" / "Images"
+        if not data.is_dir():
+            raise Exit("error: --data: give the images root (one folder per breed), or run "
+                       "`invoke data.download` first", code=2)
     folds = _int_option("folds", folds, low=2)
     if folds is not None and test_fraction is not None:
         raise Exit("error: give --folds or --test-fraction, not both (each fold tests 1/K)", code=2)
@@ -112,13 +118,13 @@ def render(c, data, out=None, test_fraction=None, seed=0, folds=None, classes=No
     "classes-file": "classes.json (or a text file of breed folders, one a line) to name the classes",
     "per-class": "print the images per class of every file",
 })
-def info(c, files, classes_file=None, per_class=False):
+def lst_info(c, files, classes_file=None, per_class=False):
     """Describe LST files: samples, classes, images per class, and num_classes/num_training_samples."""
     from ops import lst_summary
     from training import lst
 
     if files in ("-h", "--help"):  # a missing positional argument eats --help (invoke's parser)
-        raise Exit(_task_help(info), code=0)
+        raise Exit(_task_help(lst_info), code=0)
     with user_errors():
         described = lst.describe(lst.expand_paths(files))
         names = lst.class_names(classes_file) if classes_file else None
@@ -132,28 +138,30 @@ def info(c, files, classes_file=None, per_class=False):
     "breeds": "extract only the first N breeds (sorted by folder)",
     "retries": "times to resume after a cut connection (default 3)",
 })
-def download(c, dest=None, url=None, checksum=None, breeds=None, retries=3):
+def data_download(c, dest=None, url=None, checksum=None, breeds=None, retries=3):
     """Download Stanford Dogs (images.tar, resumable, checksum-verified) and unpack it to Images/."""
     from ops import download as dl, state
 
+    checksum = dl.DEFAULT_CHECKSUM if checksum is None else checksum
     with user_errors():
         result = dl.download(dest or state.home() / "data", url=url or dl.DEFAULT_URL,
-                             checksum=dl.DEFAULT_CHECKSUM if checksum is None else checksum,
+                             checksum=checksum,
                              breeds=_int_option("breeds", breeds, low=1),
                              retries=_int_option("retries", retries, low=0))
     how = f"{result.fetched_bytes:,} bytes fetched" if result.fetched_bytes else "already there"
     if result.resumed_from:
         how += f", resumed from {result.resumed_from:,}"
-    print(f"{result.archive} ({how}, checksum ok)")
+    checked = "checksum ok" if dl.parse_checksum(checksum) else "checksum not checked"
+    print(f"{result.archive} ({how}, {checked})")
     print(f"{result.images}: {len(result.breeds)} breeds, {result.photos:,} photos")
     print(f"next: invoke lst --data {result.images}")
 
 
-lst = Collection("lst")
-lst.add_task(render, name="render", default=True)
-lst.add_task(info)
-data = Collection("data")
-data.add_task(download)
+lst_tasks = Collection("lst")
+lst_tasks.add_task(lst_render, name="render", default=True)
+lst_tasks.add_task(lst_info, name="info")
+data_tasks = Collection("data")
+data_tasks.add_task(data_download, name="download")
 
 
 
