@@ -203,6 +203,44 @@ def render(data_dir: str | Path, out_dir: str | Path, *, test_fraction: float = 
     Bad photos are left out and listed in the report; with `strict` they are a PhotoError (the
     report is still written). `min_size` is the training image (height, width).
     """
+    _check_options(test_fraction, seed, folds, name)
+    out_dir = Path(out_dir)
+    scan = photos.scan(data_dir, classes=classes, min_size=min_size, progress=progress)
+    report_path = out_dir / REPORT
+    if strict and scan.bad:
+        write_text_atomic(report_path, json.dumps(scan.report(), indent=1) + "\n")
+        first = scan.bad[0]
+        raise photos.PhotoError(f"{len(scan.bad)} bad photo(s) under {scan.root} (first: "
+                                f"{first.path}: {first.problem}); see {report_path}, or run "
+                                f"without --strict to leave them out")
+    breed_classes = _classes_of(scan)
+    class_of = {c.folder: c.id for c in breed_classes}
+    entries = [LstEntry(i, class_of[p.folder], p.path) for i, p in enumerate(scan.good)]
+    if folds is None:
+        train, test = stratified_split(entries, test_fraction, seed)
+        _check_split(train, test, breed_classes, test_fraction)
+        planned = [(None, f"{name}_train.lst", train, f"{name}_test.lst", test)]
+    else:
+        _check_folds(folds, scan)
+        planned = [(k, f"{name}_fold_{k}_train.lst", train, f"{name}_fold_{k}_test.lst", test)
+                   for k, (train, test) in enumerate(stratified_folds(entries, folds, seed), 1)]
+    splits = []
+    for fold, train_name, train, test_name, test in planned:
+        write_lst(out_dir / train_name, train)
+        write_lst(out_dir / test_name, test)
+        splits.append(Split(fold, out_dir / train_name, out_dir / test_name, len(train), len(test)))
+    classes_path = write_text_atomic(out_dir / classmap.FILENAME, classmap.to_json(breed_classes))
+    write_text_atomic(report_path, json.dumps(scan.report(), indent=1) + "\n")
+    removed = _remove_stale(out_dir, name, {p for s in splits for p in (s.train, s.test)})
+    _, _, first_train, _, first_test = planned[0]
+    trained, tested = Counter(e.class_id for e in first_train), Counter(e.class_id for e in first_test)
+    return RenderResult(out_dir=out_dir, splits=splits, classes=breed_classes,
+                        class_counts={c.id: (trained[c.id], tested[c.id]) for c in breed_classes},
+                        scan=scan, classes_path=classes_path, report_path=report_path,
+                        removed=removed)
+
+
+def _check_options(test_fraction: float, seed: int, folds: int | None, name: str) -> None:
     _check_fraction(test_fraction)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise LstError(f"seed: {seed!r} is not allowed; allowed: an integer >= 0")
@@ -211,54 +249,28 @@ def render(data_dir: str | Path, out_dir: str | Path, *, test_fraction: float = 
     if not _NAME.match(name) or "_fold_" in name:
         raise LstError(f"name: {name!r} is not allowed; allowed: letters, digits, '.', '_', '-' "
                        f"(not containing '_fold_'), e.g. dogs")
-    out_dir = Path(out_dir)
-    scan = photos.scan(data_dir, classes=classes, min_size=min_size, progress=progress)
-    report_path = out_dir / REPORT
-    if strict and scan.bad:
-        write_text_atomic(report_path, json.dumps(scan.report(), indent=1) + "\n")
-        first = scan.bad[0]
-        raise photos.PhotoError(f"{len(scan.bad)} bad photo(s) under {scan.root} (first: {first.path}: "
-                                f"{first.problem}); see {report_path}, or run without --strict to "
-                                f"leave them out")
-    breed_classes = classmap.from_folders(scan.folders)
-    class_of = {c.folder: c.id for c in breed_classes}
+
+
+def _classes_of(scan: photos.Scan) -> list[classmap.BreedClass]:
+    """The class map of the scanned breeds; each must have a usable photo, and there must be two."""
     counts = scan.per_folder()
     empty = [f for f, n in counts.items() if n == 0]
     if empty:
-        raise photos.PhotoError(f"{empty[0]}: no usable photos in this breed folder"
-                                f"{f' (and {len(empty) - 1} more)' if len(empty) > 1 else ''}; "
+        more = f" (and {len(empty) - 1} more)" if len(empty) > 1 else ""
+        raise photos.PhotoError(f"{empty[0]}: no usable photos in this breed folder{more}; "
                                 f"add photos, remove it, or pick breeds with --classes")
-    if len(breed_classes) < 2:
-        raise photos.PhotoError(f"{scan.root}: one breed ({breed_classes[0].folder}); a classifier "
+    if len(scan.folders) < 2:
+        raise photos.PhotoError(f"{scan.root}: one breed ({scan.folders[0]}); a classifier "
                                 f"needs at least 2")
-    entries = [LstEntry(i, class_of[p.folder], p.path) for i, p in enumerate(scan.good)]
-    if folds is None:
-        pairs = [(None, *stratified_split(entries, test_fraction, seed))]
-        names = [(f"{name}_train.lst", f"{name}_test.lst")]
-        _check_split(pairs[0][1], pairs[0][2], breed_classes, test_fraction)
-    else:
-        smallest = min(counts, key=lambda f: counts[f])
-        if counts[smallest] < folds:
-            raise LstError(f"folds: {folds} is more than the {counts[smallest]} usable photos of "
-                           f"{smallest}; every fold must test every breed")
-        pairs = [(k + 1, tr, te) for k, (tr, te) in enumerate(stratified_folds(entries, folds, seed))]
-        names = [(f"{name}_fold_{k}_train.lst", f"{name}_fold_{k}_test.lst") for k, *_ in pairs]
-    splits = []
-    for (fold, train, test), (train_name, test_name) in zip(pairs, names):
-        write_lst(out_dir / train_name, train)
-        write_lst(out_dir / test_name, test)
-        splits.append(Split(fold, out_dir / train_name, out_dir / test_name, len(train), len(test)))
-    classes_path = write_text_atomic(out_dir / classmap.FILENAME, classmap.to_json(breed_classes))
-    write_text_atomic(report_path, json.dumps(scan.report(), indent=1) + "\n")
-    removed = _remove_stale(out_dir, name, {p for s in splits for p in (s.train, s.test)})
-    first_train, first_test = pairs[0][1], pairs[0][2]
-    train_counts = Counter(e.class_id for e in first_train)
-    test_counts = Counter(e.class_id for e in first_test)
-    return RenderResult(out_dir=out_dir, splits=splits, classes=breed_classes,
-                        class_counts={c.id: (train_counts[c.id], test_counts[c.id])
-                                      for c in breed_classes},
-                        scan=scan, classes_path=classes_path, report_path=report_path,
-                        removed=removed)
+    return classmap.from_folders(scan.folders)
+
+
+def _check_folds(folds: int, scan: photos.Scan) -> None:
+    counts = scan.per_folder()
+    smallest = min(counts, key=lambda f: counts[f])
+    if counts[smallest] < folds:
+        raise LstError(f"folds: {folds} is more than the {counts[smallest]} usable photos of "
+                       f"{smallest}; every fold must test every breed")
 
 
 def _check_split(train: list[LstEntry], test: list[LstEntry],
