@@ -62,9 +62,9 @@ def test_lst_min_size_from_config(small_images, tmp_path):
     assert run.returncode == 2 and "no usable photos" in run.stderr  # 256-px photos < 299
 
 
-def test_lst_info_prints_counts_and_names(seed_dir):
-    run = invoke("lst.info", str(seed_dir), "--classes-file",
-                 str(seed_dir / "stanford_dogs_classes.txt"))
+def test_lst_info_prints_counts_and_names(seed_lst):
+    run = invoke("lst.info", str(seed_lst), "--classes-file",
+                 str(seed_lst / "stanford_dogs_classes.txt"))
 
     assert run.returncode == 0, run.stderr
     assert "num_classes=120 num_training_samples=16464" in run.stdout

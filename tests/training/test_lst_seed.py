@@ -10,8 +10,8 @@ TEST = "dog_breeds_all_fold_1_test.lst"
 
 
 @pytest.fixture(scope="module")
-def original(seed_dir):
-    return lst.read_lst(seed_dir / TRAIN), lst.read_lst(seed_dir / TEST)
+def original(seed_lst):
+    return lst.read_lst(seed_lst / TRAIN), lst.read_lst(seed_lst / TEST)
 
 
 def test_reads_the_originals_counts(original):
@@ -20,18 +20,18 @@ def test_reads_the_originals_counts(original):
     assert len({e.class_id for e in train}) == len({e.class_id for e in test}) == 120
 
 
-def test_originals_follow_the_format_we_write(original, seed_dir, tmp_path):
+def test_originals_follow_the_format_we_write(original, seed_lst, tmp_path):
     for name, entries in zip((TRAIN, TEST), original):
         lst.write_lst(tmp_path / name, entries)  # same order as read
-        assert (tmp_path / name).read_bytes() == (seed_dir / name).read_bytes()
+        assert (tmp_path / name).read_bytes() == (seed_lst / name).read_bytes()
 
 
-def test_originals_indexes_classes_and_paths(original, seed_dir):
+def test_originals_indexes_classes_and_paths(original, seed_lst):
     train, test = original
     everything = sorted(train + test)
     assert [e.index for e in everything] == list(range(20580))
     assert [e.path for e in everything] == sorted(e.path for e in everything)  # sorted path order
-    folders = (seed_dir / "stanford_dogs_classes.txt").read_text().split()
+    folders = (seed_lst / "stanford_dogs_classes.txt").read_text().split()
     assert folders == sorted(folders) and len(folders) == 120
     assert all(folders[e.class_id] == e.path.split("/")[0] for e in everything)
     assert not {e.path for e in train} & {e.path for e in test}
@@ -49,8 +49,8 @@ def test_originals_split_is_stratified_like_ours(original):
     assert all(abs(ours[c] - 0.2 * n) < 1 for c, n in total.items())
 
 
-def test_describe_the_originals(seed_dir):
-    info = lst.describe(lst.expand_paths(str(seed_dir)))
+def test_describe_the_originals(seed_lst):
+    info = lst.describe(lst.expand_paths(str(seed_lst)))
 
     assert [f.path.name for f in info.files] == [TRAIN, TEST]  # a folder: train first
     train, test = info.files
@@ -61,8 +61,8 @@ def test_describe_the_originals(seed_dir):
     assert (info.num_classes, info.num_training_samples, info.shared_paths) == (120, 16464, 0)
 
 
-def test_class_names_from_the_originals_text_file(seed_dir):
-    names = lst.class_names(seed_dir / "stanford_dogs_classes.txt")
+def test_class_names_from_the_originals_text_file(seed_lst):
+    names = lst.class_names(seed_lst / "stanford_dogs_classes.txt")
     assert len(names) == 120 and names[0] == "Chihuahua" and "golden retriever" in names
 
 
