@@ -162,3 +162,25 @@ def test_bad_checksum(text):
 
 def test_default_checksum_is_the_known_md5():
     assert dl.parse_checksum(dl.DEFAULT_CHECKSUM) == ("md5", "1bb1f2a596ae7057f99d7d75860002ef")
+
+
+def test_a_complete_partial_file_is_verified_not_fetched_again(tar_server, tmp_path):
+    data = tar_server.archive.read_bytes()
+    (tmp_path / "images.tar.part").write_bytes(data)  # cut after the last byte, before the rename
+
+    result = dl.download(tmp_path, url=tar_server.url, checksum=md5(tar_server.archive),
+                         progress=False)
+
+    assert tar_server.ranges == [f"bytes={len(data)}-"]  # the server answers 416: nothing left
+    assert result.fetched_bytes == 0 and result.archive.read_bytes() == data
+
+
+def test_a_partial_file_longer_than_the_archive_is_restarted(tar_server, tmp_path):
+    size = tar_server.archive.stat().st_size
+    (tmp_path / "images.tar.part").write_bytes(b"x" * (size + 10))
+
+    result = dl.download(tmp_path, url=tar_server.url, checksum=md5(tar_server.archive),
+                         backoff=0, progress=False)
+
+    assert tar_server.ranges == [f"bytes={size + 10}-", None]
+    assert result.archive.read_bytes() == tar_server.archive.read_bytes()
