@@ -59,6 +59,7 @@ class Scan:
     good: list[Photo]
     bad: list[Photo]
     ignored: list[str] = field(default_factory=list)  # files that are not .jpg/.jpeg/.png
+    min_size: tuple[int, int] = (224, 224)  # (height, width) a photo had to reach
 
     @property
     def modes(self) -> dict[str, int]:
@@ -85,6 +86,7 @@ class Scan:
         bad_kinds = Counter(p.kind for p in self.bad)
         return {
             "root": str(self.root),
+            "min_size": {"height": self.min_size[0], "width": self.min_size[1]},
             "scanned": len(self.good) + len(self.bad),
             "good": len(self.good),
             "bad": [{"path": p.path, "kind": p.kind, "reason": p.problem} for p in self.bad],
@@ -160,7 +162,8 @@ def scan(root: str | Path, *, classes: int | str | Iterable[str] | None = None,
                             total=len(candidates), desc="checking photos", unit="photo",
                             disable=None if progress is None else not progress, leave=False))
     good, bad = _drop_duplicates(checked)
-    return Scan(root=root, folders=folders, good=good, bad=bad, ignored=ignored)
+    return Scan(root=root, folders=folders, good=good, bad=bad, ignored=ignored,
+                min_size=tuple(min_size))
 
 
 def check_photo(root: Path, rel: str, min_size: tuple[int, int] = (224, 224)) -> Photo:
