@@ -85,11 +85,12 @@ class JobPlan:
     def uri(self, key: str = "") -> str:
         return f"s3://{self.bucket}/{self.prefix}{key}"
 
-    def algorithm_specification(self) -> dict:
+    def algorithm_specification(self, *, tuning: bool = False) -> dict:
         spec = {"TrainingImage": self.image, "TrainingInputMode": "File"}
         if self.metric_definitions:
             spec["MetricDefinitions"] = self.metric_definitions
-            spec["EnableSageMakerMetricsTimeSeries"] = True
+            if not tuning:  # as the SDK does; a tuning job's definition has no such field
+                spec["EnableSageMakerMetricsTimeSeries"] = True
         return spec
 
     def common(self) -> dict:
