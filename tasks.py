@@ -63,7 +63,7 @@ def check_config(c, config=None):
 def tune(c, data, lst_dir=None, fold=None, algorithm="pytorch", max_jobs=10, max_parallel_jobs=2,
          role=None, instance_type=None, instance_count=None, dry_run=False, wait=True,
          config=None):
-    """Tune learning rate, batch size, optimizer... with a SageMaker tuning job; record the best model."""
+    """Tune learning rate, batch size, optimizer... on SageMaker; record the best model."""
     from ops import aws_tuning, state
 
     cfg = load_config(config)

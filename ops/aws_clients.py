@@ -16,7 +16,7 @@ from training.errors import UserError
 
 
 class AwsError(UserError, RuntimeError):
-    """An AWS call failed for a reason the user can fix (credentials, permissions, names, limits)."""
+    """An AWS call failed for a reason the user can fix (credentials, permissions, names)."""
 
 
 def session_for(region: str, session: boto3.session.Session | None = None) -> boto3.session.Session:
@@ -35,8 +35,8 @@ def aws_errors(action: str) -> Iterator[None]:
     try:
         yield
     except NoCredentialsError:
-        raise AwsError(f"{action}: no AWS credentials found; run `aws configure` or set AWS_PROFILE "
-                       "(or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)") from None
+        raise AwsError(f"{action}: no AWS credentials found; run `aws configure` or set "
+                       "AWS_PROFILE (or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)") from None
     except NoRegionError:
         raise AwsError(f"{action}: no AWS region; set aws.region in config.yaml") from None
     except ClientError as exc:

@@ -2,9 +2,9 @@
 
 Two algorithms, one data layout in `s3://<bucket>/<prefix>`:
 
-    images/<breed folder>/<file>.jpg          the photos (the `train` and `validation` channels: the LST
-                                              files select which photo belongs to which split)
-    train_lst/<split>/<split>_train.lst       the `train_lst` channel (+ classes.json for our script)
+    images/<breed folder>/<file>.jpg          the photos: the `train` and `validation` channels
+                                              (the LST files select each split's photos)
+    train_lst/<split>/<split>_train.lst       the `train_lst` channel (+ classes.json, for our script)
     validation_lst/<split>/<split>_test.lst   the `validation_lst` channel (+ classes.json)
     code/sourcedir-<hash>.tar.gz              our `training/` package (--algorithm pytorch)
     output/<job>/output/model.tar.gz          the artifact
@@ -51,8 +51,8 @@ PROJECT_TAG = {"Key": "project", "Value": "dog-breeds"}
 TERMINAL = ("Completed", "Failed", "Stopped")
 
 # Our script prints `validation:accuracy=0.912`; SageMaker turns matching log lines into metrics.
-# (The built-in algorithm publishes its own metrics and rejects MetricDefinitions: "You can't override
-# the metric definitions for Amazon SageMaker algorithms".)
+# (The built-in algorithm publishes its own metrics and rejects MetricDefinitions: "You can't
+# override the metric definitions for Amazon SageMaker algorithms".)
 METRIC_NAMES = ("validation:accuracy", "train:accuracy", "validation:loss", "train:loss")
 METRIC_DEFINITIONS = [{"Name": n, "Regex": f"{n}=([-+0-9.eE]+)"} for n in METRIC_NAMES]
 # What the built-in algorithm logs, e.g. `Epoch[3] Validation-accuracy=0.873047`.
@@ -140,7 +140,7 @@ def train_job(cfg: config_mod.Config, *, data_dir: str | Path, lst_dir: str | Pa
               overrides: Mapping[str, Any] | None = None, wait: bool = True, session=None,
               poll_seconds: float = 30, sleep: Callable[[float], None] = time.sleep,
               echo: Callable[[str], None] = print) -> dict:
-    """Run (or, with dry_run, print) a SageMaker training job; record its artifact when it completes.
+    """Run (or, with dry_run, print) a SageMaker training job; record its artifact once complete.
 
     `overrides` holds hyperparameters and/or `aws` config keys (e.g. `role_arn`, `instance_type`)
     given on the command line; the `local` config section is not applied.
@@ -234,7 +234,7 @@ def count_classes(lst_dir: Path, entries: list[lst.LstEntry]) -> int:
 
 
 def job_name(algorithm: str) -> str:
-    """Unique, sortable and within SageMaker's 63 characters: dog-breeds-pytorch-20261127-154012-a1b2."""
+    """Unique, sortable, at most 63 characters: dog-breeds-pytorch-20261127-154012-a1b2."""
     return f"dog-breeds-{algorithm}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-" \
            f"{secrets.token_hex(2)}"
 
@@ -277,8 +277,8 @@ def resolve_role(settings: Mapping[str, Any], *, dry_run: bool,
     if settings["role_arn"]:
         return settings["role_arn"]
     message = ("no SageMaker execution role: set aws.role_arn in config.yaml or pass --role "
-               "arn:aws:iam::<account>:role/<name> (terraform's IAM module creates a least-privilege "
-               "SageMaker role for this bucket)")
+               "arn:aws:iam::<account>:role/<name> (terraform's IAM module creates a "
+               "least-privilege SageMaker role for this bucket)")
     if not dry_run:
         raise UserError(message)
     echo(f"note: {message}; showing a placeholder role")
@@ -389,12 +389,12 @@ def _check_torch_distributed(instance_type: str, version: str, py_version: str) 
             instance_type, {"torch_distributed": {"enabled": True}}, version, py_version, None,
             ENTRY_POINT)
     except ValueError as exc:
-        raise UserError(f"instance_count > 1 trains with torch_distributed, which SageMaker does not "
-                        f"offer here: {' '.join(str(exc).split())}") from None
+        raise UserError(f"instance_count > 1 trains with torch_distributed, which SageMaker does "
+                        f"not offer here: {' '.join(str(exc).split())}") from None
 
 
 def source_archive(root: Path | None = None) -> bytes:
-    """`training/` as a reproducible sourcedir.tar.gz (same files → same bytes → uploaded once)."""
+    """`training/` as a reproducible sourcedir.tar.gz (same files, same bytes: uploaded once)."""
     root = Path(root or SOURCE_ROOT)
     if not (root / ENTRY_POINT).is_file():
         raise UserError(f"{root / ENTRY_POINT}: the training entry point is missing")
@@ -477,7 +477,8 @@ def _print_summary(described: dict, tail: "LogTail | None", echo: Callable[[str]
         echo(f"final {metric['MetricName']} = {metric['Value']:g}")
     if tail and tail.metrics:
         echo("last logged: " + ", ".join(f"{k}={v:g}" for k, v in tail.metrics.items()))
-    billable, seconds = described.get("BillableTimeInSeconds"), described.get("TrainingTimeInSeconds")
+    billable = described.get("BillableTimeInSeconds")
+    seconds = described.get("TrainingTimeInSeconds")
     if billable and seconds:
         echo(f"training time {seconds} s, billable {billable} s "
              f"(managed spot saved {1 - billable / seconds:.0%})")

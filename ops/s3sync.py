@@ -58,7 +58,7 @@ def sync_to_s3(local_dir: str | Path, bucket: str, prefix: str, *, client, worke
 def upload_files(files: Mapping[str, Path], bucket: str, *, client, workers: int = 16,
                  progress: bool = True, transfer: TransferConfig = DEFAULT_TRANSFER,
                  label: str | None = None) -> SyncResult:
-    """Upload `{key: local path}` in parallel, skipping objects that already hold the same content."""
+    """Upload `{key: local path}` in parallel, skipping objects that already hold that content."""
     if not files:
         return SyncResult(0, 0, 0)
     common = os.path.commonprefix(list(files))

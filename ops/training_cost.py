@@ -41,10 +41,13 @@ class CostEstimate:
                 "max_runtime_hours": self.max_runtime_hours, "hourly_price_usd": self.hourly_price,
                 "max_on_demand_usd": _round(self.on_demand), "spot": self.spot,
                 "spot_range_usd": [_round(v) for v in self.spot_range] if self.spot_range else None,
-                "prices": f"{self.table['region']} as of {self.table['as_of']}, {self.table['source']}"}
+                "prices": self._source()}
+
+    def _source(self) -> str:
+        return f"{self.table['region']} prices as of {self.table['as_of']}, {self.table['source']}"
 
     def describe(self) -> str:
-        where = f"{self.table['region']} prices as of {self.table['as_of']}, {self.table['source']}"
+        where = self._source()
         if self.hourly_price is None:
             return (f"Estimated cost: unknown: no price for {self.instance_type} in "
                     f"{PRICE_TABLE.name} ({where})")

@@ -215,9 +215,10 @@ def test_wait_prints_each_status_change_and_new_log_lines(mocked_aws):
 
     def sleep(seconds):  # each poll, the job moves on and writes a log line
         job.training_job_status, job.secondary_status = next(steps)
+        event = {"timestamp": int(time.time() * 1000),
+                 "message": f"epoch {len(lines)} validation:accuracy=0.75"}
         logs.put_log_events(logGroupName=aws_training.LOG_GROUP, logStreamName="job-1/algo-1-123",
-                            logEvents=[{"timestamp": int(time.time() * 1000), "message": f"epoch {len(lines)} "
-                                        "validation:accuracy=0.75"}])
+                            logEvents=[event])
 
     lines = []
     described = aws_training.wait_for_training_job(client, "job-1", logs=logs, poll_seconds=0,
