@@ -446,18 +446,23 @@ def wait_for_training_job(client, name: str, *, logs=None, poll_seconds: float =
     """Poll until the job ends, printing status changes and new log lines; raise if it fails."""
     tail = LogTail(logs, name, echo) if logs is not None else None
     last = None
-    while True:
-        with aws_errors(f"describing training job {name}"):
-            described = client.describe_training_job(TrainingJobName=name)
-        status = (described["TrainingJobStatus"], described.get("SecondaryStatus", ""))
-        if status != last:
-            echo(f"{name}: {status[0]} / {status[1]}{_status_message(described)}")
-            last = status
-        if tail:
-            tail.poll()
-        if status[0] in TERMINAL:
-            break
-        sleep(poll_seconds)
+    try:
+        while True:
+            with aws_errors(f"describing training job {name}"):
+                described = client.describe_training_job(TrainingJobName=name)
+            status = (described["TrainingJobStatus"], described.get("SecondaryStatus", ""))
+            if status != last:
+                echo(f"{name}: {status[0]} / {status[1]}{_status_message(described)}")
+                last = status
+            if tail:
+                tail.poll()
+            if status[0] in TERMINAL:
+                break
+            sleep(poll_seconds)
+    except KeyboardInterrupt:
+        echo(f"Stopped waiting; {name} keeps running (and billing). Stop it with: "
+             f"aws sagemaker stop-training-job --training-job-name {name}")
+        raise
     if status[0] != "Completed":
         reason = described.get("FailureReason") or "no reason given"
         echo(f"FailureReason: {reason}")
