@@ -78,8 +78,8 @@ class JobPlan:
     image: str
     hyperparameters: dict[str, str]
     channels: list[dict]
-    # (what, local path or bytes, S3 key or key prefix ending in '/')
-    uploads: list[tuple[str, Path | bytes, str]] = field(default_factory=list)
+    uploads: list[tuple[str, dict[str, Path]]] = field(default_factory=list)  # (what, {key: path})
+    source: tuple[str, bytes] | None = None  # (key, sourcedir.tar.gz) for --algorithm pytorch
     metric_definitions: list[dict] | None = None
 
     def uri(self, key: str = "") -> str:
@@ -179,7 +179,7 @@ def plan_job(cfg: config_mod.Config, *, data_dir, lst_dir, fold, algorithm, over
     data_dir, lst_dir = Path(data_dir), Path(lst_dir)
     train_lst, test_lst = lst.find_split(lst_dir, fold)
     train, test = lst.read_lst(train_lst), lst.read_lst(test_lst)
-    check_photos(data_dir, train + test)
+    photos = check_photos(data_dir, train + test)
     values = hp.resolve_derived(values, num_classes=count_classes(lst_dir, train + test),
                                 num_training_samples=len(train))
     region = settings["region"]
@@ -188,7 +188,7 @@ def plan_job(cfg: config_mod.Config, *, data_dir, lst_dir, fold, algorithm, over
     role = resolve_role(settings, dry_run=dry_run, echo=echo)
     split = train_lst.name[: -len("_train.lst")]
     plan = JobPlan(algorithm, region, bucket, settings["prefix"], settings, role, "", {}, [])
-    plan.uploads = data_uploads(plan, data_dir, lst_dir, split, train_lst, test_lst)
+    plan.uploads = data_uploads(plan, photos, lst_dir, split, train_lst, test_lst)
     if algorithm == "builtin":
         _plan_builtin(plan, values, split, train_lst, test_lst)
     else:
@@ -218,13 +218,16 @@ def _coerce_setting(key: str, value: Any) -> Any:
     return value
 
 
-def check_photos(data_dir: Path, entries: list[lst.LstEntry]) -> None:
+def check_photos(data_dir: Path, entries: list[lst.LstEntry]) -> dict[str, Path]:
+    """The photos the LST files list, {relative path: file}; a missing one is an error."""
     if not data_dir.is_dir():
         raise UserError(f"{data_dir}: no such photo folder (--data)")
-    missing = [e.path for e in entries if not (data_dir / e.path).is_file()]
+    photos = {e.path: data_dir / e.path for e in entries}
+    missing = [p for p, file in photos.items() if not file.is_file()]
     if missing:
         raise UserError(f"{data_dir}: {len(missing)} photos listed in the LST files are missing, "
                         f"e.g. {missing[0]}; is --data the folder the LST files were made from?")
+    return photos
 
 
 def count_classes(lst_dir: Path, entries: list[lst.LstEntry]) -> int:
@@ -285,18 +288,17 @@ def resolve_role(settings: Mapping[str, Any], *, dry_run: bool,
     return "arn:aws:iam::ACCOUNT_ID:role/SET-aws.role_arn"
 
 
-def data_uploads(plan: JobPlan, data_dir: Path, lst_dir: Path, split: str, train_lst: Path,
-                 test_lst: Path) -> list[tuple[str, Path, str]]:
-    """What goes where: (description, local path, S3 key or key prefix ending in '/')."""
-    uploads = [("photos", data_dir, plan.prefix + "images/"),
-               ("train LST", train_lst, f"{plan.prefix}train_lst/{split}/{train_lst.name}"),
-               ("validation LST", test_lst,
-                f"{plan.prefix}validation_lst/{split}/{test_lst.name}")]
-    classes = lst_dir / classmap.FILENAME
-    if classes.exists():
-        uploads += [("class map", classes, f"{plan.prefix}train_lst/{split}/{classes.name}"),
-                    ("class map", classes, f"{plan.prefix}validation_lst/{split}/{classes.name}")]
-    return uploads
+def data_uploads(plan: JobPlan, photos: Mapping[str, Path], lst_dir: Path, split: str,
+                 train_lst: Path, test_lst: Path) -> list[tuple[str, dict[str, Path]]]:
+    """What goes where: (description, {S3 key: local file}); only the photos the LSTs list."""
+    lists = {}
+    for channel, lst_file in (("train_lst", train_lst), ("validation_lst", test_lst)):
+        folder = f"{plan.prefix}{channel}/{split}/"
+        lists[folder + lst_file.name] = lst_file
+        if (lst_dir / classmap.FILENAME).exists():
+            lists[folder + classmap.FILENAME] = lst_dir / classmap.FILENAME
+    return [("photos", {f"{plan.prefix}images/{path}": file for path, file in photos.items()}),
+            ("LST files", lists)]
 
 
 def _channel(name: str, uri: str) -> dict:
@@ -330,7 +332,7 @@ def _plan_pytorch(plan: JobPlan, values: dict, split: str) -> None:
                             instance_type=s["instance_type"], image_scope="training")
     archive = source_archive()
     key = f"{plan.prefix}code/sourcedir-{hashlib.sha256(archive).hexdigest()[:16]}.tar.gz"
-    plan.uploads.append(("source", archive, key))
+    plan.source = (key, archive)
     # What the SDK's PyTorch estimator sets (its values JSON-encoded, as the SDK does); our own
     # hyperparameters are the plain strings the built-in algorithm gets too.
     plan.hyperparameters = {
@@ -421,22 +423,20 @@ def _add_file(tar: tarfile.TarFile, path: Path, name: str) -> None:
 def upload_inputs(plan: JobPlan, session, *, echo: Callable[[str], None] = print) -> None:
     """Sync every planned upload to S3 (unchanged objects are skipped)."""
     s3 = session.client("s3")
-    for what, local, key in plan.uploads:
-        if isinstance(local, bytes):
-            result = _upload_bytes(s3, plan.bucket, key, local)
-        elif key.endswith("/"):
-            result = s3sync.sync_to_s3(local, plan.bucket, key, client=s3)
-        else:
-            result = s3sync.upload_files({key: local}, plan.bucket, client=s3, progress=False)
-        echo(f"{what}: {result.uploaded} uploaded ({result.bytes / 1e6:.1f} MB), "
-             f"{result.skipped} already there -> s3://{plan.bucket}/{key}")
-
-
-def _upload_bytes(s3, bucket: str, key: str, data: bytes) -> s3sync.SyncResult:
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / Path(key).name
-        path.write_bytes(data)
-        return s3sync.upload_files({key: path}, bucket, client=s3, progress=False)
+        uploads = list(plan.uploads)
+        if plan.source:
+            key, archive = plan.source
+            path = Path(tmp) / Path(key).name
+            path.write_bytes(archive)
+            uploads.append(("source", {key: path}))
+        for what, files in uploads:
+            where = os.path.commonprefix(list(files))
+            where = where[: where.rfind("/") + 1]
+            result = s3sync.upload_files(files, plan.bucket, client=s3, progress=len(files) > 10,
+                                         label=f"{what} -> s3://{plan.bucket}/{where}")
+            echo(f"{what}: {result.uploaded} uploaded ({result.bytes / 1e6:.1f} MB), "
+                 f"{result.skipped} already there -> s3://{plan.bucket}/{where}")
 
 
 # ---------------------------------------------------------------- waiting

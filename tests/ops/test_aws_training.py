@@ -105,14 +105,19 @@ def test_completed_job_records_its_artifact(cfg, training_inputs, mocked_aws, do
 
 def test_inputs_are_uploaded_in_the_originals_layout(cfg, training_inputs, mocked_aws,
                                                      data_bucket, dogs_home):
-    _train(cfg, training_inputs, mocked_aws, algorithm="builtin")
+    images, _ = training_inputs
+    (images / "n02088364-beagle" / "left_out_by_invoke_lst.jpg").write_bytes(b"blurry")
+
+    _, lines = _train(cfg, training_inputs, mocked_aws, algorithm="builtin")
 
     listing = mocked_aws.client("s3").list_objects_v2(Bucket=data_bucket, Prefix="dogs/")
     keys = {o["Key"] for o in listing["Contents"]}
     assert "dogs/images/n02088364-beagle/n02088364_0.jpg" in keys
     assert {"dogs/train_lst/dogs/dogs_train.lst", "dogs/validation_lst/dogs/dogs_test.lst",
             "dogs/train_lst/dogs/classes.json"} <= keys
-    assert sum(k.startswith("dogs/images/") for k in keys) == 6
+    assert sum(k.startswith("dogs/images/") for k in keys) == 6  # only the photos the LSTs list
+    assert f"photos: 6 uploaded (0.0 MB), 0 already there -> s3://{data_bucket}/dogs/images/" \
+        in lines
 
 
 def test_second_run_uploads_nothing(cfg, training_inputs, mocked_aws, training_source, dogs_home):
