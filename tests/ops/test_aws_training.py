@@ -166,6 +166,45 @@ def test_pytorch_request_runs_our_script_like_the_sdk(cfg, training_inputs, mock
         assert sorted(tar.getnames()) == ["training/__init__.py", "training/train.py"]
 
 
+def test_script_mode_request_matches_what_the_sagemaker_sdk_sends(
+        cfg, training_inputs, mocked_aws, captured, data_bucket, training_source, dogs_home):
+    _train(cfg, training_inputs, mocked_aws, algorithm="pytorch")
+    ours = captured.pop()
+    sdk = _sdk_request(mocked_aws, cfg.aws, data_bucket, training_source,
+                       ours["AlgorithmSpecification"]["MetricDefinitions"])
+
+    def script_mode(request):
+        return {k: v for k, v in request["HyperParameters"].items() if k.startswith("sagemaker_")
+                and k not in ("sagemaker_submit_directory", "sagemaker_job_name")}
+
+    assert script_mode(ours) == script_mode(sdk)
+    assert set(sdk["HyperParameters"]) - set(ours["HyperParameters"]) == set()
+    assert ours["AlgorithmSpecification"] == sdk["AlgorithmSpecification"]
+    for key in ("ResourceConfig", "StoppingCondition", "EnableManagedSpotTraining", "RoleArn"):
+        assert ours[key] == sdk[key], key
+
+
+def _sdk_request(session, aws, bucket, source_root, metric_definitions):
+    """The CreateTrainingJob request the SageMaker Python SDK's PyTorch estimator makes."""
+    import sagemaker
+    from sagemaker.pytorch import PyTorch
+
+    requests = []
+    session.events.register("provide-client-params.sagemaker.CreateTrainingJob",
+                            lambda params, **kw: requests.append(json.loads(json.dumps(params))))
+    estimator = PyTorch(
+        entry_point="training/train.py", source_dir=str(source_root), role=aws["role_arn"],
+        framework_version=aws["pytorch_version"], py_version="py312",
+        instance_type=aws["instance_type"], instance_count=aws["instance_count"],
+        volume_size=aws["volume_size"], distribution={"torch_distributed": {"enabled": True}},
+        use_spot_instances=True, max_run=aws["max_runtime_hours"] * 3600,
+        max_wait=aws["max_wait_hours"] * 3600, metric_definitions=metric_definitions,
+        disable_profiler=True, debugger_hook_config=False,
+        sagemaker_session=sagemaker.Session(boto_session=session, default_bucket=bucket))
+    estimator.fit({"train": f"s3://{bucket}/dogs/images/"}, wait=False, logs=False)
+    return requests[-1]
+
+
 def test_one_instance_does_not_ask_for_torch_distributed(cfg, training_inputs, mocked_aws,
                                                          captured, training_source, dogs_home):
     _train(cfg, training_inputs, mocked_aws, algorithm="pytorch",
