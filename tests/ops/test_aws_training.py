@@ -293,6 +293,26 @@ def test_failed_job_prints_the_failure_reason_and_raises(mocked_aws):
     assert "FailureReason: ClientError: Unable to find the LST file in channel train_lst" in lines
 
 
+def test_no_wait_returns_once_created_and_records_nothing(cfg, training_inputs, mocked_aws,
+                                                         captured, dogs_home):
+    result, _ = _train(cfg, training_inputs, mocked_aws, algorithm="builtin", wait=False)
+    assert result == {"job_name": captured[0]["TrainingJobName"], "status": "InProgress"}
+    assert state.read("artifact") is None
+
+
+def test_ctrl_c_while_waiting_says_the_job_keeps_running(mocked_aws):
+    client, _ = _start_job(mocked_aws, "job-3")
+
+    def interrupted(seconds):
+        raise KeyboardInterrupt
+
+    lines = []
+    with pytest.raises(KeyboardInterrupt):
+        aws_training.wait_for_training_job(client, "job-3", sleep=interrupted, echo=lines.append)
+    assert lines[-1] == ("Stopped waiting; job-3 keeps running (and billing). Stop it with: "
+                         "aws sagemaker stop-training-job --training-job-name job-3")
+
+
 def test_failed_job_records_no_artifact(cfg, training_inputs, mocked_aws, dogs_home,
                                         monkeypatch):
     def fail(client, name, **kwargs):
