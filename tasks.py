@@ -167,6 +167,47 @@ data_tasks.add_task(data_download, name="download")
 
 # ---------------------------------------------------------------- train + tune (issue 3)
 
+# tune
+@task(help={
+    "data": "photo folder the LST files list: one sub-folder per breed (as given to `invoke lst`)",
+    "lst-dir": "folder with the LST files and classes.json from `invoke lst` (default: .dogs/lst)",
+    "fold": "use the <name>_fold_<k>_{train,test}.lst pair (default: the folder's only pair)",
+    "algorithm": "pytorch (our training/ script; default) or builtin (SageMaker's "
+                 "image-classification algorithm, as the original)",
+    "max-jobs": "training jobs in all (default 10)",
+    "max-parallel-jobs": "training jobs at a time (default 2)",
+    "role": "SageMaker execution role ARN (default: aws.role_arn in config.yaml)",
+    "instance-type": "training instance type (default: aws.instance_type in config.yaml)",
+    "instance-count": "instances per training job (default: aws.instance_count)",
+    "dry-run": "print the tuning job request and the estimated cost; create nothing",
+    "wait": "wait for the result and record the best artifact (default; --no-wait returns at once)",
+    "config": "configuration file (default: config.yaml)",
+})
+def tune(c, data, lst_dir=None, fold=None, algorithm="pytorch", max_jobs=10, max_parallel_jobs=2,
+         role=None, instance_type=None, instance_count=None, dry_run=False, wait=True,
+         config=None):
+    """Tune learning rate, batch size, optimizer... on SageMaker; record the best model."""
+    from ops import aws_tuning, state
+
+    cfg = load_config(config)
+    overrides = {k: v for k, v in (("role_arn", role), ("instance_type", instance_type),
+                                   ("instance_count", instance_count)) if v not in (None, "")}
+    with user_errors():
+        aws_tuning.tune_job(cfg, data_dir=data, lst_dir=lst_dir or state.home() / "lst",
+                            fold=_whole_number("fold", fold), algorithm=algorithm,
+                            max_jobs=_whole_number("max-jobs", max_jobs),
+                            max_parallel_jobs=_whole_number("max-parallel-jobs", max_parallel_jobs),
+                            dry_run=dry_run, overrides=overrides, wait=wait)
+
+
+def _whole_number(option: str, value) -> int | None:
+    if value in (None, ""):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise Exit(f"error: --{option}: {value!r} is not an integer", code=2) from None
+
 
 # ---------------------------------------------------------------- local AWS + deploy (issue 4)
 
