@@ -1,6 +1,7 @@
 """`invoke train --target local`: options → hyperparameters → a container-like local run → summary."""
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 from typing import Any, Mapping
@@ -40,7 +41,7 @@ def overrides(*, epochs=None, learning_rate=None, batch_size=None, backbone=None
     """Hyperparameter overrides from the flags and `--set k=v,k=v`, each validated."""
     values = {"epochs": epochs, "learning_rate": learning_rate, "mini_batch_size": batch_size,
               "backbone": backbone}
-    for item in (extra or "").split(","):
+    for item in re.split(r",(?=\s*\w+=)", extra or ""):  # values may hold commas (3,224,224)
         if not item.strip():
             continue
         key, sep, value = item.partition("=")
