@@ -45,7 +45,7 @@ def metric_lines(text, name):
 def test_entry_point_runs_in_the_sagemaker_contract(tmp_path, dogs10, three_breed_lst_dir):
     # Given a container-like layout, framework-encoded hyperparameters, and SageMaker's way to start it
     settings = {**QUICK, "epochs": 2, "optimizer": "adam", "use_weighted_loss": 1,
-                "precision_dtype": "float16", "augmentation_type": "crop_color"}
+                "augmentation_type": "crop_color"}
     env = container(tmp_path, dogs10, three_breed_lst_dir, settings, encode_like_framework=True)
 
     result = subprocess.run([sys.executable, "training/train.py"], cwd=REPO, env=env,
@@ -146,7 +146,7 @@ def test_data_parallel_with_two_processes(tmp_path, dogs10, three_breed_lst_dir)
     # Given torchrun with 2 CPU processes (gloo), as SageMaker's torch_distributed launches it
     settings = {**QUICK, "epochs": 2, "trainable_blocks": 0, "cache_features": 1,
                 "head_init": "imagenet", "use_pretrained_model": 1, "optimizer": "adam",
-                "learning_rate": 0.001}
+                "learning_rate": 0.001, "precision_dtype": "float16"}  # bfloat16 autocast on CPU
 
     run = train_local(data_dir=dogs10, lst_dir=three_breed_lst_dir, out_dir=tmp_path / "out",
                       hyperparameters=hp.validate(settings), work_dir=tmp_path / "work",
