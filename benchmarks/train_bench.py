@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import sys
 import tempfile
 import time
@@ -49,6 +50,12 @@ def write_folds(images: Path, out: Path, folds: int, seed: int) -> int:
     return folds
 
 
+def _children_cpu() -> float:
+    """CPU seconds (user + system) of finished child processes: less load-dependent than wall time."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="images root, one folder per breed")
@@ -67,6 +74,7 @@ def main() -> int:
         write_folds(Path(args.data), lst_dir, args.folds, args.seed)
         for fold in range(1, args.folds + 1):
             load_before = os.getloadavg()[0]
+            cpu_before = _children_cpu()
             started = time.time()
             run = train_local(data_dir=args.data, lst_dir=lst_dir, fold=fold,
                               out_dir=Path(tmp) / f"out{fold}", hyperparameters=hps,
@@ -82,6 +90,7 @@ def main() -> int:
                 "images_per_second": round(train_images * m["epochs_run"] / wall, 2),
                 "best_validation_accuracy": m["best"]["validation_accuracy"],
                 "best_epoch": m["best"]["epoch"],
+                "cpu_seconds": round(_children_cpu() - cpu_before, 1),
                 "load_average_before": round(load_before, 2),
                 "load_average_after": round(os.getloadavg()[0], 2),
             }
