@@ -12,8 +12,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-if __package__ in (None, ""):  # `python training/train.py`: make `from training import ...` work
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+if __package__ in (None, ""):  # `python training/train.py`: make `from training import ...` work,
+    # and keep training/'s own modules (model.py, data.py...) from shadowing top-level names
+    _here = Path(__file__).resolve().parent
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _here]
+    sys.path.insert(0, str(_here.parent))
 
 import argparse  # noqa: E402
 import hashlib  # noqa: E402
