@@ -243,7 +243,7 @@ def serve(port: int, host: str = HOST) -> None:
                          ssl_context=(str(cert), str(key)))
     # SIGTERM (`local.down`) ends serve_forever from another thread, as shutdown() requires.
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
-    print(f"local AWS (moto, patched) on http://{host}:{port}", flush=True)
+    print(f"local AWS (patched moto) on https://{host}:{port}", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -92,7 +92,7 @@ def render_local_override(target_dir: Path, url: str, region: str, ca_bundle: st
     """Write the provider override that points every used service at the local AWS."""
     text = TEMPLATES.get_template(f"{OVERRIDE}.j2").render(
         url=url, region=region, ca_bundle=ca_bundle, access_key=access_key, secret_key=secret_key,
-        services=LOCAL_SERVICES)
+        services=LOCAL_SERVICES, width=max(map(len, LOCAL_SERVICES)))
     path = target_dir / OVERRIDE
     path.write_text(text)
     return path
