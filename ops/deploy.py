@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+import os
 import re
 import tarfile
 from dataclasses import dataclass, field
@@ -109,7 +110,6 @@ def _class_names(classes: str | None, artifact: dict, local_path: Path | None) -
 
 def image_uri(region: str, instance_type: str = "ml.m5.large") -> str:
     """The SageMaker PyTorch inference image for the region (the sagemaker SDK's own table)."""
-    import os
     os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
     from sagemaker import image_uris
 
@@ -174,7 +174,8 @@ def prepare(s: Settings, model: Model | None, echo: Callable[[str], None] = prin
         else:
             (work / "user.tfvars").unlink(missing_ok=True)
         echo(f"terraform init ({s.target}, {work})")
-        tf.init(s.target, s.plugin_dir)
+        backend = os.environ.get(tf.BACKEND_CONFIG_ENV) if s.target == "aws" else None
+        tf.init(s.target, s.plugin_dir, Path(backend) if backend else None)
         if model is None:
             values = _previous_variables(s.target)
         else:

@@ -35,6 +35,8 @@ DEFAULT_PLUGIN_DIR = Path("/opt/tf-plugins")
 PLUGIN_DIR_ENV = "DOGS_TF_PLUGIN_DIR"
 TFVARS = "terraform.tfvars.json"
 OVERRIDE = "providers_override.tf"
+BACKEND = "backend.tf"  # optional, a team's remote state (terraform/examples/backend.tf.example)
+BACKEND_CONFIG_ENV = "DOGS_TF_BACKEND_CONFIG"
 # Every service the stack calls (the provider's endpoint names), pointed at the local AWS.
 LOCAL_SERVICES = ("apigateway", "applicationautoscaling", "cloudwatch", "iam", "lambda", "logs",
                   "s3", "sagemaker", "sts")
@@ -80,6 +82,8 @@ def sync_module(target: str) -> Path:
             old.unlink(missing_ok=True)
     ignore = shutil.ignore_patterns(".terraform", "*.tfstate*", "*.tfvars*", "examples", "README.md")
     for item in MODULE_DIR.iterdir():
+        if item.name == BACKEND and target == "local":
+            continue  # a team's remote backend is for AWS; local state stays in the working directory
         if item.is_dir() and item.name == "modules":
             shutil.copytree(item, work / "modules", ignore=ignore)
         elif item.suffix == ".tf" or item.name == ".terraform.lock.hcl":
