@@ -106,7 +106,9 @@ def _print_outputs(outputs: dict, show_api_key: bool) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("output", "value", title="deployment")
+    table = Table(title="deployment")
+    table.add_column("output", no_wrap=True)
+    table.add_column("value", overflow="fold")
     for name in ("api_invoke_url", "api_predict_url", "endpoint_name", "model_name",
                  "lambda_function_name", "bucket_name"):
         if name in outputs:

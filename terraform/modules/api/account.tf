@@ -49,6 +49,7 @@ resource "aws_api_gateway_account" "this" {
   count = var.manage_cloudwatch_role ? 1 : 0
 
   cloudwatch_role_arn = aws_iam_role.cloudwatch[0].arn
+  reset_on_delete     = true # this stack set it, so destroy unsets it
 
   depends_on = [aws_iam_role_policy.cloudwatch]
 }
