@@ -34,7 +34,10 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> "Settings":
         try:
-            names = json.loads(env["CLASS_NAMES"])
+            try:
+                names = json.loads(env["CLASS_NAMES"])
+            except ValueError:
+                raise ValueError("CLASS_NAMES is not JSON") from None
             if not (isinstance(names, list) and names and all(isinstance(n, str) for n in names)):
                 raise ValueError("CLASS_NAMES must be a non-empty JSON list of strings")
             return cls(
