@@ -75,14 +75,14 @@ def start(name: str, module: str, args: list[str], port: int, health_path: str, 
         if proc.poll() is not None:
             raise ServerError(f"{name} exited with status {proc.returncode} at start: "
                               f"{_tail(log)} (log: {log})")
-        if _answers(url + health_path, expect_status):
+        if answers(url + health_path, expect_status):
             return Server(name, url, proc.pid, log)
         time.sleep(0.2)
     stop_pid(proc.pid)
     raise ServerError(f"{name} did not answer on {url} within {timeout:.0f} s (log: {log})")
 
 
-def _answers(url: str, expect_status: int) -> bool:
+def answers(url: str, expect_status: int) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=2) as resp:
             return resp.status == expect_status
