@@ -106,7 +106,7 @@ def run(args, model, photos: list[bytes], endpoint_url: str) -> dict:
     import handler
     import settings
 
-    names = tuple(getattr(c, "name", c) for c in model.classes)
+    names = tuple(c["name"] if isinstance(c, dict) else getattr(c, "name", c) for c in model.classes)
     predictor = handler.Predictor(settings.Settings(endpoint_name="bench", class_names=names,
                                                     model_id=model.model_id, endpoint_url=endpoint_url))
     port = servers.free_port()
