@@ -65,17 +65,6 @@ def test_an_unknown_endpoint_is_a_validation_error(runtime, photos):
     assert "nope" in caught.value.response["Error"]["Message"]
 
 
-@pytest.fixture
-def moto_server(fake_aws_credentials):
-    from moto.server import ThreadedMotoServer
-
-    port = servers.free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
-
-
 def deploy_to_moto(url: str, artifact, endpoint_name: str) -> str:
     """What Terraform's SageMaker resources amount to: bucket + artifact, model, endpoint config, endpoint."""
     s3 = boto3.client("s3", endpoint_url=url, region_name="us-east-1")
