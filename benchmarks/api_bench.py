@@ -157,14 +157,18 @@ def run(args, model, photos: list[bytes], endpoint_url: str) -> dict:
 
 
 def forward_pass_ms(model, photos: list[bytes], n: int) -> dict | None:
-    """The forward pass alone, when the loaded model exposes preprocess + a torch module."""
-    preprocess = getattr(model, "preprocess", None)
-    network = getattr(model, "module", None) or getattr(model, "network", None)
-    if preprocess is None or network is None:
+    """The network's forward pass alone (one preprocessed 1-image batch), when the loaded model (what the
+    artifact's model_fn returned) exposes `network` and `transform`."""
+    network = getattr(model.model, "network", None)
+    transform = getattr(model.model, "transform", None)
+    if network is None or transform is None:
         return None
-    import torch
+    import io
 
-    batch = preprocess(photos[0], "application/x-image")
+    import torch
+    from PIL import Image
+
+    batch = transform(Image.open(io.BytesIO(photos[0])).convert("RGB")).unsqueeze(0)
     with torch.inference_mode():
         network(batch)
         return summary([timed(network, batch) for _ in range(n)])
