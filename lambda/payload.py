@@ -37,6 +37,10 @@ def parse(event: dict[str, Any], settings: Settings) -> PredictionRequest:
     content_type = _content_type(event)
     query = event.get("queryStringParameters") or {}
     if content_type in IMAGE_TYPES:
+        if body and not event.get("isBase64Encoded"):
+            raise UnsupportedMediaType(
+                f"this API does not take raw {content_type} bodies (not among its binary media "
+                'types); send JSON {"image": "<base64>"} instead')
         images, options = [body], {}
     elif content_type in JSON_TYPES or content_type.endswith("+json"):
         images, options = _json_images(body)

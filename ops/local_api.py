@@ -35,7 +35,9 @@ from ops.config import PROJECT_ROOT
 logger = logging.getLogger("dogs.local_api")
 HANDLER_DIR = PROJECT_ROOT / "lambda"
 API_GATEWAY_MAX_PAYLOAD = 10 * 1024 * 1024  # https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html
-DEFAULT_BINARY_TYPES = ("image/*", "application/x-image", "application/octet-stream")
+# The Terraform stack's default binary media types, plus the built-in algorithm's application/x-image.
+DEFAULT_BINARY_TYPES = ("image/jpeg", "image/png", "image/webp", "application/octet-stream",
+                        "application/x-image")
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
@@ -168,6 +170,15 @@ def load_handler(handler_dir: Path = HANDLER_DIR, spec: str = "handler.handler")
     return getattr(module, func)
 
 
+def binary_media_types(aws_url: str, region: str, api_id: str) -> tuple[str, ...]:
+    """The deployed REST API's binary media types (API Gateway stores "/" in them as "~1")."""
+    import boto3
+
+    client = boto3.client("apigateway", region_name=region, endpoint_url=aws_url)
+    types = client.get_rest_api(restApiId=api_id).get("binaryMediaTypes") or []
+    return tuple(t.replace("~1", "/") for t in types) or DEFAULT_BINARY_TYPES
+
+
 def lambda_environment(aws_url: str, region: str, function_name: str) -> tuple[dict[str, str], float,
                                                                                    str]:
     """(environment variables, timeout in s, handler string) of the function Terraform applied."""
@@ -188,6 +199,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="the local endpoint's URL (becomes AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME)")
     parser.add_argument("--stage", default="beta", help="API stage name (default: beta)")
     parser.add_argument("--api-id", default="local", help="API id, for the request context")
+    parser.add_argument("--binary-media-types",
+                        help="content types handed to the Lambda base64-encoded, comma-separated "
+                             "(default: the deployed API's, read with --api-id)")
     parser.add_argument("--host", default="127.0.0.1", help="listen address (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, default=3000, help="listen port (default: 3000)")
     parser.add_argument("--threads", type=int, default=8, help="server threads (default: 8)")
@@ -197,17 +211,26 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("set DOGS_API_KEY to the API key clients must send")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     env, timeout, handler_spec = lambda_environment(args.aws_url, args.region, args.function_name)
+    if args.binary_media_types:
+        binary_types = tuple(t.strip() for t in args.binary_media_types.split(",") if t.strip())
+    elif args.api_id != "local":
+        binary_types = binary_media_types(args.aws_url, args.region, args.api_id)
+    else:
+        binary_types = DEFAULT_BINARY_TYPES
     os.environ.update(env)
     os.environ["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] = args.endpoint_url
     os.environ.setdefault("AWS_DEFAULT_REGION", args.region)
     handler = load_handler(HANDLER_DIR, handler_spec)
     gw = Gateway(api_key=api_key, stage=args.stage, lambda_timeout_s=timeout,
-                 function_name=args.function_name, api_id=args.api_id)
+                 function_name=args.function_name, api_id=args.api_id,
+                 binary_media_types=binary_types)
     logger.info(json.dumps({"event": "listening", "url": f"http://{args.host}:{args.port}/{args.stage}"
                             f"{gw.resource}", "function": args.function_name}))
     import waitress
 
     waitress.serve(create_app(handler, gw), host=args.host, port=args.port, threads=args.threads,
                    ident="local-api", max_request_body_size=API_GATEWAY_MAX_PAYLOAD * 2)
+
+
 if __name__ == "__main__":
     main()

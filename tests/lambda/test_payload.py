@@ -76,6 +76,7 @@ def test_options(modules, ev, top_k, raw):
     (event("QUFB" * 400, content_type="image/jpeg", b64=True), "PayloadTooLarge", "limit is 1000"),
     (event("not base64!", content_type="image/jpeg", b64=True), "BadRequest", "flagged base64"),
     (event("a,b", content_type="text/csv"), "UnsupportedMediaType", "text/csv"),
+    (event("\xff\xd8garbled", content_type="image/jpeg"), "UnsupportedMediaType", "binary media"),
     (event({"image": B64, "top_k": 0}), "InvalidParameter", "from 1 to 7"),
     (event({"image": B64, "top_k": 8}), "InvalidParameter", "from 1 to 7"),
     (event({"image": B64}, query={"top_k": "two"}), "InvalidParameter", "integer"),
@@ -83,7 +84,7 @@ def test_options(modules, ev, top_k, raw):
     (event({"image": B64}, query={"raw": "maybe"}), "InvalidParameter", "raw"),
 ], ids=["json", "json-typed", "base64", "base64-in-list", "not-string", "images-not-list", "both",
         "no-image-key", "number", "empty-list", "too-many", "too-large", "too-large-binary",
-        "bad-binary", "media-type", "top-k-0", "top-k-8", "top-k-text", "top-k-float", "raw-text"])
+        "bad-binary", "media-type", "raw-not-binary", "top-k-0", "top-k-8", "top-k-text", "top-k-float", "raw-text"])
 def test_malformed_requests(modules, ev, error, message):
     payload, api_errors, settings = modules
     with pytest.raises(getattr(api_errors, error), match=message):
