@@ -40,6 +40,121 @@ def check_config(c, config=None):
 
 
 # ---------------------------------------------------------------- data + lst (issue 2)
+def _int_option(option: str, value, low: int | None = None) -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise Exit(f"error: --{option}: {value!r} is not an integer", code=2) from None
+    if low is not None and number < low:
+        raise Exit(f"error: --{option}: {number} is not allowed; allowed: an integer >= {low}",
+                   code=2)
+    return number
+
+
+def _task_help(task_obj: Task) -> str:
+    """What `invoke --help TASK` prints, short, for tasks whose positional argument ate --help."""
+    lines = [task_obj.__doc__.strip(), "", "Options:"]
+    lines += [f"  --{name:<16} {text}" for name, text in task_obj.help.items()]
+    return "\n".join(lines)
+
+
+def _min_size(value, config_path) -> tuple[int, int]:
+    """(height, width) photos must reach: --min-size (N, HxW or 0), else config image_shape."""
+    if value in (None, ""):
+        _, height, width = (int(p) for p in
+                            load_config(config_path).hyperparameters["image_shape"].split(","))
+        return height, width
+    text = str(value).lower()
+    parts = text.split("x")
+    if not all(p.strip().isdigit() for p in parts) or len(parts) > 2:
+        raise Exit(f"error: --min-size: {value!r} is not allowed; allowed: N, HxW, or 0 (no check)",
+                   code=2)
+    height, width = (int(parts[0]), int(parts[-1]))
+    return height, width
+
+
+@task(default=True, positional=[], help={
+    "data": "images root: one folder per breed, <wnid>-<breed>/<file>.jpg (Stanford Dogs layout)",
+    "out": "folder for the LST files, classes.json and scan_report.json (default: .dogs/lst)",
+    "test-fraction": "share of each breed's photos in the test set (default 0.2)",
+    "seed": "seed of the split (default 0): same photos + seed give byte-identical files",
+    "folds": "write K stratified folds <name>_fold_<k>_{train,test}.lst instead of one split",
+    "classes": "breeds to use: the first N (a number) or comma-separated folder/display names",
+    "name": "file name prefix (default dogs: dogs_train.lst, dogs_test.lst)",
+    "strict": "fail (exit 2) if any photo is bad instead of leaving it out",
+    "min-size": "smallest usable photo, N or HxW (default: config image_shape; 0: no check)",
+    "config": "configuration file (default: config.yaml)",
+})
+def render(c, data, out=None, test_fraction=None, seed=0, folds=None, classes=None, name="dogs",
+           strict=False, min_size=None, config=None):
+    """Scan a folder of dog photos, check them, and write train/test LST files + classes.json."""
+    from ops import lst_summary, state
+    from training import lst
+
+    folds = _int_option("folds", folds, low=2)
+    if folds is not None and test_fraction is not None:
+        raise Exit("error: give --folds or --test-fraction, not both (each fold tests 1/K)", code=2)
+    try:
+        fraction = 0.2 if test_fraction is None else float(test_fraction)
+    except ValueError:
+        raise Exit(f"error: --test-fraction: {test_fraction!r} is not a number", code=2) from None
+    with user_errors():
+        result = lst.render(data, out or state.home() / "lst", test_fraction=fraction,
+                            seed=_int_option("seed", seed, low=0), folds=folds, classes=classes,
+                            name=name, strict=strict, min_size=_min_size(min_size, config))
+    lst_summary.print_render(result)
+
+
+@task(help={
+    "files": "LST files, comma-separated; a folder means its *.lst files",
+    "classes-file": "classes.json (or a text file of breed folders, one a line) to name the classes",
+    "per-class": "print the images per class of every file",
+})
+def info(c, files, classes_file=None, per_class=False):
+    """Describe LST files: samples, classes, images per class, and num_classes/num_training_samples."""
+    from ops import lst_summary
+    from training import lst
+
+    if files in ("-h", "--help"):  # a missing positional argument eats --help (invoke's parser)
+        raise Exit(_task_help(info), code=0)
+    with user_errors():
+        described = lst.describe(lst.expand_paths(files))
+        names = lst.class_names(classes_file) if classes_file else None
+    lst_summary.print_info(described, names, per_class=per_class)
+
+
+@task(positional=[], help={
+    "dest": "folder for the archive and Images/ (default: .dogs/data)",
+    "url": "archive URL (default: the official Stanford Dogs images.tar)",
+    "checksum": "md5:<hex> or sha256:<hex> of the archive (default: the known MD5); none: skip",
+    "breeds": "extract only the first N breeds (sorted by folder)",
+    "retries": "times to resume after a cut connection (default 3)",
+})
+def download(c, dest=None, url=None, checksum=None, breeds=None, retries=3):
+    """Download Stanford Dogs (images.tar, resumable, checksum-verified) and unpack it to Images/."""
+    from ops import download as dl, state
+
+    with user_errors():
+        result = dl.download(dest or state.home() / "data", url=url or dl.DEFAULT_URL,
+                             checksum=dl.DEFAULT_CHECKSUM if checksum is None else checksum,
+                             breeds=_int_option("breeds", breeds, low=1),
+                             retries=_int_option("retries", retries, low=0))
+    how = "already downloaded" if not result.fetched_bytes else f"{result.fetched_bytes:,} bytes fetched"
+    if result.resumed_from:
+        how += f", resumed from {result.resumed_from:,}"
+    print(f"{result.archive} ({how}, checksum ok)")
+    print(f"{result.images}: {len(result.breeds)} breeds, {result.photos:,} photos")
+    print(f"next: invoke lst --data {result.images}")
+
+
+lst = Collection("lst")
+lst.add_task(render, name="render", default=True)
+lst.add_task(info)
+data = Collection("data")
+data.add_task(download)
+
 
 
 # ---------------------------------------------------------------- train + tune (issue 3)
