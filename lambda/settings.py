@@ -29,7 +29,7 @@ class Settings:
     concurrency: int = 8
     default_top_k: int = 5
     log_level: str = "INFO"
-    endpoint_url: str | None = None  # None: boto3's own resolution (AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME)
+    endpoint_url: str | None = None  # None: botocore's own resolution (AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> "Settings":
