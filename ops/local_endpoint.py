@@ -103,10 +103,15 @@ def original_status(exc: Exception) -> int:
 
 
 def create_app(invoke: Callable[[bytes, str, str], bytes], endpoint_name: str,
-               ready: Callable[[], bool] = lambda: True) -> Flask:
-    """A WSGI app around `invoke(body, content_type, accept) -> bytes` (a loaded model's invoke)."""
+               ready: Callable[[], bool] = lambda: True, max_in_flight: int = 64) -> Flask:
+    """A WSGI app around `invoke(body, content_type, accept) -> bytes` (a loaded model's invoke).
+
+    Beyond `max_in_flight` concurrent runtime invocations it sheds load the way SageMaker's runtime
+    throttles: `ThrottlingException`, which clients retry with backoff.
+    """
     app = Flask("local_endpoint")
     lock = threading.Lock()  # torch on 2 cores: one forward pass at a time is fastest
+    capacity = threading.BoundedSemaphore(max_in_flight)
     app.config["MAX_CONTENT_LENGTH"] = 6 * 1024 * 1024  # SageMaker's real-time payload limit
 
     def run_model() -> tuple[int, bytes, str]:
@@ -138,7 +143,13 @@ def create_app(invoke: Callable[[bytes, str, str], bytes], endpoint_name: str,
         if name != endpoint_name:
             return _runtime_error("ValidationError", 400, request_id,
                                   f"Endpoint {name} of account 000000000000 not found.")
-        status, body, content_type = run_model()
+        if not capacity.acquire(blocking=False):
+            return _runtime_error("ThrottlingException", 400, request_id,
+                                  f"Rate exceeded: more than {max_in_flight} invocations in flight.")
+        try:
+            status, body, content_type = run_model()
+        finally:
+            capacity.release()
         if status == 200:
             return Response(body, status=200, content_type=content_type,
                             headers={"x-Amzn-Invoked-Production-Variant": "AllTraffic",
@@ -176,6 +187,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="listen address (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8080, help="listen port (default: 8080)")
     parser.add_argument("--threads", type=int, default=4, help="server threads (default: 4)")
+    parser.add_argument("--max-in-flight", type=int, default=64,
+                        help="concurrent invocations beyond which it throttles (default: 64)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
@@ -193,7 +206,7 @@ def main(argv: list[str] | None = None) -> None:
         model = load_artifact(model_path)
     except UserError as exc:
         raise SystemExit(f"error: {exc}") from None
-    app = create_app(model.invoke, args.endpoint_name)
+    app = create_app(model.invoke, args.endpoint_name, max_in_flight=args.max_in_flight)
     logger.info(json.dumps({"event": "listening", "url": f"http://{args.host}:{args.port}",
                             "endpoint_name": args.endpoint_name, "model_id": model.model_id}))
     import waitress

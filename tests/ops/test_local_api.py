@@ -231,6 +231,27 @@ def test_hung_endpoint_is_504(api_with, photos, silent_endpoint):
     assert "1 s" in _error(response, 504, "endpoint_timeout")
 
 
+@pytest.fixture(scope="module")
+def narrow_endpoint(tiny_artifact, tmp_path_factory):
+    """A second local endpoint with capacity for one invocation at a time."""
+    from ops import servers
+
+    port = servers.free_port()
+    server = servers.start("narrow-endpoint", "ops.local_endpoint", [
+        "--model", str(tiny_artifact), "--endpoint-name", "dogs-test", "--port", str(port),
+        "--max-in-flight", "1", "--threads", "8"], port, "/ping", tmp_path_factory.mktemp("narrow"))
+    yield server
+    server.stop()
+
+
+def test_a_throttled_endpoint_is_503_with_retry_after(api_with, photos, narrow_endpoint):
+    images = [b64(jpeg) for _, jpeg in photos.values()] * 2  # 8 concurrent calls, room for 1
+    response = post(api_with(endpoint_url=narrow_endpoint.url, endpoint_max_attempts=1,
+                             max_images=8), json={"images": images})
+    _error(response, 503, "endpoint_throttled")
+    assert int(response.headers["Retry-After"]) >= 1
+
+
 def test_still_answers_correctly_after_everything(local_api, photos, loaded_tiny):
     """Run last in this module: the servers survived all of the above."""
     _, jpeg = next(iter(photos.values()))
