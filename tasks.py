@@ -236,6 +236,38 @@ def serve(c, stop=False, background=False, endpoint_port=None, api_port=None):
 
 
 
+@task(help={
+    "data": "photos, one folder per breed (default: ../shared/data/dogs-10/Images when present, "
+            "else Stanford Dogs, 10 breeds, downloaded)",
+    "keep": "leave the local AWS, endpoint and API running and print the URL and API key",
+    "train-per-breed": "training photos per breed for the quick training (default 30)",
+    "photos-per-breed": "test photos per breed to predict at the end (default 2)",
+})
+def demo(c, data=None, keep=False, train_per_breed=30, photos_per_breed=2):
+    """The whole system in one command: photos → LST → quick training → Terraform → API → predictions."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from ops import demo as demo_lib
+
+    console = Console()
+    with user_errors():
+        result = demo_lib.run(data, keep=keep, train_per_breed=int(train_per_breed),
+                              photos_per_breed=int(photos_per_breed), say=console.print)
+    table = Table(title=f"predictions by the API (model {result.model_id})", title_justify="left")
+    for column in ("photo", "true breed", "predicted", "probability", ""):
+        table.add_column(column)
+    for p in result.predictions:
+        table.add_row(p.photo.name, p.truth, p.breed or p.error, f"{p.probability:.1%}",
+                      "[green]✓[/green]" if p.correct else "[red]✗[/red]")
+    console.print(table)
+    console.print(f"{result.correct} of {len(result.predictions)} test photos right; "
+                  f"steps: {', '.join(f'{k} {v:.0f} s' for k, v in result.timings.items())}")
+    if keep:
+        console.print(f"still running. POST {result.predict_url} with header x-api-key: {result.api_key}\n"
+                      "try: invoke predict PHOTO.jpg; stop: invoke serve --stop && invoke local.down")
+
+
 # ---------------------------------------------------------------- evaluate (issue 6)
 
 

@@ -26,6 +26,29 @@ QUICK_HYPERPARAMETERS = {
 }
 
 
+def train_quick(data: Path, lst_dir: Path, out_dir: Path, log_path: Path) -> dict:
+    """Train locally with the quick settings (config.yaml's, then QUICK_HYPERPARAMETERS) and record the
+    artifact the way `invoke train` does, for `invoke deploy` to find."""
+    from ops import config, state
+    from ops.local_train import train_local
+    from training import hyperparameters as hp
+
+    values = hp.validate({**config.load().training_hyperparameters("local"), **QUICK_HYPERPARAMETERS})
+    run = train_local(data_dir=data, lst_dir=lst_dir, out_dir=out_dir, hyperparameters=values,
+                      work_dir=out_dir / "work", log_path=log_path, progress=True)
+    artifact = {"local_path": str(run.artifact.resolve()), "model_id": run.model_id}
+    state.record("artifact", artifact)
+    return {**artifact, "accuracy": (run.metrics.get("best") or {}).get("validation_accuracy")}
+
+
+def deploy_local() -> dict:
+    """`invoke deploy --target local`: Terraform applies the stack to the local AWS."""
+    from ops import config, deploy
+
+    return deploy.deploy(deploy.settings(config.load(), "local"), deploy.find_model(),
+                         auto_approve=True)
+
+
 class DemoError(UserError, RuntimeError):
     """A demo step failed; the message says which and why."""
 
@@ -67,20 +90,20 @@ def photos_root(data: str | Path | None, home: Path) -> Path:
     return download.download(home / "data", breeds=10).images
 
 
-def quick_lst(data: Path, out: Path, per_breed: int, seed: int = 0):
-    """LST files for all photos (`invoke lst`), then the train list cut to `per_breed` photos a breed."""
+def quick_lst(data: Path, out: Path, train_per_breed: int, test_per_breed: int, seed: int = 0):
+    """LST files for all photos (`invoke lst`), then both lists cut to a few photos a breed."""
     from training import lst
 
     result = lst.render(data, out, seed=seed, name="demo")
     split = result.splits[0]
-    entries = lst.read_lst(split.train)
-    kept: dict[int, int] = {}
-    quick = []
-    for entry in entries:
-        if kept.get(entry.class_id, 0) < per_breed:
-            kept[entry.class_id] = kept.get(entry.class_id, 0) + 1
-            quick.append(entry)
-    lst.write_lst(split.train, quick)
+    for path, per_breed in ((split.train, train_per_breed), (split.test, test_per_breed)):
+        kept: dict[int, int] = {}
+        entries = []
+        for entry in lst.read_lst(path):
+            if kept.get(entry.class_id, 0) < per_breed:
+                kept[entry.class_id] = kept.get(entry.class_id, 0) + 1
+                entries.append(entry)
+        lst.write_lst(path, entries)
     return result
 
 
@@ -113,8 +136,8 @@ def step(name: str, timings: dict[str, float], say: Callable[[str], None]) -> It
 
 
 def run(data: str | Path | None = None, *, keep: bool = False, train_per_breed: int = 30,
-        test_per_breed: int = 2, say: Callable[[str], None] = print) -> DemoResult:
-    from ops import deploy_local, local_aws, predict_client, serving, state
+        photos_per_breed: int = 2, say: Callable[[str], None] = print) -> DemoResult:
+    from ops import local_aws, predict_client, serving, state
 
     home = state.home()
     work = home / "demo"
@@ -123,10 +146,10 @@ def run(data: str | Path | None = None, *, keep: bool = False, train_per_breed: 
         data = photos_root(data, home)
         say(f"  {data}")
     with step("LST files (invoke lst)", timings, say):
-        lst_result = quick_lst(data, work / "lst", train_per_breed)
+        lst_result = quick_lst(data, work / "lst", train_per_breed, test_per_breed=10)
         say(f"  {len(lst_result.classes)} breeds; training on {train_per_breed} photos a breed")
     with step("quick local training (invoke train)", timings, say):
-        artifact = deploy_local.train_quick(data, work / "lst", work / "model", QUICK_HYPERPARAMETERS)
+        artifact = train_quick(data, work / "lst", work / "model", work / "train.log")
         say(f"  model {artifact['model_id']}: {artifact['local_path']}")
     stack_up, finished = False, False
     try:
@@ -135,13 +158,13 @@ def run(data: str | Path | None = None, *, keep: bool = False, train_per_breed: 
             stack_up = True
             say(f"  {aws.url}")
         with step("terraform apply (invoke deploy --target local)", timings, say):
-            deploy_local.deploy(artifact)
+            deploy_local()
         with step("local endpoint and API up (invoke serve)", timings, say):
             served = serving.start(serving.local_deployment())
             api_key = serving.local_deployment().api_key
             say(f"  POST {served.predict_url}")
         with step("predictions for test photos (invoke predict)", timings, say):
-            photos = test_photos(lst_result, data, test_per_breed)
+            photos = test_photos(lst_result, data, photos_per_breed)
             results = predict_client.predict(served.predict_url, api_key, [p for p, _ in photos],
                                              top_k=3)
         predictions = [Prediction(photo, truth, r.top[0]["breed"] if r.top else "",
