@@ -240,10 +240,10 @@ def serve(c, stop=False, background=False, endpoint_port=None, api_port=None):
     "data": "photos, one folder per breed (default: ../shared/data/dogs-10/Images when present, "
             "else Stanford Dogs, 10 breeds, downloaded)",
     "keep": "leave the local AWS, endpoint and API running and print the URL and API key",
-    "train-per-breed": "training photos per breed for the quick training (default 30)",
+    "train-per-breed": "training photos per breed for the quick training (default 15)",
     "photos-per-breed": "test photos per breed to predict at the end (default 2)",
 })
-def demo(c, data=None, keep=False, train_per_breed=30, photos_per_breed=2):
+def demo(c, data=None, keep=False, train_per_breed=15, photos_per_breed=2):
     """The whole system in one command: photos → LST → quick training → Terraform → API → predictions."""
     from rich.console import Console
     from rich.table import Table
