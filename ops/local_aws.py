@@ -1,9 +1,14 @@
 """The local AWS: a moto server on 127.0.0.1 that Terraform and boto3 talk to instead of AWS.
 
 `up()` starts it in the background (a free port unless one is asked for, a pid file and a log file
-under `<home>/local_aws/`) and records `local_aws = {url, pid, port}` in the project state; a second
-`up()` finds it running and does nothing. `down()` stops it. The server process applies our fixes for
-moto's gaps (ops/moto_patches.py) before it serves: `python -m ops.local_aws serve --port N`.
+under `<home>/local_aws/`) and records `local_aws = {url, pid, port, ca_bundle}` in the project state;
+a second `up()` finds it running and does nothing. `down()` stops it. The server process applies our
+fixes for moto's gaps (ops/moto_patches.py) before it serves: `python -m ops.local_aws serve --port N`.
+
+It speaks HTTPS with a self-signed certificate made once per work folder (`ca_bundle`): moto enforces
+bucket policies, and the stack's bucket denies every request that is not TLS, as on AWS. Clients trust
+it through `AWS_CA_BUNDLE` (`client_env()`), boto3's `verify=` (`client()`) or the provider's
+`custom_ca_bundle` (the rendered override).
 """
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ import argparse
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -41,6 +47,7 @@ class LocalAws:
     url: str
     pid: int
     port: int
+    ca_bundle: str
 
 
 def folder() -> Path:
@@ -57,6 +64,38 @@ def pid_file() -> Path:
     return folder() / "server.pid"
 
 
+def certificate() -> tuple[Path, Path]:
+    """The local AWS's self-signed certificate and key for 127.0.0.1 / localhost (made once)."""
+    cert, key = folder() / "cert.pem", folder() / "key.pem"
+    if cert.is_file() and key.is_file():
+        return cert, key
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "dog-breeds local AWS")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    built = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+             .public_key(private.public_key()).serial_number(x509.random_serial_number())
+             .not_valid_before(now - datetime.timedelta(days=1))
+             .not_valid_after(now + datetime.timedelta(days=3650))
+             .add_extension(x509.SubjectAlternativeName([
+                 x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address(HOST))]), critical=False)
+             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+             .sign(private, hashes.SHA256()))
+    key.write_bytes(private.private_bytes(serialization.Encoding.PEM,
+                                          serialization.PrivateFormat.TraditionalOpenSSL,
+                                          serialization.NoEncryption()))
+    key.chmod(0o600)
+    cert.write_bytes(built.public_bytes(serialization.Encoding.PEM))
+    return cert, key
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind((HOST, 0))
@@ -68,10 +107,13 @@ def port_in_use(port: int) -> bool:
         return sock.connect_ex((HOST, port)) == 0
 
 
-def responds(url: str, timeout: float = 1.0) -> bool:
-    """True when a moto server answers at `url`."""
+def responds(url: str, timeout: float = 10.0) -> bool:
+    """True when our patched moto server answers at `url`."""
+    from ops.moto_patches import HEALTH_PATH
+
+    context = ssl.create_default_context(cafile=str(certificate()[0]))
     try:
-        with urllib.request.urlopen(f"{url}/moto-api/data.json", timeout=timeout) as resp:
+        with urllib.request.urlopen(f"{url}{HEALTH_PATH}", timeout=timeout, context=context) as resp:
             return resp.status == 200
     except (urllib.error.URLError, OSError, ValueError):
         return False
@@ -92,7 +134,7 @@ def status() -> LocalAws | None:
     info = state.read(STATE_KEY)
     if not info or not _alive(info["pid"]) or not responds(info["url"]):
         return None
-    return LocalAws(info["url"], info["pid"], info["port"])
+    return LocalAws(info["url"], info["pid"], info["port"], info["ca_bundle"])
 
 
 def up(port: int | None = None, timeout: float = 30.0) -> LocalAws:
@@ -107,7 +149,8 @@ def up(port: int | None = None, timeout: float = 30.0) -> LocalAws:
         raise LocalAwsError(f"port {port} on {HOST} is taken; choose another with --port "
                             f"or leave it out for a free one")
     port = port or free_port()
-    url = f"http://{HOST}:{port}"
+    url = f"https://{HOST}:{port}"
+    cert, _ = certificate()
     with open(log_file(), "ab") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "ops.local_aws", "serve", "--port", str(port)],
@@ -123,8 +166,8 @@ def up(port: int | None = None, timeout: float = 30.0) -> LocalAws:
             raise LocalAwsError(f"the local AWS did not answer within {timeout:.0f} s; see {log_file()}")
         time.sleep(0.2)
     pid_file().write_text(f"{proc.pid}\n")
-    state.record(STATE_KEY, {"url": url, "pid": proc.pid, "port": port})
-    return LocalAws(url, proc.pid, port)
+    state.record(STATE_KEY, {"url": url, "pid": proc.pid, "port": port, "ca_bundle": str(cert)})
+    return LocalAws(url, proc.pid, port, str(cert))
 
 
 def down(timeout: float = 10.0) -> bool:
@@ -169,9 +212,20 @@ def require() -> LocalAws:
     return running
 
 
-def client_env(url: str) -> dict[str, str]:
-    """Environment for boto3 / AWS CLI to talk to the local AWS."""
-    return {**CREDENTIALS, "AWS_ENDPOINT_URL": url}
+def client_env(running: LocalAws) -> dict[str, str]:
+    """Environment for boto3 / the AWS CLI in another process to talk to the local AWS."""
+    return {**CREDENTIALS, "AWS_ENDPOINT_URL": running.url, "AWS_CA_BUNDLE": running.ca_bundle}
+
+
+def client(service: str, running: LocalAws | None = None):
+    """A boto3 client on the local AWS (the running one by default)."""
+    import boto3
+
+    running = running or require()
+    return boto3.client(service, endpoint_url=running.url, region_name=REGION,
+                        verify=running.ca_bundle,
+                        aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                        aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"])
 
 
 def serve(port: int, host: str = HOST) -> None:
@@ -184,7 +238,9 @@ def serve(port: int, host: str = HOST) -> None:
 
     moto_patches.apply()
     app = moto_patches.wrap_app(DomainDispatcherApplication(create_backend_app))
-    server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
+    cert, key = certificate()
+    server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler,
+                         ssl_context=(str(cert), str(key)))
     # SIGTERM (`local.down`) ends serve_forever from another thread, as shutdown() requires.
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
     print(f"local AWS (moto, patched) on http://{host}:{port}", flush=True)

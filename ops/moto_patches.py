@@ -11,16 +11,25 @@ our Terraform stays exactly what runs against real AWS. Each fix names the gap i
   value is in the path (`/binaryMediaTypes/image~1jpeg`, RFC 6901 escaping); moto reads the missing
   `value` and stores empty strings.
 - API Gateway CreateRestApi ignores `binaryMediaTypes`, so they are missing until changed again.
+- sagemaker CreateModel drops `EnableNetworkIsolation` (always described as false).
 - sagemaker has no UpdateEndpoint (a new endpoint configuration could only replace the endpoint) and
   keeps no `DeploymentConfig` (blue/green + rollback), so every plan wants to recreate the endpoint.
 - application-autoscaling RegisterScalableTarget drops its `Tags`.
+- IAM/S3 policy conditions: moto evaluates only StringEquals and treats any other operator as met,
+  knows no `aws:SecureTransport`, and answers Deny for any statement whose condition fails; so the
+  bucket's "Deny unless TLS" statement denied every request. We add `Bool`, set `aws:SecureTransport`
+  from the request's scheme (the server speaks HTTPS), and let a statement whose condition fails not
+  apply, as IAM does.
 """
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any, Callable, Iterable
 
+HEALTH_PATH = "/_dogs/health"
 _applied = False
+_request = threading.local()  # the request being served (werkzeug serves each in its own thread)
 
 
 def apply() -> None:
@@ -31,12 +40,17 @@ def apply() -> None:
     _patch_application_autoscaling_tags()
     _patch_apigateway_binary_media_types()
     _patch_sagemaker_endpoint_updates()
+    _patch_policy_conditions()
     _applied = True
 
 
 def wrap_app(app: Callable) -> Callable:
     """WSGI middleware over moto's app: rewrites the responses that need it (see module doc)."""
     def middleware(environ: dict, start_response: Callable) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") == HEALTH_PATH:  # cheap, and says the patches are in
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [b"patched moto\n"]
+        _request.secure = environ.get("wsgi.url_scheme") == "https"
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         if not target.startswith("SageMaker.Describe"):
             return app(environ, start_response)
@@ -158,5 +172,39 @@ def _patch_sagemaker_endpoint_updates() -> None:
         return ActionResult({"EndpointArn": endpoint.arn})
 
     SageMakerResponse.create_endpoint = create_endpoint
+
+    create_model = SageMakerResponse.create_model
+
+    def create_model_keeping_isolation(self):
+        result = create_model(self)
+        model = self.sagemaker_backend._models[self._get_param("ModelName")]
+        model.enable_network_isolation = bool(self._get_param("EnableNetworkIsolation", False))
+        return result
+
+    SageMakerResponse.create_model = create_model_keeping_isolation
     if not hasattr(SageMakerResponse, "update_endpoint"):
         SageMakerResponse.update_endpoint = update_endpoint
+
+
+def _patch_policy_conditions() -> None:
+    from moto.iam import policy_conditions
+    from moto.iam.access_control import IAMPolicyStatement, PermissionResult
+
+    def bool_operation(expected: list[str] | str, actual: str) -> bool:
+        wanted = expected if isinstance(expected, list) else [expected]
+        return str(actual).lower() in [str(w).lower() for w in wanted]
+
+    policy_conditions.CONDITION_OPERATIONS.setdefault("Bool", bool_operation)
+    original = IAMPolicyStatement.is_action_permitted
+
+    def is_action_permitted(self, action, resource="*", principal=None,
+                            incoming_condition_values=None):
+        values = dict(incoming_condition_values or {})
+        secure = getattr(_request, "secure", None)
+        if secure is not None:
+            values.setdefault("aws:SecureTransport", "true" if secure else "false")
+        if self._statement.get("Condition") and not self._check_conditions(values):
+            return PermissionResult.NEUTRAL  # a statement whose condition fails does not apply (moto: Deny)
+        return original(self, action, resource, principal, values)
+
+    IAMPolicyStatement.is_action_permitted = is_action_permitted

@@ -87,11 +87,11 @@ def sync_module(target: str) -> Path:
     return work
 
 
-def render_local_override(target_dir: Path, url: str, region: str, access_key: str = "testing",
-                          secret_key: str = "testing") -> Path:
+def render_local_override(target_dir: Path, url: str, region: str, ca_bundle: str,
+                          access_key: str = "testing", secret_key: str = "testing") -> Path:
     """Write the provider override that points every used service at the local AWS."""
     text = TEMPLATES.get_template(f"{OVERRIDE}.j2").render(
-        url=url, region=region, access_key=access_key, secret_key=secret_key,
+        url=url, region=region, ca_bundle=ca_bundle, access_key=access_key, secret_key=secret_key,
         services=LOCAL_SERVICES)
     path = target_dir / OVERRIDE
     path.write_text(text)
@@ -173,25 +173,29 @@ def validate(target: str) -> None:
         _check(_client(target).cmd("validate", no_color=IsFlagged), "validate")
 
 
-def plan(target: str, destroy: bool = False, echo: bool = True) -> tuple[bool, str]:
+def plan(target: str, var_files: list[str] | None = None, destroy: bool = False,
+         out: str | None = None, echo: bool = True) -> tuple[bool, str]:
     """`terraform plan -detailed-exitcode`; returns (changes pending, plan text)."""
-    args = {"destroy": IsFlagged if destroy else IsNotFlagged, "detailed_exitcode": IsFlagged,
-            "var_file": TFVARS, "lock_timeout": "60s"}
-    code, out = _stream(target, "plan", echo=echo, ok=(0, 2), **args)
-    return code == 2, out
+    code, text = _stream(target, "plan", echo=echo, ok=(0, 2),
+                         destroy=IsFlagged if destroy else IsNotFlagged, detailed_exitcode=IsFlagged,
+                         var_file=var_files or [TFVARS], out=out, lock_timeout="60s")
+    return code == 2, text
 
 
-def apply(target: str, resources: list[str] | None = None, echo: bool = True) -> str:
-    """`terraform apply -auto-approve` (optionally only `resources`, e.g. ['module.storage'])."""
-    return _stream(target, "apply", echo=echo, auto_approve=IsFlagged, var_file=TFVARS,
+def apply(target: str, var_files: list[str] | None = None, resources: list[str] | None = None,
+          plan_file: str | None = None, echo: bool = True) -> str:
+    """`terraform apply -auto-approve`: a saved plan, or the variables (optionally only `resources`)."""
+    if plan_file:
+        return _stream(target, "apply", echo=echo, args=[plan_file], auto_approve=IsFlagged)[1]
+    return _stream(target, "apply", echo=echo, auto_approve=IsFlagged, var_file=var_files or [TFVARS],
                    **{"target": resources or []}, lock_timeout="60s")[1]
 
 
-def destroy(target: str, echo: bool = True) -> str:
+def destroy(target: str, var_files: list[str] | None = None, echo: bool = True) -> str:
     """Destroy everything in the target's state: `apply -destroy` (python-terraform's destroy() sends
     -force, which Terraform 1.x rejects)."""
     return _stream(target, "apply", echo=echo, destroy=IsFlagged, auto_approve=IsFlagged,
-                   var_file=TFVARS, lock_timeout="60s")[1]
+                   var_file=var_files or [TFVARS], lock_timeout="60s")[1]
 
 
 def state_list(target: str) -> list[str]:
@@ -207,10 +211,11 @@ def state_rm(target: str, address: str) -> None:
         _check(_client(target).cmd("state rm", address), "state rm")
 
 
-def import_resource(target: str, address: str, resource_id: str) -> None:
+def import_resource(target: str, address: str, resource_id: str,
+                    var_files: list[str] | None = None) -> None:
     with _environment(target):
-        _check(_client(target).cmd("import", address, resource_id, var_file=TFVARS,
-                                   input=False), "import")
+        _check(_client(target).cmd("import", address, resource_id, var_file=var_files or [TFVARS],
+                                   input=False, no_color=IsFlagged), "import")
 
 
 def outputs(target: str) -> dict[str, Any]:
@@ -222,12 +227,13 @@ def outputs(target: str) -> dict[str, Any]:
     return {name: item["value"] for name, item in (raw or {}).items()}
 
 
-def _stream(workspace: str, command: str, echo: bool, ok=(0,), **options: Any) -> tuple[int, str]:
+def _stream(workspace: str, command: str, echo: bool, ok=(0,), args: list[str] | None = None,
+            **options: Any) -> tuple[int, str]:
     """Run a command, echoing its output as it comes, and keep the text for errors."""
     tf = _client(workspace)
     options.setdefault("no_color", IsFlagged)
     options.setdefault("input", False)
-    argv = tf.generate_cmd_string(command, **options)
+    argv = tf.generate_cmd_string(command, *(args or []), **options)
     lines = []
     with _environment(workspace):
         proc = subprocess.Popen(argv, cwd=tf.working_dir, stdout=subprocess.PIPE,
@@ -244,18 +250,3 @@ def _stream(workspace: str, command: str, echo: bool, ok=(0,), **options: Any) -
     if code not in ok:
         raise TerraformError(f"terraform {command} failed: {diagnostics(text)}")
     return code, text
-
-
-def prepare(target: str, variables: dict[str, Any], local_url: str | None = None,
-            region: str = "us-east-1", mirror: str | Path | None = None) -> Path:
-    """Sync the module, render the local override, write the variables and init: ready to plan."""
-    work = sync_module(target)
-    if target == "local":
-        if not local_url:
-            raise TerraformError("target local needs the local AWS URL (`invoke local.up`)")
-        render_local_override(work, local_url, region)
-    else:
-        (work / OVERRIDE).unlink(missing_ok=True)
-    write_tfvars(target, variables)
-    init(target, mirror)
-    return work

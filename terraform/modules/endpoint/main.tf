@@ -15,6 +15,8 @@ locals {
 resource "aws_sagemaker_model" "this" {
   name               = "${var.name}-${local.model_hash}"
   execution_role_arn = var.role_arn
+  # The container needs no network: SageMaker itself fetches the artifact and the image.
+  enable_network_isolation = true
 
   primary_container {
     image          = var.image_uri

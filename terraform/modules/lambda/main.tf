@@ -19,6 +19,10 @@ resource "aws_lambda_function" "this" {
     variables = var.environment
   }
 
+  tracing_config {
+    mode = "Active"
+  }
+
   # The log group exists (with its retention) before the first invocation could create it.
   depends_on = [aws_cloudwatch_log_group.this]
 }
