@@ -122,7 +122,7 @@ def tables(results: list[PhotoResult]):
             yield Text(f"{result.path}: HTTP {result.status} {result.error['code']}: "
                        f"{result.error['message']}", style="red")
             continue
-        table = Table(title=result.path, title_justify="left", caption=f"model {result.model}",
+        table = Table(title="/".join(Path(result.path).parts[-2:]), title_justify="left", caption=f"model {result.model}",
                       caption_justify="left")
         table.add_column("#", justify="right")
         table.add_column("breed")

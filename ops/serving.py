@@ -30,6 +30,7 @@ class Deployment:
     stage: str
     api_id: str
     api_key: str
+    ca_bundle: str = ""  # the local AWS's self-signed certificate
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ def local_deployment() -> Deployment:
     return Deployment(aws_url=aws.url, region=local_aws.REGION, endpoint_name=out["endpoint_name"],
                       function_name=out["lambda_function_name"],
                       stage=out.get("api_stage_name") or "beta", api_id=out.get("api_id") or "local",
-                      api_key=out["api_key_value"])
+                      api_key=out["api_key_value"], ca_bundle=aws.ca_bundle)
 
 
 def running() -> Serving | None:
@@ -76,6 +77,8 @@ def start(deployment: Deployment, endpoint_port: int | None = None, api_port: in
 
     log_dir = log_dir or state.home() / "serve"
     env = dict(CREDENTIALS)
+    if deployment.ca_bundle:
+        env["AWS_CA_BUNDLE"] = deployment.ca_bundle
     endpoint_port = endpoint_port or servers.free_port()
     endpoint = servers.start("local-endpoint", "ops.local_endpoint", [
         "--endpoint-name", deployment.endpoint_name, "--aws-url", deployment.aws_url,
