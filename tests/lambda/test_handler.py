@@ -114,3 +114,19 @@ def test_the_deadline_answers_504_before_the_lambda_timeout(predictor, photos, s
     response = slow(event({"image": base64.b64encode(jpeg).decode()}), ShortContext())
     assert response["statusCode"] == 504
     assert time.monotonic() - started < 1.9
+
+
+def test_importing_the_handler_stays_light():
+    """Cold start: the standard library and botocore only, nothing a Lambda zip would have to carry."""
+    import subprocess
+    import sys
+
+    from ops.config import PROJECT_ROOT
+
+    code = ("import sys; sys.path.insert(0, 'lambda'); import handler; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'PIL', 'numpy', 'requests', "
+            "'boto3', 's3transfer', 'flask', 'werkzeug', 'training', 'ops', 'yaml'}))")
+    run = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "[]"
