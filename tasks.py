@@ -376,6 +376,108 @@ def destroy(c, target="local", plugin_dir=None, auto_approve=False, include_buck
 
 
 # ---------------------------------------------------------------- predict + serve + demo (issue 5)
+@task(help={
+    "images": "photos: comma-separated files, folders or globs (more after a bare --)",
+    "url": "the API's stage or /predict URL (default: $DOGS_API_URL, else the deployment's)",
+    "api-key": "the API key (default: $DOGS_API_KEY, else the deployment's Terraform output)",
+    "top": "breeds to show per photo (default 5)",
+    "json": "print JSON (one object per photo) instead of tables",
+    "target": "which deployment supplies the defaults: local (default; `invoke serve`) or aws",
+})
+def predict(c, images, url=None, api_key=None, top=5, json=False, target="local"):
+    """Ask the API for the breeds of dog photos: a ranked table per photo."""
+    import json as json_lib
+    import shlex
+
+    from rich.console import Console
+
+    from ops import predict_client
+
+    if images in ("-h", "--help"):  # a positional argument eats --help (invoke's parser)
+        raise Exit(predict.__doc__.strip() + "\n\nOptions:\n" + "\n".join(
+            f"  --{k:<14} {v}" for k, v in predict.help.items()), code=0)
+    with user_errors():
+        photos = predict_client.expand_photos(images, shlex.split(c.remainder or ""))
+        url, api_key = predict_client.resolve(url, api_key, target)
+        results = predict_client.predict(url, api_key, photos, top_k=int(top))
+    if json:
+        print(json_lib.dumps([r.as_dict() for r in results], indent=2))
+    else:
+        console = Console()
+        for table in predict_client.tables(results):
+            console.print(table)
+    if any(r.error for r in results):
+        raise Exit(code=1)
+
+
+@task(help={
+    "stop": "stop the servers a previous `invoke serve --background` left running",
+    "background": "start them in the background and return (stop with `invoke serve --stop`)",
+    "endpoint-port": "the local endpoint's port (default: a free one)",
+    "api-port": "the local API's port (default: a free one)",
+})
+def serve(c, stop=False, background=False, endpoint_port=None, api_port=None):
+    """Serve the locally deployed stack: local endpoint (the deployed model) + local API (the Lambda)."""
+    import time
+
+    from ops import serving
+
+    if stop:
+        print("stopped" if serving.stop() else "nothing was running")
+        return
+    with user_errors():
+        if serving.running():
+            raise serving.ServingError("already serving; `invoke serve --stop` first")
+        deployment = serving.local_deployment()
+        served = serving.start(deployment, endpoint_port and int(endpoint_port),
+                               api_port and int(api_port))
+    print(f"POST {served.predict_url}  (header x-api-key: the output api_key_value of "
+          f"`invoke deploy --target local`)\nlocal endpoint {served.endpoint_url}  logs {served.log_dir}")
+    if background:
+        return
+    print("serving; Ctrl-C stops")
+    try:
+        while serving.running():
+            time.sleep(2)
+        print("a server stopped; see the logs")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        serving.stop()
+
+
+
+
+@task(help={
+    "data": "photos, one folder per breed (default: ../shared/data/dogs-10/Images when present, "
+            "else Stanford Dogs, 10 breeds, downloaded)",
+    "keep": "leave the local AWS, endpoint and API running and print the URL and API key",
+    "train-per-breed": "training photos per breed for the quick training (default 15)",
+    "photos-per-breed": "test photos per breed to predict at the end (default 2)",
+})
+def demo(c, data=None, keep=False, train_per_breed=15, photos_per_breed=2):
+    """The whole system in one command: photos → LST → quick training → Terraform → API → predictions."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from ops import demo as demo_lib
+
+    console = Console()
+    with user_errors():
+        result = demo_lib.run(data, keep=keep, train_per_breed=int(train_per_breed),
+                              photos_per_breed=int(photos_per_breed), say=console.print)
+    table = Table(title=f"predictions by the API (model {result.model_id})", title_justify="left")
+    for column in ("photo", "true breed", "predicted", "probability", ""):
+        table.add_column(column)
+    for p in result.predictions:
+        table.add_row(p.photo.name, p.truth, p.breed or p.error, f"{p.probability:.1%}",
+                      "[green]✓[/green]" if p.correct else "[red]✗[/red]")
+    console.print(table)
+    console.print(f"{result.correct} of {len(result.predictions)} test photos right; "
+                  f"steps: {', '.join(f'{k} {v:.0f} s' for k, v in result.timings.items())}")
+    if keep:
+        console.print(f"still running. POST {result.predict_url} with header x-api-key: {result.api_key}\n"
+                      "try: invoke predict PHOTO.jpg; stop: invoke serve --stop && invoke local.down")
 
 
 # ---------------------------------------------------------------- evaluate (issue 6)
