@@ -1,0 +1,72 @@
+"""Predict every photo once: cached answers first, the rest in concurrent batches with a progress bar.
+
+Each finished batch is committed to the cache before the next is counted, so an interrupted run loses at
+most the batches in flight; a rerun predicts only what is missing.
+"""
+from __future__ import annotations
+
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from tqdm import tqdm
+
+from ops.evaluate.cache import PredictionCache
+from ops.evaluate.photos import Photo, read_bytes
+from ops.evaluate.sources import EvaluationError, PredictionSource
+
+
+@dataclass
+class Predictions:
+    model_id: str
+    probs: dict[str, list[float]]  # by image sha256
+    predicted: int                 # photos sent to the source in this run
+    cached: int                    # photos answered from the cache
+
+
+def predict_all(photos: Sequence[Photo], data: str | Path, source: PredictionSource,
+                cache: PredictionCache, workers: int = 4, progress: bool = True) -> Predictions:
+    if not photos:
+        raise EvaluationError("no usable photo to evaluate")
+    unique = list({p.sha256: p for p in photos}.values())  # identical files are predicted once
+    model_id, first = source.identify(read_bytes(data, unique[0]))
+    if first is not None:
+        cache.put_many(model_id, [(unique[0].sha256, first)])
+    probs = cache.get_many(model_id, [p.sha256 for p in unique])
+    todo = [p for p in unique if p.sha256 not in probs]
+    cached = len(unique) - len(todo) - (first is not None)
+    size = max(1, source.batch_size)
+    batches = [todo[i:i + size] for i in range(0, len(todo), size)]
+    bar = tqdm(total=len(unique), initial=len(unique) - len(todo), unit="img",
+               desc=f"predict via {source.name}", disable=not progress, leave=False)
+    pool = ThreadPoolExecutor(max_workers=max(1, workers))
+    try:
+        pending = {}
+        queue = iter(batches)
+        for batch in queue:  # keep at most 2 batches per worker in flight
+            pending[pool.submit(_predict_batch, source, data, batch)] = batch
+            if len(pending) >= 2 * max(1, workers):
+                break
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                batch = pending.pop(future)
+                answers = future.result()
+                cache.put_many(model_id, [(p.sha256, a) for p, a in zip(batch, answers)])
+                probs.update((p.sha256, a) for p, a in zip(batch, answers))
+                bar.update(len(batch))
+                nxt = next(queue, None)
+                if nxt is not None:
+                    pending[pool.submit(_predict_batch, source, data, nxt)] = nxt
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        bar.close()
+    return Predictions(model_id, probs, predicted=len(todo) + (first is not None), cached=cached)
+
+
+def _predict_batch(source: PredictionSource, data, batch: Sequence[Photo]) -> list[list[float]]:
+    answers = source.predict([read_bytes(data, p) for p in batch])
+    if len(answers) != len(batch):
+        raise EvaluationError(f"{source.name}: {len(batch)} images sent, {len(answers)} answers")
+    return answers
