@@ -50,8 +50,11 @@ def predict_all(photos: Sequence[Photo], data: str | Path, source: PredictionSou
                 break
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
+            failed = [f for f in done if f.exception() is not None]
+            for future in done:  # keep every finished batch before reporting a failure
                 batch = pending.pop(future)
+                if future in failed:
+                    continue
                 answers = future.result()
                 cache.put_many(model_id, [(p.sha256, a) for p, a in zip(batch, answers)])
                 probs.update((p.sha256, a) for p, a in zip(batch, answers))
@@ -59,6 +62,8 @@ def predict_all(photos: Sequence[Photo], data: str | Path, source: PredictionSou
                 nxt = next(queue, None)
                 if nxt is not None:
                     pending[pool.submit(_predict_batch, source, data, nxt)] = nxt
+            if failed:
+                failed[0].result()  # raises the batch's error
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         bar.close()
