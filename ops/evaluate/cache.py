@@ -23,6 +23,7 @@ class PredictionCache:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path)
         self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")  # WAL: still atomic, no fsync per batch
         self._db.execute(SCHEMA)
         self._db.commit()
 

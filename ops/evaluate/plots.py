@@ -15,8 +15,10 @@ DPI = 100
 THUMB = 160
 
 
-def _save(fig, path: Path) -> Path:
-    fig.savefig(path, dpi=DPI, bbox_inches="tight")
+def _save(fig, path: Path, tight: bool = True) -> Path:
+    # Photo sheets are laid out exactly and compress poorly: no second "tight" render, fast zlib.
+    fig.savefig(path, dpi=DPI, bbox_inches="tight" if tight else None,
+                pil_kwargs={"compress_level": 6 if tight else 2})
     plt.close(fig)
     return path
 
@@ -77,12 +79,13 @@ def reliability(curve: Sequence[dict], ece: float | None, path: Path) -> Path:
     ax.bar(centres, acc, width=width * 0.95, color="#4c72b0", label="accuracy")
     gaps = [(c, b["confidence"], b["accuracy"]) for c, b in zip(centres, curve) if b["count"]]
     for c, conf, a in gaps:
-        ax.bar(c, conf - a, bottom=a, width=width * 0.95, color="#dd8452", alpha=0.5)
+        ax.bar(c, conf - a, bottom=a, width=width * 0.95, fill=False, edgecolor="#c44e52",
+               hatch="//", linewidth=0.8)
     ax.plot([0, 1], [0, 1], "k--", lw=1, label="perfect calibration")
     ax.set_ylim(0, 1)
     ax.set_ylabel("accuracy")
     ece_text = "n/a" if ece is None else f"{ece:.3f}"
-    ax.set_title(f"Reliability diagram (ECE {ece_text}; orange: gap to confidence)")
+    ax.set_title(f"Reliability diagram (ECE {ece_text}; hatched: gap to mean confidence)")
     ax.legend(loc="upper left")
     hx.bar(centres, [b["count"] for b in curve], width=width * 0.95, color="grey")
     hx.set_xlim(0, 1)
@@ -100,7 +103,10 @@ def photo_grid(cells: Sequence[tuple[Path | None, str]], path: Path, title: str,
                row_titles: Sequence[tuple[int, str]] = ()) -> Path:
     """A contact sheet: each cell a photo with a caption; `row_titles` (row, text) head rows."""
     rows = max(1, -(-len(cells) // columns))
-    fig, axes = plt.subplots(rows, columns, figsize=(columns * 2.1, rows * 2.5), squeeze=False)
+    fig, axes = plt.subplots(rows, columns, figsize=(columns * 2.1, rows * 2.5 + 0.6),
+                             squeeze=False)
+    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=1 - 0.9 / (rows * 2.5 + 0.6),
+                        wspace=0.05, hspace=0.45)
     for ax in axes.flat:
         ax.axis("off")
     for ax, (photo, caption) in zip(axes.flat, cells):
@@ -112,4 +118,4 @@ def photo_grid(cells: Sequence[tuple[Path | None, str]], path: Path, title: str,
         axes[row, 0].annotate(text, (0, 1.25), xycoords="axes fraction", fontsize=9,
                               fontweight="bold", annotation_clip=False)
     fig.suptitle(title, fontsize=11)
-    return _save(fig, path)
+    return _save(fig, path, tight=False)
