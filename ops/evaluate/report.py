@@ -91,14 +91,15 @@ def _worst_strip(w: dict, names, photos, probs, data: Path, path: Path) -> Path 
     pred = probs.argmax(axis=1)
     labels = np.array([p.class_id for p in photos])
     mine, theirs = [], []
+    per = max(2, 6 // max(1, len(w["confused_with"])))  # photos per breed it was taken for
     for x in w["confused_with"]:
         idx = np.flatnonzero((labels == w["class_id"]) & (pred == x["class_id"]))
         idx = idx[np.argsort(-probs[idx, x["class_id"]], kind="stable")]
         mine += [(data / photos[i].path, f"taken for {names[x['class_id']]}\n"
-                  f"{probs[i, x['class_id']]:.0%}") for i in idx[:2]]
+                  f"{probs[i, x['class_id']]:.0%}") for i in idx[:per]]
         right = np.flatnonzero((labels == x["class_id"]) & (pred == x["class_id"]))
         right = right[np.argsort(-probs[right, x["class_id"]], kind="stable")]
-        theirs += [(data / photos[i].path, f"a {names[x['class_id']]}") for i in right[:2]]
+        theirs += [(data / photos[i].path, f"a {names[x['class_id']]}") for i in right[:per]]
     if not mine:
         return None
     columns = 6
