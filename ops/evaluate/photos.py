@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image
+from tqdm import tqdm
 
 from training.lst import LstEntry, read_lst
 
@@ -31,13 +32,15 @@ class Skipped:
     reason: str
 
 
-def scan(lst: str | Path, data: str | Path, num_classes: int,
-         workers: int = 4) -> tuple[list[Photo], list[Skipped]]:
+def scan(lst: str | Path, data: str | Path, num_classes: int, workers: int = 4,
+         progress: bool = True) -> tuple[list[Photo], list[Skipped]]:
     """Check every photo of an LST file: (usable photos in LST order, skipped ones with reasons)."""
     entries = read_lst(lst)
     root = Path(data)
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        results = list(pool.map(lambda e: _check(e, root, num_classes), entries))
+        checks = pool.map(lambda e: _check(e, root, num_classes), entries)
+        results = list(tqdm(checks, total=len(entries), unit="img", desc="check photos",
+                            disable=not progress, leave=False))
     photos = [r for r in results if isinstance(r, Photo)]
     skipped = [r for r in results if isinstance(r, Skipped)]
     return photos, skipped

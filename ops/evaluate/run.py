@@ -42,7 +42,7 @@ def evaluate(lst: str | Path, data: str | Path, out: str | Path, source: Predict
     if not data.is_dir():
         raise EvaluationError(f"{data}: no such images folder (--data)")
     classes = resolve_classes(source, lst, classes_path)
-    photos, skipped = scan(lst, data, len(classes), options.workers)
+    photos, skipped = scan(lst, data, len(classes), options.workers, options.progress)
     with PredictionCache(cache_path or default_cache()) as cache:
         preds = predict_all(photos, data, source, cache, options.workers, options.progress)
     predicted_at = time.perf_counter()
