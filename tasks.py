@@ -59,7 +59,8 @@ def check_config(c, config=None):
     "via": "where predictions come from: model (the artifact in-process, default), endpoint "
            "(SageMaker runtime) or api (POST <url>/predict)",
     "model": "--via model: the model.tar.gz (default: the artifact `invoke train` recorded)",
-    "url": "--via api: the API's base URL, e.g. https://.../beta (default: $DOGS_API_URL)",
+    "url": "--via api: the API's base URL, e.g. https://.../beta (default: $DOGS_API_URL, else "
+           "the local API `invoke serve` started)",
     "api_key": "--via api: the API key sent as x-api-key (default: $DOGS_API_KEY)",
     "endpoint": "--via endpoint: the SageMaker endpoint name "
                 "(AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME may point at the local one)",
@@ -107,7 +108,9 @@ def evaluate_run(c, lst=None, data=None, out=None, via="model", model=None, url=
                                               "(or run `invoke train` first)")
             source = sources.ModelSource(model, batch_size=batch_size)
         elif via == "api":
-            source = sources.ApiSource(url or os.environ.get("DOGS_API_URL", ""),
+            url = (url or os.environ.get("DOGS_API_URL")
+                   or (state.read("serve") or {}).get("predict_url", ""))  # `invoke serve`
+            source = sources.ApiSource(url,
                                        api_key or os.environ.get("DOGS_API_KEY"),
                                        batch_size=batch_size)
         elif via == "endpoint":

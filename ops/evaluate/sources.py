@@ -68,7 +68,8 @@ class ApiSource:
 
         if not url:
             raise EvaluationError("--via api needs --url (the API's base URL, e.g. .../beta)")
-        self.url = url.rstrip("/") + "/predict"
+        url = url.rstrip("/")
+        self.url = url if url.endswith("/predict") else url + "/predict"
         self.batch_size = batch_size
         self.timeout = timeout
         self.retries = retries
