@@ -67,7 +67,8 @@ def check_config(c, config=None):
     "model_id": "--via endpoint: the model id to key the prediction cache by "
                 "(default: endpoint:<name>)",
     "classes": "the class map (default: the model's, else classes.json beside the LST)",
-    "workers": "concurrent requests / threads (default 4)",
+    "workers": "concurrent requests (api, endpoint; default 4) or model threads (default: the "
+               "CPU count)",
     "batch_size": "images per request (default: 8 for api and model; the endpoint takes 1)",
     "worst": "how many worst breeds to analyse (default 5)",
     "min_confidence": "suspected label error: another breed predicted with at least this "
@@ -77,7 +78,7 @@ def check_config(c, config=None):
     "no_progress": "no progress bar",
 })
 def evaluate_run(c, lst=None, data=None, out=None, via="model", model=None, url=None, api_key=None,
-                 endpoint=None, model_id=None, classes=None, workers=4, batch_size=8, worst=5,
+                 endpoint=None, model_id=None, classes=None, workers=None, batch_size=8, worst=5,
                  min_confidence="0.5", cache=None, compare=None, no_progress=False):
     """Evaluate a model per breed on a test LST: metrics.json, per_breed.csv, plots, report.html."""
     if compare:
@@ -92,7 +93,8 @@ def evaluate_run(c, lst=None, data=None, out=None, via="model", model=None, url=
         if not lst or not data:
             raise sources.EvaluationError("give --lst TEST.lst and --data IMAGES_DIR "
                                           "(or --compare A --compare B)")
-        workers, batch_size = int(workers), int(batch_size)
+        workers = int(workers) if workers else (os.cpu_count() or 2) if via == "model" else 4
+        batch_size = int(batch_size)
         if workers < 1 or batch_size < 1:
             raise sources.EvaluationError("--workers and --batch-size must be at least 1")
         try:
