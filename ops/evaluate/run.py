@@ -10,7 +10,7 @@ import numpy as np
 
 from ops import state
 from ops.evaluate.cache import PredictionCache
-from ops.evaluate.photos import scan
+from ops.evaluate.photos import Skipped, scan
 from ops.evaluate.predict import predict_all
 from ops.evaluate.report import build_metrics, write_report
 from ops.evaluate.sources import EvaluationError, PredictionSource
@@ -46,6 +46,12 @@ def evaluate(lst: str | Path, data: str | Path, out: str | Path, source: Predict
     with PredictionCache(cache_path or default_cache()) as cache:
         preds = predict_all(photos, data, source, cache, options.workers, options.progress)
     predicted_at = time.perf_counter()
+    if preds.rejected:
+        skipped += [Skipped(p.index, p.path, preds.rejected[p.sha256]) for p in photos
+                    if p.sha256 in preds.rejected]
+        photos = [p for p in photos if p.sha256 not in preds.rejected]
+        if not photos:
+            raise EvaluationError(f"the {source.name} refused every photo; first: {skipped[-1].reason}")
     probs = np.array([preds.probs[p.sha256] for p in photos], dtype=np.float64)
     if probs.shape[1] != len(classes):
         raise EvaluationError(f"the model answers {probs.shape[1]} probabilities per photo but "

@@ -22,6 +22,15 @@ class EvaluationError(UserError, RuntimeError):
     sense)."""
 
 
+class RejectedImage(EvaluationError):
+    """The service refused the image itself (e.g. HTTP 400/413, a SageMaker ModelError): that photo
+    is reported and left out, the evaluation goes on."""
+
+
+# Statuses that are about the request's images, not the set-up (401/403/404: key, URL; 429: throttled).
+IMAGE_STATUSES = {400, 413, 415, 422}
+
+
 class PredictionSource(Protocol):
     name: str          # api | endpoint | model
     batch_size: int    # images per request
@@ -113,6 +122,8 @@ class ApiSource:
                 if attempt == self.retries:
                     break
             time.sleep(0.5 * 2 ** attempt)
+        if resp.status_code in IMAGE_STATUSES:
+            raise RejectedImage(f"HTTP {resp.status_code}: {resp.text[:200]}")
         if resp.status_code != 200:
             raise EvaluationError(f"{self.url}: HTTP {resp.status_code}: {resp.text[:200]}")
         try:
@@ -163,7 +174,11 @@ class EndpointSource:
                                                     ContentType=IMAGE_TYPE,
                                                     Accept="application/json")
                 answer = json.loads(resp["Body"].read())
-            except (BotoCoreError, ClientError) as exc:
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") == "ModelError":
+                    raise RejectedImage(f"ModelError: {exc}"[:300]) from None
+                raise EvaluationError(f"endpoint {self.endpoint_name}: {exc}") from None
+            except BotoCoreError as exc:
                 raise EvaluationError(f"endpoint {self.endpoint_name}: {exc}") from None
             except ValueError as exc:
                 raise EvaluationError(f"endpoint {self.endpoint_name}: answer is not JSON "

@@ -93,3 +93,66 @@ def test_endpoint_source_unknown_endpoint_is_an_error(table_setup, fake_aws):
         fake_aws.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", url)
         with pytest.raises(sources.EvaluationError, match="endpoint nope: .*Could not find"):
             sources.EndpointSource("nope").predict([b"x"])
+
+
+@pytest.mark.parametrize("bad", [0, 6], ids=["first-photo", "mid-batch"])
+def test_a_photo_the_api_refuses_is_reported_and_the_rest_evaluated(eval_set, table_setup, bad,
+                                                                     tmp_path):
+    """The API answers 400 for a whole request holding a photo it refuses (as the real one does)."""
+    lst, data, classes, entries = eval_set
+    table, predict, _ = table_setup
+    refused = hashlib.sha256((data / entries[bad].path).read_bytes()).hexdigest()
+
+    def picky(body):
+        if hashlib.sha256(body).hexdigest() == refused:
+            raise ValueError("too many pixels")
+        return predict(body)
+
+    inner = api_app(picky, "m1", KEY)
+
+    def app(environ, start_response):
+        try:
+            return inner(environ, start_response)
+        except ValueError as exc:
+            start_response("400 Bad Request", [("content-type", "application/json")])
+            return [json.dumps({"error": {"code": "invalid_image", "message": str(exc)}}).encode()]
+
+    with serving(app) as url:
+        report = run.evaluate(lst, data, tmp_path / "r", sources.ApiSource(url + "/beta", KEY,
+                                                                           batch_size=4),
+                              cache_path=tmp_path / "c.sqlite",
+                              options=run.Options(progress=False, workers=2))
+    assert report["images"]["evaluated"] == len(entries) - 1
+    [skipped] = report["images"]["skipped"]
+    assert skipped["path"] == entries[bad].path
+    assert skipped["reason"].startswith("rejected by the api: HTTP 400") and \
+        "too many pixels" in skipped["reason"]
+    assert report["top1"]["total"] == len(entries) - 1
+
+
+def test_a_photo_the_endpoint_fails_on_is_reported_and_the_rest_evaluated(eval_set, table_setup,
+                                                                           tmp_path, fake_aws):
+    """SageMaker answers a model container's failure with ModelError (424): that photo is left out."""
+    lst, data, classes, entries = eval_set
+    table, predict, _ = table_setup
+    refused = hashlib.sha256((data / entries[3].path).read_bytes()).hexdigest()
+    inner = runtime_app(predict, "dogs")
+
+    def app(environ, start_response):
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        if hashlib.sha256(body).hexdigest() == refused:
+            start_response("424 Failed Dependency", [("content-type", "application/json"),
+                                                     ("x-amzn-ErrorType", "ModelError")])
+            return [json.dumps({"message": "Received server error (500) from model"}).encode()]
+        import io
+        environ["wsgi.input"] = io.BytesIO(body)
+        return inner(environ, start_response)
+
+    with serving(app) as url:
+        fake_aws.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", url)
+        report = run.evaluate(lst, data, tmp_path / "r", sources.EndpointSource("dogs", "m1"),
+                              cache_path=tmp_path / "c.sqlite", options=run.Options(progress=False))
+    [skipped] = report["images"]["skipped"]
+    assert skipped["path"] == entries[3].path
+    assert skipped["reason"].startswith("rejected by the endpoint: ModelError")
+    assert report["images"]["evaluated"] == len(entries) - 1
