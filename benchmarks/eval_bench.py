@@ -11,7 +11,6 @@ Prints the figures and writes them to --json (default .dogs/bench/eval_bench.jso
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys

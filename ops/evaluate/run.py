@@ -46,23 +46,23 @@ def evaluate(lst: str | Path, data: str | Path, out: str | Path, source: Predict
     with PredictionCache(cache_path or default_cache()) as cache:
         preds = predict_all(photos, data, source, cache, options.workers, options.progress)
     predicted_at = time.perf_counter()
-    if preds.rejected:
+    if preds.rejected:  # refused by the service: reported like a corrupt photo
         skipped += [Skipped(p.index, p.path, preds.rejected[p.sha256]) for p in photos
                     if p.sha256 in preds.rejected]
         photos = [p for p in photos if p.sha256 not in preds.rejected]
-        if not photos:
-            raise EvaluationError(f"the {source.name} refused every photo; first: {skipped[-1].reason}")
+    sizes = {len(preds.probs[p.sha256]) for p in photos}
+    if sizes != {len(classes)}:
+        raise EvaluationError(f"the model answers {'/'.join(map(str, sorted(sizes)))} "
+                              f"probabilities per photo but the class map has {len(classes)} "
+                              f"breeds; pass the model's classes.json with --classes")
     probs = np.array([preds.probs[p.sha256] for p in photos], dtype=np.float64)
-    if probs.shape[1] != len(classes):
-        raise EvaluationError(f"the model answers {probs.shape[1]} probabilities per photo but "
-                              f"the class map has {len(classes)} breeds; pass the model's "
-                              f"classes.json with --classes")
     zoom = min(12, max(2, -(-len(classes) // 2)))  # half the breeds, at most 12
     summary = m.summarize(probs, [p.class_id for p in photos], worst=options.worst,
                           bins=options.bins, zoom=zoom, min_confidence=options.min_confidence,
                           suspects=options.suspects)
     context = {"model_id": preds.model_id, "via": source.name, "lst": str(lst), "data": str(data),
                "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    skipped.sort(key=lambda s: s.index)
     report = build_metrics(summary, classes, photos, skipped, listed=len(photos) + len(skipped),
                            context=context)
     report["images"].update(predicted_now=preds.predicted, from_cache=preds.cached)

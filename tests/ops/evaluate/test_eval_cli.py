@@ -28,7 +28,7 @@ def invoke(*args, env=None):
     (("--compare", "a"), "error: --compare takes two report folders: --compare A --compare B"),
 ], ids=["nothing", "bad-via", "api-no-url", "endpoint-no-name", "zero-workers", "bad-confidence",
         "one-report"])
-def test_bad_options_are_one_line_and_status_2(args, message, tmp_path, monkeypatch):
+def test_bad_options_are_one_line_and_status_2(args, message, tmp_path):
     import os
 
     env = {k: v for k, v in os.environ.items() if k not in ("DOGS_API_URL", "DOGS_API_KEY")}
