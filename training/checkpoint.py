@@ -66,9 +66,19 @@ def load(folder: str | Path, *, args: dict[str, Any]) -> dict[str, Any] | None:
         raise CheckpointError(f"{path}: unreadable checkpoint ({exc}); delete it to start over") \
             from None
     if state.get("args") != args:
-        changed = sorted(k for k in set(args) | set(state.get("args", {}))
-                         if args.get(k) != state.get("args", {}).get(k))
+        old, new = _flat(state.get("args") or {}), _flat(args)
+        changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
         raise CheckpointError(
             f"{path}: written by a run with other settings ({', '.join(changed)}); delete it or "
             f"point the checkpoint folder elsewhere to start over")
     return state
+
+
+def _flat(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{key}."))
+        else:
+            out[prefix + key] = value
+    return out

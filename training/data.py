@@ -13,7 +13,6 @@ from torchvision import transforms
 
 from training.errors import UserError
 from training.lst import LstEntry, LstError, read_lst
-from training.preprocess import eval_transform  # noqa: F401  (re-exported for the entry point)
 
 AUGMENTATIONS = ("crop", "crop_color", "crop_color_transform")
 

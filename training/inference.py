@@ -56,7 +56,7 @@ def model_fn(model_dir: str) -> Predictor:
     state = torch.load(os.path.join(model_dir, description["weights"]), map_location="cpu",
                        weights_only=True)
     network.load_state_dict(state)
-    network.eval()
+    network.eval().to(torch.device("cuda" if torch.cuda.is_available() else "cpu"))
     p = description["preprocessing"]
     transform = eval_transform(resize=p["resize"], crop=tuple(p["crop"]), mean=p["mean"],
                                std=p["std"])
@@ -105,7 +105,8 @@ def to_rgb(image: Image.Image) -> Image.Image:
 
 
 def predict_fn(data: Image.Image, model: Predictor) -> list[float]:
-    batch = model.transform(data).unsqueeze(0)
+    device = next(model.network.parameters()).device
+    batch = model.transform(data).unsqueeze(0).to(device)
     with torch.inference_mode():
         probabilities = torch.softmax(model.network(batch).float(), dim=1)[0]
     return probabilities.tolist()

@@ -12,10 +12,14 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-if __package__ in (None, ""):  # `python training/train.py`: make `from training import ...` work
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+if __package__ in (None, ""):  # `python training/train.py`: make `from training import ...` work,
+    # and keep training/'s own modules (model.py, data.py...) from shadowing top-level names
+    _here = Path(__file__).resolve().parent
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _here]
+    sys.path.insert(0, str(_here.parent))
 
 import argparse  # noqa: E402
+import hashlib  # noqa: E402
 import os  # noqa: E402
 import random  # noqa: E402
 import time  # noqa: E402
@@ -64,7 +68,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     group = parser.add_argument_group(
         "hyperparameters (default: hyperparameters.json / $SM_HPS, else the built-in defaults)")
     for key, spec in hp.SPECS.items():
-        group.add_argument(f"--{key}", f"--{key.replace('_', '-')}", dest=f"hp_{key}",
+        group.add_argument(*dict.fromkeys((f"--{key}", f"--{key.replace('_', '-')}")),
+                           dest=f"hp_{key}",
                            help=f"{spec.help} (default {spec.default})")
     parser.add_argument("--progress", action="store_true", default=bool(os.environ.get(
         "DOGS_PROGRESS")), help="progress bars (default: $DOGS_PROGRESS)")
@@ -152,7 +157,8 @@ def fit(run: Run) -> dict[str, Any]:
         train_loader.dataset_targets, len(run.classes)).to(run.device)
         if hps["use_weighted_loss"] else None)
     state = {"epoch": 0, "history": [], "best": None, "best_model": None, "seconds": 0.0}
-    saved = checkpoint.load(run.folders.checkpoint_dir, args=hps)
+    identity = run_identity(run)
+    saved = checkpoint.load(run.folders.checkpoint_dir, args=identity)
     if saved:
         net.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
@@ -194,7 +200,7 @@ def fit(run: Run) -> dict[str, Any]:
             checkpoint.save(run.folders.checkpoint_dir, {
                 **{k: v for k, v in state.items()}, "model": net.state_dict(),
                 "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                "args": hps})
+                "args": identity})
         barrier(run)
     metrics = {"history": state["history"], "best": state["best"], "epochs_run": state["epoch"],
                "stopped_reason": reason, "training_seconds": round(state["seconds"], 3),
@@ -207,6 +213,16 @@ def fit(run: Run) -> dict[str, Any]:
         log(run, f"model written to {run.folders.model_dir}")
     barrier(run)
     return metrics
+
+
+def run_identity(run: Run) -> dict[str, Any]:
+    """What a checkpoint must have been written with to be resumed: same settings, same data."""
+    def digest(channel: Path) -> str:
+        return hashlib.sha256(data.find_lst(channel).read_bytes()).hexdigest()
+
+    return {"hyperparameters": run.hps, "world_size": run.world_size,
+            "train_lst": digest(run.folders.train_lst),
+            "validation_lst": digest(run.folders.validation_lst)}
 
 
 def stop_reason(hps: dict[str, Any], history: list[dict[str, Any]]) -> str | None:
