@@ -481,6 +481,104 @@ def demo(c, data=None, keep=False, train_per_breed=15, photos_per_breed=2):
 
 
 # ---------------------------------------------------------------- evaluate (issue 6)
+@task(name="run", default=True, iterable=["compare"], auto_shortflags=False, help={
+    "lst": "the test LST file (e.g. out/lst/dogs_test.lst)",
+    "data": "the images root the LST paths are relative to (one folder per breed)",
+    "out": "the report folder (default: .dogs/reports/<LST name>-<via>)",
+    "via": "where predictions come from: model (the artifact in-process, default), endpoint "
+           "(SageMaker runtime) or api (POST <url>/predict)",
+    "model": "--via model: the model.tar.gz (default: the artifact `invoke train` recorded)",
+    "url": "--via api: the API's base URL, e.g. https://.../beta (default: $DOGS_API_URL, else "
+           "the local API `invoke serve` started)",
+    "api_key": "--via api: the API key sent as x-api-key (default: $DOGS_API_KEY)",
+    "endpoint": "--via endpoint: the SageMaker endpoint name "
+                "(AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME may point at the local one)",
+    "model_id": "--via endpoint: the model id to key the prediction cache by "
+                "(default: endpoint:<name>)",
+    "classes": "the class map (default: the model's, else classes.json beside the LST)",
+    "workers": "concurrent requests (api, endpoint; default 4) or model threads (default: the "
+               "CPU count)",
+    "batch_size": "images per request (default: 8 for api and model; the endpoint takes 1)",
+    "worst": "how many worst breeds to analyse (default 5)",
+    "min_confidence": "suspected label error: another breed predicted with at least this "
+                      "probability (default 0.5)",
+    "cache": "the prediction cache (default: .dogs/eval-cache.sqlite)",
+    "compare": "compare two report folders instead: --compare A --compare B (deltas B - A)",
+    "no_progress": "no progress bar",
+})
+def evaluate_run(c, lst=None, data=None, out=None, via="model", model=None, url=None, api_key=None,
+                 endpoint=None, model_id=None, classes=None, workers=None, batch_size=8, worst=5,
+                 min_confidence="0.5", cache=None, compare=None, no_progress=False):
+    """Evaluate a model per breed on a test LST: metrics.json, per_breed.csv, plots, report.html."""
+    if compare:
+        return _compare(compare, out)
+    import os
+    from pathlib import Path
+
+    from ops import state
+    from ops.evaluate import console, run, sources
+
+    with user_errors():
+        if not lst or not data:
+            raise sources.EvaluationError("give --lst TEST.lst and --data IMAGES_DIR "
+                                          "(or --compare A --compare B)")
+        workers = int(workers) if workers else (os.cpu_count() or 2) if via == "model" else 4
+        batch_size = int(batch_size)
+        if workers < 1 or batch_size < 1:
+            raise sources.EvaluationError("--workers and --batch-size must be at least 1")
+        try:
+            min_confidence = float(min_confidence)
+        except ValueError:
+            min_confidence = -1.0
+        if not 0 <= min_confidence <= 1:
+            raise sources.EvaluationError("--min-confidence must be a number from 0 to 1")
+        if via == "model":
+            model = model or (state.read("artifact") or {}).get("local_path")
+            if not model:
+                raise sources.EvaluationError("--via model needs --model model.tar.gz "
+                                              "(or run `invoke train` first)")
+            source = sources.ModelSource(model, batch_size=batch_size)
+        elif via == "api":
+            url = (url or os.environ.get("DOGS_API_URL")
+                   or (state.read("serve") or {}).get("predict_url", ""))  # `invoke serve`
+            source = sources.ApiSource(url,
+                                       api_key or os.environ.get("DOGS_API_KEY"),
+                                       batch_size=batch_size)
+        elif via == "endpoint":
+            source = sources.EndpointSource(endpoint, model_id)
+        else:
+            raise sources.EvaluationError(f"--via {via}: choose api, endpoint or model")
+        out = Path(out or state.home() / "reports" / f"{Path(lst).stem}-{via}")
+        report = run.evaluate(lst, data, out, source, classes_path=classes, cache_path=cache,
+                              options=run.Options(workers=workers, worst=int(worst),
+                                                  min_confidence=min_confidence,
+                                                  progress=not no_progress))
+    console.print_report(report, out)
+
+
+@task(name="compare", positional=["a", "b"], help={
+    "a": "the baseline report folder", "b": "the report folder to compare with it",
+    "out": "where compare.json and compare.csv go (default: B)"})
+def evaluate_compare(c, a, b, out=None):
+    """Compare two evaluation reports per breed (deltas B - A)."""
+    _compare([a, b], out)
+
+
+def _compare(folders, out):
+    from ops.evaluate import compare as cmp
+
+    with user_errors():
+        if len(folders) != 2:
+            raise cmp.EvaluationError("--compare takes two report folders: "
+                                      "--compare A --compare B")
+        result = cmp.compare(*folders)
+        paths = cmp.write_comparison(result, out or folders[1])
+    cmp.print_comparison(result)
+    print(f"written: {paths[0]} {paths[1]}")
+
+
+evaluate = Collection("evaluate", evaluate_run, evaluate_compare)
+evaluate.default = "run"
 
 
 # ---------------------------------------------------------------- plan summary (issue 7)
