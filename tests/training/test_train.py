@@ -158,6 +158,7 @@ def test_data_parallel_with_two_processes(tmp_path, dogs10, three_breed_lst_dir)
     assert len(metric_lines(log, "validation:accuracy")) == 2  # printed once per epoch
     assert all(h["validation_accuracy"] * 9 == pytest.approx(round(h["validation_accuracy"] * 9))
                for h in run.metrics["history"])  # a share of the 9 validation photos
+    assert run.metrics["history"][0]["train_samples"] == 18 * 2  # each photo and its mirror image
     assert run.artifact.exists()
 
 
