@@ -130,7 +130,8 @@ def test_a_killed_run_resumes_to_the_same_result(tmp_path, dogs10, three_breed_l
 
 
 def test_a_checkpoint_of_other_settings_is_refused(tmp_path, dogs10, three_breed_lst_dir):
-    env = container(tmp_path, dogs10, three_breed_lst_dir, {**QUICK, "epochs": 1})
+    env = container(tmp_path, dogs10, three_breed_lst_dir, {
+        **QUICK, "epochs": 1, "trainable_blocks": 0, "cache_features": 1, "cached_views": 1})
     first = subprocess.run([sys.executable, "training/train.py"], cwd=REPO, env=env,
                            capture_output=True, text=True, timeout=600)
     assert first.returncode == 0, first.stderr[-3000:]
