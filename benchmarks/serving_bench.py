@@ -33,11 +33,16 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from ops import local_api, servers, state  # noqa: E402
+from training.errors import UserError  # noqa: E402
 
 PHOTOS = ROOT.parent / "shared" / "data" / "dogs-10" / "Images"
 ENDPOINT_NAME = "bench"
 API_KEY = "bench"
 LEVELS = (1, 4, 16)
+
+
+class BenchError(UserError, ValueError):
+    """Nothing to benchmark: no model, or a bad option."""
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -82,7 +87,7 @@ def default_model() -> Path:
     artifact = state.read("artifact") or {}
     if artifact.get("local_path") and Path(artifact["local_path"]).is_file():
         return Path(artifact["local_path"])
-    raise SystemExit("no model: give --model PATH/model.tar.gz or run `invoke train` first")
+    raise BenchError("no model: give --model PATH/model.tar.gz or run `invoke train` first")
 
 
 def load_photos(folder: Path = PHOTOS, count: int = 20) -> list[bytes]:
@@ -227,7 +232,13 @@ def run_benchmark(model_path: Path, *, requests: int = 64, levels: tuple[int, ..
     from ops.local_endpoint import DEFAULT_MAX_BATCH
 
     max_batch = max_batch or DEFAULT_MAX_BATCH
+    if requests < 1 or max_batch < 1:
+        raise BenchError("requests and max batch must be at least 1")
+    if not Path(model_path).exists():
+        raise BenchError(f"{model_path}: no such model artifact; run `invoke train` first")
     photos = photos or load_photos()
+    if not photos:
+        raise BenchError(f"no photos to send: {PHOTOS} holds no .jpg")
     for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                         "AWS_DEFAULT_REGION": "us-east-1"}.items():  # the handler's client signs
         os.environ.setdefault(name, value)
@@ -331,9 +342,19 @@ def main(argv: list[str] | None = None) -> dict:
                         help="skip the endpoint run with micro-batching off")
     parser.add_argument("--out", type=Path, help="JSON file (default: .dogs/bench/serving_bench.json)")
     args = parser.parse_args(argv)
-    figures = run_benchmark(args.model or default_model(), requests=args.requests,
-                            max_batch=args.max_batch, compare_batching=not args.no_compare_batching)
-    out = args.out or state.home() / "bench" / "serving_bench.json"
+    try:
+        return bench(args.model, requests=args.requests, max_batch=args.max_batch,
+                     compare_batching=not args.no_compare_batching, out=args.out)
+    except UserError as exc:
+        raise SystemExit(f"error: {exc}") from None
+
+
+def bench(model: Path | None, *, requests: int = 64, max_batch: int | None = None,
+          compare_batching: bool = True, cold_runs: int = 7, out: Path | None = None) -> dict:
+    """Run, print the table, write the JSON (default .dogs/bench/serving_bench.json); the figures."""
+    figures = run_benchmark(model or default_model(), requests=requests, max_batch=max_batch,
+                            compare_batching=compare_batching, cold_runs=cold_runs)
+    out = out or state.home() / "bench" / "serving_bench.json"
     state.write_json_atomic(out, figures)
     print_table(figures)
     print(f"written to {out}")
