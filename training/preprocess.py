@@ -59,13 +59,20 @@ class ServingTransform:
         self.offset = (-np.asarray(mean, dtype=np.float32).reshape(3, 1, 1) / std).astype(np.float32)
 
     def box(self, size: tuple[int, int]) -> tuple[float, float, float, float]:
-        """The centre crop of the image resized to short side `resize`, in the image's own pixels."""
+        """The centre crop, in the image's own pixels, of the image resized to short side `resize`.
+
+        The same geometry as torchvision's Resize + CenterCrop (integer resized size, rounded crop
+        offset), so resampling only this box gives the same pixels as resizing the whole image.
+        """
         width, height = size
-        scale = self.resize / min(width, height)
+        short, long = sorted((width, height))
+        new_long = int(self.resize * long / short)
+        resized_w, resized_h = (self.resize, new_long) if width <= height else (new_long, self.resize)
         crop_h, crop_w = self.crop
-        box_w, box_h = min(crop_w / scale, width), min(crop_h / scale, height)
-        left, top = (width - box_w) / 2, (height - box_h) / 2
-        return left, top, left + box_w, top + box_h
+        left = int(round((resized_w - crop_w) / 2.0))
+        top = int(round((resized_h - crop_h) / 2.0))
+        scale_x, scale_y = width / resized_w, height / resized_h
+        return (left * scale_x, top * scale_y, (left + crop_w) * scale_x, (top + crop_h) * scale_y)
 
     def __call__(self, image: Image.Image, out: np.ndarray | None = None) -> np.ndarray:
         crop_h, crop_w = self.crop
