@@ -190,8 +190,11 @@ def endpoint_rounds(endpoint: servers.Server, photos: list[bytes], requests: int
                     levels: tuple[int, ...]) -> list[dict]:
     path = f"/endpoints/{ENDPOINT_NAME}/invocations"
     headers = {"Content-Type": "application/x-image", "Accept": "application/json"}
-    load_test(endpoint.url, path, photos, headers, 1, 3)  # warm up
-    return [load_test(endpoint.url, path, photos, headers, c, max(requests, 2 * c)) for c in levels]
+    results = []
+    for c in levels:
+        load_test(endpoint.url, path, photos, headers, c, 2 * c)  # warm up: connections, threads
+        results.append(load_test(endpoint.url, path, photos, headers, c, max(requests, 2 * c)))
+    return results
 
 
 class LocalApi:
@@ -221,8 +224,11 @@ class LocalApi:
 def api_rounds(api: LocalApi, photos: list[bytes], requests: int, levels: tuple[int, ...]) -> list[dict]:
     bodies = [json.dumps({"image": base64.b64encode(p).decode()}).encode() for p in photos]
     headers = {"x-api-key": API_KEY, "Content-Type": "application/json"}
-    load_test(api.url, "/beta/predict", bodies, headers, 1, 3)  # warm up
-    return [load_test(api.url, "/beta/predict", bodies, headers, c, max(requests, 2 * c)) for c in levels]
+    results = []
+    for c in levels:
+        load_test(api.url, "/beta/predict", bodies, headers, c, 2 * c)  # warm up: connections, threads
+        results.append(load_test(api.url, "/beta/predict", bodies, headers, c, max(requests, 2 * c)))
+    return results
 
 
 # ---------------------------------------------------------------- the run
@@ -306,8 +312,8 @@ def print_table(f: dict) -> None:
     forward = (f["bare_onnx_forward"] or f["bare_pytorch_forward"])["p50_ms"]
     table = Table(title=f"serving: {f['model']['model_id']} ({f['model']['backend']}), "
                         f"{f['machine']['cpus']} CPUs, load {f['machine']['load_average'][0]}")
-    for column in ("stage", "clients", "p50 ms", "p99 ms", "req/s", "errors", "p50 / bare ONNX"):
-        table.add_column(column, justify="left" if column == "stage" else "right")
+    for column in ("stage", "clients", "p50 ms", "p99 ms", "req/s", "errors", "p50 ÷ ONNX fwd"):
+        table.add_column(column, justify="left" if column == "stage" else "right", no_wrap=True)
 
     def row(stage: str, s: dict | None, clients="") -> None:
         if s:
@@ -323,6 +329,8 @@ def print_table(f: dict) -> None:
         for r in f.get(key) or []:
             row(name, r, r["concurrency"])
     console = Console()
+    if not console.is_terminal:  # a pipe or a log: the whole table, not one squeezed to 80 columns
+        console = Console(width=120)
     console.print(table)
     t = f["targets"]
     console.print(f"endpoint peak RSS {t['endpoint_peak_rss_mb']} MB · handler cold import "

@@ -34,7 +34,7 @@ def test_the_serving_bench_measures_every_stage(tiny_artifact, fake_aws_credenti
     assert figures["handler_cold_import"]["median_ms"] > 0
     assert set(figures["targets"]["met"]) >= {"no errors at c16", "endpoint peak RSS <= 400 MB"}
     printed = capsys.readouterr().out
-    assert "API round trip" in printed and "p50 / bare ONNX" in printed
+    assert "API round trip" in printed and "ONNX fwd" in printed
 
 
 def test_invoke_bench_without_a_model_is_a_one_line_error(tmp_path):

@@ -17,6 +17,13 @@ def slow_double(batch: np.ndarray) -> np.ndarray:
     return batch * 2
 
 
+def test_the_request_that_finds_the_model_idle_runs_it_in_its_own_thread():
+    threads = []
+    batcher = MicroBatcher(lambda b: threads.append(threading.current_thread()) or b)
+    batcher.run(np.ones(1))
+    assert threads == [threading.current_thread()]
+
+
 def test_concurrent_requests_each_get_their_own_answer():
     batcher = MicroBatcher(slow_double, max_batch=4, max_wait_s=0.005)
     start = threading.Barrier(12)
@@ -24,8 +31,8 @@ def test_concurrent_requests_each_get_their_own_answer():
     def one(i: int) -> float:
         start.wait()
         with batcher.preparing():
-            future = batcher.submit(np.array([float(i)]))
-        return float(future.result(timeout=10)[0])
+            item = np.array([float(i)])
+        return float(batcher.run(item)[0])
 
     with ThreadPoolExecutor(12) as pool:
         answers = list(pool.map(one, range(12)))
@@ -37,10 +44,9 @@ def test_concurrent_requests_each_get_their_own_answer():
 def test_a_lone_request_does_not_wait_for_company():
     batcher = MicroBatcher(lambda b: b, max_batch=8, max_wait_s=2.0)
     started = time.monotonic()
-    with batcher.preparing():
-        future = batcher.submit(np.ones(2))
-    assert future.result(timeout=10).tolist() == [1.0, 1.0]
+    assert batcher.run(np.ones(2)).tolist() == [1.0, 1.0]
     assert time.monotonic() - started < 1.0
+    assert batcher.batches == [1]
 
 
 def test_a_failing_forward_pass_fails_each_request_of_its_batch():
@@ -48,11 +54,17 @@ def test_a_failing_forward_pass_fails_each_request_of_its_batch():
         raise RuntimeError("boom")
 
     batcher = MicroBatcher(broken, max_batch=4)
-    futures = [batcher.submit(np.ones(1)) for _ in range(3)]
-    for future in futures:
+    start = threading.Barrier(3)
+
+    def one(_):
+        start.wait()
         with pytest.raises(RuntimeError, match="boom"):
-            future.result(timeout=10)
-    assert batcher.submit(np.ones(1)).exception(timeout=10) is not None  # the worker lives on
+            batcher.run(np.ones(1))
+
+    with ThreadPoolExecutor(3) as pool:
+        list(pool.map(one, range(3)))
+    with pytest.raises(RuntimeError, match="boom"):  # and the next request is served (and fails) too
+        batcher.run(np.ones(1))
 
 
 @pytest.mark.parametrize("max_batch,max_wait_s", [(0, 0.001), (2, -1.0)])
