@@ -7,7 +7,8 @@ class-id order.
 https://sagemaker.readthedocs.io/en/stable/frameworks/pytorch/using_pytorch.html#serve-a-pytorch-model
 
 The network runs with ONNX Runtime when the artifact holds `model.onnx` and onnxruntime is installed
-(code/requirements.txt asks the container for it), else with PyTorch; `DOGS_INFERENCE_BACKEND=pytorch`
+(code/requirements.txt asks the container for it) and can use the instance's GPU if it has one, else
+with PyTorch; `DOGS_INFERENCE_BACKEND=pytorch`
 forces PyTorch, `DOGS_INFERENCE_THREADS=N` sets the intra-op threads (default: all cores). Beyond the
 contract, `preprocess(image, model)` and `forward(batch, model)` let a server batch requests.
 """
@@ -71,10 +72,10 @@ def model_fn(model_dir: str) -> Predictor:
                                  std=p["std"])
     threads = int(os.environ.get(THREADS_ENV) or 0) or os.cpu_count() or 1
     onnx_file = (description.get("onnx") or {}).get("file")
-    if (os.environ.get(BACKEND_ENV, "").lower() != "pytorch" and onnx_file
-            and os.path.exists(os.path.join(model_dir, onnx_file)) and _has_onnxruntime()):
-        forward, backend, network = _onnx_forward(os.path.join(model_dir, onnx_file), threads), \
-            "onnxruntime", None
+    providers = _onnx_providers() if os.environ.get(BACKEND_ENV, "").lower() != "pytorch" else []
+    if onnx_file and os.path.exists(os.path.join(model_dir, onnx_file)) and providers:
+        forward, backend, network = _onnx_forward(os.path.join(model_dir, onnx_file), threads,
+                                                  providers), "onnxruntime", None
     else:
         network = _torch_network(model_dir, description, len(classes), threads)
         forward, backend = _torch_forward(network), "pytorch"
@@ -82,15 +83,19 @@ def model_fn(model_dir: str) -> Predictor:
     return Predictor(forward, transform, classes, description, backend, network)
 
 
-def _has_onnxruntime() -> bool:
+def _onnx_providers() -> list[str]:
+    """ONNX Runtime's execution providers to use; none when it is missing, or when a GPU is present
+    that this onnxruntime build cannot use (PyTorch then runs on the GPU)."""
     try:
-        import onnxruntime  # noqa: F401
+        import onnxruntime as ort
     except ImportError:
-        return False
-    return True
+        return []
+    if "CUDAExecutionProvider" in ort.get_available_providers():
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    return [] if os.path.exists("/dev/nvidiactl") else ["CPUExecutionProvider"]
 
 
-def _onnx_forward(path: str, threads: int) -> Callable[[np.ndarray], np.ndarray]:
+def _onnx_forward(path: str, threads: int, providers: list[str]) -> Callable[[np.ndarray], np.ndarray]:
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -99,7 +104,7 @@ def _onnx_forward(path: str, threads: int) -> Callable[[np.ndarray], np.ndarray]
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     # Idle intra-op threads sleep rather than spin: the server's own threads decode images meanwhile.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(path, options, providers=providers)
     name = session.get_inputs()[0].name
 
     def forward(batch: np.ndarray) -> np.ndarray:

@@ -95,3 +95,16 @@ def test_a_failing_export_is_dropped_and_training_mode_restored(tmp_path):
         result = export.export_onnx(net, tmp_path / "m.onnx", torch.randn(2, 5))  # wrong shape
     assert not result["exported"] and not (tmp_path / "m.onnx").exists()
     assert net.training
+
+
+def test_without_onnxruntime_the_artifact_serves_with_pytorch(tiny_artifact, monkeypatch, photos,
+                                                               onnx_and_torch):
+    import sys
+
+    from ops.artifact import load_artifact
+
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # `import onnxruntime` now fails
+    model = load_artifact(tiny_artifact)
+    assert model.model.backend == "pytorch"
+    _, jpeg = next(iter(photos.values()))
+    assert np.abs(np.array(model.predict(jpeg)) - np.array(onnx_and_torch[0].predict(jpeg))).max() < 1e-4
