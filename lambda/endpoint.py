@@ -1,17 +1,14 @@
 """One SageMaker runtime client per Lambda container, and the mapping of its errors to API errors.
 
 The client is created on first use and reused (its connection pool serves the concurrent calls of a
-batch). Timeouts stay below the Lambda timeout, which stays below API Gateway's 29 s.
+batch). Timeouts stay below the Lambda timeout, which stays below API Gateway's 29 s. botocore is imported
+on first use too, not at module level: `import handler` stays cheap (~250 ms of botocore imports move
+from every cold import to the first request, which needs them anyway).
 """
 from __future__ import annotations
 
 import json
 from typing import Any
-
-import botocore.session
-from botocore.config import Config
-from botocore.exceptions import (BotoCoreError, ClientError, ConnectionClosedError,
-                                 ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError)
 
 from api_errors import (ApiError, EndpointThrottled, EndpointTimeout, EndpointUnavailable, InvalidImage,
                         ModelFailed, UnsupportedMediaType)
@@ -24,6 +21,9 @@ _UNAVAILABLE = {"ServiceUnavailable", "ValidationError", "InternalFailure", "Int
 
 
 def make_client(settings: Settings):
+    import botocore.session
+    from botocore.config import Config
+
     config = Config(
         connect_timeout=settings.connect_timeout_seconds,
         read_timeout=settings.endpoint_timeout_seconds,
@@ -38,6 +38,9 @@ def make_client(settings: Settings):
 
 def probabilities(client, settings: Settings, image: bytes, index: int) -> list[float]:
     """The endpoint's probability list for one image, or the ApiError that says why not."""
+    from botocore.exceptions import (BotoCoreError, ClientError, ConnectionClosedError,
+                                     ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError)
+
     try:
         response = client.invoke_endpoint(EndpointName=settings.endpoint_name, Body=image,
                                           ContentType=CONTENT_TYPE, Accept="application/json")
@@ -55,7 +58,7 @@ def probabilities(client, settings: Settings, image: bytes, index: int) -> list[
     return _parse_probabilities(body, len(settings.class_names))
 
 
-def _from_client_error(exc: ClientError, index: int) -> ApiError:
+def _from_client_error(exc, index: int) -> ApiError:
     error = exc.response.get("Error", {})
     code = error.get("Code", "")
     if code == "ModelError":

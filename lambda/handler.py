@@ -3,8 +3,8 @@
 POST /predict with an image (JSON base64, a list of them, or a raw JPEG/PNG body) answers
 `{"predictions": [{"top": [{"breed", "class_id", "probability"}, ...]}], "model": "<model id>"}`.
 Every client error is `{"error": {"code", "message"}}` with its status; see api/openapi.yaml.
-Module level holds only the standard library and botocore (boto3's core, in every Lambda Python runtime):
-a cheap cold start; the endpoint client is created lazily, once per container.
+Module level holds only the standard library: a cheap cold start. botocore (boto3's core, in every Lambda
+Python runtime) is imported with the endpoint client, created on the first request, once per container.
 """
 from __future__ import annotations
 

@@ -45,6 +45,26 @@ class LoadedModel:
     def predict(self, body: bytes, content_type: str = "application/x-image") -> list[float]:
         return json.loads(self.invoke(body, content_type))
 
+    # Batched serving (what a server that gathers concurrent requests calls), for artifacts whose
+    # inference.py has `preprocess` and `forward`: invoke = respond(forward(prepare(body)[None])[0]).
+    @property
+    def batchable(self) -> bool:
+        return hasattr(self.handlers, "preprocess") and hasattr(self.handlers, "forward")
+
+    def prepare(self, body: bytes, content_type: str):
+        """The network's input for one request body: a float32 array (3, H, W)."""
+        return self.handlers.preprocess(self.handlers.input_fn(body, content_type), self.model)
+
+    def forward(self, batch):
+        """Probabilities (N, classes) for a float32 batch (N, 3, H, W)."""
+        return self.handlers.forward(batch, self.model)
+
+    def respond(self, probabilities, accept: str = "application/json") -> bytes:
+        result = self.handlers.output_fn([float(p) for p in probabilities], accept)
+        if isinstance(result, tuple):
+            result = result[0]
+        return result.encode() if isinstance(result, str) else bytes(result)
+
 
 def load_artifact(path: str | Path, *, extract_to: str | Path | None = None) -> LoadedModel:
     """Load `path` (model.tar.gz, or a folder holding its contents)."""

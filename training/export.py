@@ -3,7 +3,7 @@
 SageMaker tars `SM_MODEL_DIR` into model.tar.gz; the PyTorch inference container serves it with
 `code/inference.py` (model_fn, input_fn, predict_fn, output_fn). Layout:
 
-    model.pt  classes.json  model.json  metrics.json  hyperparameters.json
+    model.pt  model.onnx  classes.json  model.json  metrics.json  hyperparameters.json
     code/inference.py  code/requirements.txt  code/training/{__init__,errors,model,preprocess}.py
 """
 from __future__ import annotations
@@ -14,6 +14,7 @@ import os
 import shutil
 import tempfile
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +27,14 @@ from training.preprocess import normalisation
 
 HERE = Path(__file__).resolve().parent
 WEIGHTS = "model.pt"
+ONNX = "model.onnx"
+ONNX_OPSET = 17
+# the exported network's probabilities may differ from PyTorch's by at most this on the check photos
+ONNX_TOLERANCE = 1e-4
 # what code/inference.py imports, copied beside it as the package `training`
 SERVING_MODULES = ("__init__.py", "errors.py", "model.py", "preprocess.py")
-SERVING_REQUIREMENTS = "efficientnet-lite-pytorch==0.1.0\n"
+# the inference container has torch; onnxruntime serves model.onnx (inference.py falls back without it)
+SERVING_REQUIREMENTS = "efficientnet-lite-pytorch==0.1.0\nonnxruntime>=1.17\n"
 
 
 class ClassMapMismatch(classmap.ClassMapError):
@@ -73,8 +79,13 @@ def model_description(model_id: str, hps: dict[str, Any], num_classes: int) -> d
 
 
 def write_model_dir(model_dir: str | Path, *, model: torch.nn.Module, classes: list[BreedClass],
-                    hps: dict[str, Any], metrics: dict[str, Any]) -> Path:
-    """Fill `model_dir` (built in a temp folder beside it, then moved in file by file)."""
+                    hps: dict[str, Any], metrics: dict[str, Any],
+                    check_images: torch.Tensor | None = None) -> Path:
+    """Fill `model_dir` (built in a temp folder beside it, then moved in file by file).
+
+    With `check_images` (a preprocessed batch of real photos) the network is also exported to ONNX and
+    kept only if ONNX Runtime's probabilities on them match PyTorch's (see `export_onnx`).
+    """
     model_dir = Path(model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=model_dir, prefix=".staging-"))
@@ -83,9 +94,16 @@ def write_model_dir(model_dir: str | Path, *, model: torch.nn.Module, classes: l
         digest = hashlib.sha256((staging / WEIGHTS).read_bytes()).hexdigest()[:8]
         model_id = os.environ.get("TRAINING_JOB_NAME") or \
             f"dogs-{hps['backbone'].replace('_', '-')}-{time.strftime('%Y%m%d-%H%M%S')}-{digest}"
+        onnx_check = export_onnx(model, staging / ONNX, check_images) if check_images is not None \
+            else {"exported": False, "reason": "no check images given"}
+        description = model_description(model_id, hps, len(classes))
+        if onnx_check["exported"]:
+            description["onnx"] = {"file": ONNX, "opset": ONNX_OPSET, "output": "probabilities",
+                                   "max_abs_diff": onnx_check["max_abs_diff"]}
         (staging / classmap.FILENAME).write_text(classmap.to_json(classes))
-        _write_json(staging / "model.json", model_description(model_id, hps, len(classes)))
-        _write_json(staging / "metrics.json", {"model_id": model_id, **metrics})
+        _write_json(staging / "model.json", description)
+        _write_json(staging / "metrics.json", {"model_id": model_id, **metrics,
+                                                "onnx_export": onnx_check})
         _write_json(staging / "hyperparameters.json", hps)
         copy_serving_code(staging / "code")
         for item in sorted(staging.iterdir()):
@@ -96,6 +114,48 @@ def write_model_dir(model_dir: str | Path, *, model: torch.nn.Module, classes: l
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return model_dir
+
+
+def export_onnx(model: torch.nn.Module, path: Path, check_images: torch.Tensor,
+                tolerance: float = ONNX_TOLERANCE) -> dict[str, Any]:
+    """Export network + softmax to ONNX at `path` (batch size dynamic) and check it on real photos.
+
+    Returns what the check found; when the export fails, onnxruntime is missing or the largest
+    difference of the probabilities exceeds `tolerance`, the file is removed with a warning (the
+    artifact then serves with PyTorch alone).
+    """
+    was_training = model.training
+    model.eval()
+    probabilities = torch.nn.Sequential(model, torch.nn.Softmax(dim=1)).eval()
+    images = check_images.to(next(model.parameters()).device, torch.float32)
+    try:
+        with torch.inference_mode():
+            expected = probabilities(images).float().cpu().numpy()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the exporter's notes on constant folding and the like
+            torch.onnx.export(probabilities, (images[:1],), str(path), dynamo=False,
+                              input_names=["images"], output_names=["probabilities"],
+                              dynamic_axes={"images": {0: "batch"}, "probabilities": {0: "batch"}},
+                              opset_version=ONNX_OPSET)
+        import onnxruntime as ort
+
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        got = session.run(None, {"images": images.cpu().numpy()})[0]
+        difference = float(abs(got - expected).max())
+    except Exception as exc:  # an operator the exporter lacks, no onnx/onnxruntime: serve with torch
+        path.unlink(missing_ok=True)
+        warnings.warn(f"ONNX export dropped: {type(exc).__name__}: {str(exc)[:200]}")
+        return {"exported": False, "reason": f"{type(exc).__name__}: {str(exc)[:200]}"}
+    finally:
+        model.train(was_training)
+    result = {"exported": difference <= tolerance, "max_abs_diff": difference,
+              "tolerance": tolerance, "checked_images": len(images)}
+    if not result["exported"]:
+        path.unlink(missing_ok=True)
+        result["reason"] = f"max abs difference {difference:.2e} > {tolerance:g}"
+        warnings.warn(f"ONNX export dropped: its probabilities differ from PyTorch's by up to "
+                      f"{difference:.2e} (> {tolerance:g}) on {len(images)} photos")
+    return result
 
 
 def copy_serving_code(code_dir: Path) -> None:

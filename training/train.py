@@ -211,10 +211,19 @@ def fit(run: Run) -> dict[str, Any]:
     if run.is_main:
         net.load_state_dict(state["best_model"])
         export.write_model_dir(run.folders.model_dir, model=net, classes=run.classes, hps=hps,
-                               metrics=metrics)
+                               metrics=metrics, check_images=check_images(run))
         log(run, f"model written to {run.folders.model_dir}")
     barrier(run)
     return metrics
+
+
+def check_images(run: Run, count: int = 8) -> torch.Tensor:
+    """The first validation photos, preprocessed as for serving: what the ONNX export is checked on."""
+    f = run.folders
+    entries = data.read_channel_lst(f.validation_lst)
+    dataset = data.LstDataset(f.validation, entries[::max(1, len(entries) // count)][:count],
+                              eval_transform(**image_settings(run.hps)))
+    return torch.stack([dataset[i][0] for i in range(len(dataset))])
 
 
 def run_identity(run: Run) -> dict[str, Any]:

@@ -54,7 +54,7 @@ def test_artifact_classifies_jpegs_in_a_fresh_process(tiny_artifact, dogs10, tmp
             answers.append(json.loads(inference.output_fn(inference.predict_fn(data, model),
                                                           "application/json")))
         print(json.dumps({{"answers": answers,
-                          "code": inference.build_model.__code__.co_filename}}))
+                          "code": inference.ServingTransform.__call__.__code__.co_filename}}))
     """)
 
     # When it loads the model through inference.py and classifies held-out photos
@@ -78,7 +78,7 @@ def test_load_artifact_uses_the_artifacts_own_code(tiny_artifact, dogs10, tmp_pa
 
     probabilities = loaded.predict(photo.read_bytes())
 
-    assert loaded.handlers.build_model.__code__.co_filename.startswith(str(tmp_path / "x"))
+    assert loaded.handlers.ServingTransform.__call__.__code__.co_filename.startswith(str(tmp_path / "x"))
     assert len(probabilities) == len(loaded.classes) == 10
     assert json.loads(loaded.invoke(photo.read_bytes(), "image/jpeg")) == probabilities
     assert loaded.model_id.startswith("dogs-efficientnet-lite0-")

@@ -1,0 +1,373 @@
+"""Serving speed on this machine, every stage in one run: how far the API is from the bare network.
+
+Measured in one run, on the same photos: the bare forward pass with ONNX Runtime and with PyTorch (in a
+worker thread, as the endpoint runs it), preprocessing (decode + resize + normalise), the local endpoint's
+round trip (a separate process, as `invoke serve` runs it) and the full local API's round trip (API
+Gateway → Lambda handler → endpoint, over real HTTP) — p50/p99 and throughput at each concurrency; the
+endpoint process's peak memory (VmHWM); the handler's cold import time (fresh interpreters, median); and,
+with `compare_batching`, the endpoint again with micro-batching off. Prints a table with the ratios to the
+bare ONNX forward pass and writes the figures to JSON.
+
+    .venv/bin/python benchmarks/serving_bench.py [--model model.tar.gz] [--requests 64] [--out FILE]
+    invoke bench
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import http.client
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Callable
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from ops import local_api, servers, state  # noqa: E402
+from training.errors import UserError  # noqa: E402
+
+PHOTOS = ROOT.parent / "shared" / "data" / "dogs-10" / "Images"
+ENDPOINT_NAME = "bench"
+API_KEY = "bench"
+LEVELS = (1, 4, 16)
+
+
+class BenchError(UserError, ValueError):
+    """Nothing to benchmark: no model, or a bad option."""
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    index = min(int(round(q / 100 * (len(ordered) - 1))), len(ordered) - 1)
+    return ordered[index]
+
+
+def summary(ms: list[float]) -> dict[str, float]:
+    return {"n": len(ms), "p50_ms": round(percentile(ms, 50), 3), "p99_ms": round(percentile(ms, 99), 3),
+            "mean_ms": round(statistics.fmean(ms), 3)}
+
+
+def timed(fn, *args) -> float:
+    started = time.perf_counter()
+    fn(*args)
+    return (time.perf_counter() - started) * 1000
+
+
+def cold_import_ms(runs: int = 7) -> dict[str, float]:
+    """`import handler` in fresh interpreters, as a Lambda cold start imports it (median of `runs`)."""
+    code = ("import sys, time; sys.path.insert(0, 'lambda'); t = time.perf_counter(); import handler; "
+            "print((time.perf_counter() - t) * 1000)")
+    values = [float(subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                                   text=True, check=True).stdout) for _ in range(runs)]
+    return {"runs": runs, "median_ms": round(statistics.median(values), 1),
+            "min_ms": round(min(values), 1), "max_ms": round(max(values), 1)}
+
+
+def peak_rss_mb(pid: int) -> float | None:
+    """A process's peak resident memory (VmHWM), in MB; None where /proc is missing."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        return None
+    return None
+
+
+def default_model() -> Path:
+    artifact = state.read("artifact") or {}
+    if artifact.get("local_path") and Path(artifact["local_path"]).is_file():
+        return Path(artifact["local_path"])
+    raise BenchError("no model: give --model PATH/model.tar.gz or run `invoke train` first")
+
+
+def load_photos(folder: Path = PHOTOS, count: int = 20) -> list[bytes]:
+    return [p.read_bytes() for p in sorted(folder.rglob("*.jpg"))[::97][:count]]
+
+
+# ---------------------------------------------------------------- in-process stages
+def in_process(model_path: Path, photos: list[bytes], n: int) -> dict:
+    """Bare ONNX Runtime and PyTorch forward passes and preprocessing, interleaved (same load), in a
+    worker thread (torch in the main thread ran several times slower on this machine)."""
+    from ops.artifact import load_artifact
+
+    onnx_model = load_artifact(model_path)
+    os.environ["DOGS_INFERENCE_BACKEND"] = "pytorch"
+    try:
+        torch_model = load_artifact(model_path)
+    finally:
+        del os.environ["DOGS_INFERENCE_BACKEND"]
+    batch = onnx_model.prepare(photos[0], "image/jpeg")[None]
+
+    def measure() -> dict[str, list[float]]:
+        times: dict[str, list[float]] = {"onnx": [], "pytorch": [], "preprocess": []}
+        for i in range(3):  # warm up
+            onnx_model.forward(batch), torch_model.forward(batch)
+        for i in range(n):
+            times["preprocess"].append(timed(onnx_model.prepare, photos[i % len(photos)], "image/jpeg"))
+            if onnx_model.model.backend == "onnxruntime":
+                times["onnx"].append(timed(onnx_model.forward, batch))
+            times["pytorch"].append(timed(torch_model.forward, batch))
+        return times
+
+    with ThreadPoolExecutor(1) as worker:
+        times = worker.submit(measure).result()
+    return {"bare_onnx_forward": summary(times["onnx"]) if times["onnx"] else None,
+            "bare_pytorch_forward": summary(times["pytorch"]),
+            "preprocess": summary(times["preprocess"]),
+            "model": {"path": str(model_path), "model_id": onnx_model.model_id,
+                      "classes": len(onnx_model.classes), "backend": onnx_model.model.backend,
+                      "image_shape": onnx_model.description.get("image_shape"),
+                      "onnx_max_abs_diff": (onnx_model.description.get("onnx") or {}).get(
+                          "max_abs_diff")},
+            "class_names": [c["name"] for c in onnx_model.classes]}
+
+
+# ---------------------------------------------------------------- over HTTP
+class Client:
+    """One keep-alive HTTP connection (http.client: the client's own cost stays small)."""
+
+    def __init__(self, url: str):
+        host, port = url.split("//")[1].split(":")
+        self.connection = http.client.HTTPConnection(host, int(port), timeout=120)
+
+    def post(self, path: str, body: bytes, headers: dict[str, str]) -> int:
+        self.connection.request("POST", path, body=body, headers=headers)
+        response = self.connection.getresponse()
+        response.read()
+        return response.status
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def load_test(url: str, path: str, bodies: list[bytes], headers: dict[str, str], clients: int,
+              requests: int) -> dict:
+    """`requests` POSTs from `clients` concurrent keep-alive clients: latency, throughput, errors."""
+    per_client = max(1, requests // clients)
+    errors = []
+
+    def client_loop(k: int) -> list[float]:
+        client = Client(url)
+        latencies = []
+        try:
+            for i in range(per_client):
+                started = time.perf_counter()
+                status = client.post(path, bodies[(k * per_client + i) % len(bodies)], headers)
+                latencies.append((time.perf_counter() - started) * 1000)
+                if status != 200:
+                    errors.append(status)
+        finally:
+            client.close()
+        return latencies
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        latencies = [ms for chunk in pool.map(client_loop, range(clients)) for ms in chunk]
+    wall = time.perf_counter() - started
+    return {"concurrency": clients, **summary(latencies), "requests_per_s": round(len(latencies) / wall, 2),
+            "errors": len(errors)}
+
+
+def start_endpoint(model_path: Path, max_batch: int, log_dir: Path) -> servers.Server:
+    port = servers.free_port()
+    return servers.start(f"bench-endpoint-b{max_batch}", "ops.local_endpoint",
+                         ["--model", str(model_path), "--endpoint-name", ENDPOINT_NAME,
+                          "--port", str(port), "--max-batch", str(max_batch)],
+                         port, "/ping", log_dir)
+
+
+def endpoint_rounds(endpoint: servers.Server, photos: list[bytes], requests: int,
+                    levels: tuple[int, ...]) -> list[dict]:
+    path = f"/endpoints/{ENDPOINT_NAME}/invocations"
+    headers = {"Content-Type": "application/x-image", "Accept": "application/json"}
+    results = []
+    for c in levels:
+        load_test(endpoint.url, path, photos, headers, c, 2 * c)  # warm up: connections, threads
+        results.append(load_test(endpoint.url, path, photos, headers, c, max(requests, 2 * c)))
+    return results
+
+
+class LocalApi:
+    """The local API (API Gateway's contract) around the Lambda handler, in a thread of this process."""
+
+    def __init__(self, endpoint_url: str, class_names: list[str], model_id: str):
+        from waitress.server import create_server
+
+        sys.path.insert(0, str(ROOT / "lambda"))
+        import handler
+        import settings
+
+        self.predictor = handler.Predictor(settings.Settings(
+            endpoint_name=ENDPOINT_NAME, class_names=tuple(class_names), model_id=model_id,
+            endpoint_url=endpoint_url, endpoint_timeout_seconds=60))
+        port = servers.free_port()
+        self.server = create_server(local_api.create_app(self.predictor, local_api.Gateway(api_key=API_KEY)),
+                                    host="127.0.0.1", port=port, threads=16)
+        self.url = f"http://127.0.0.1:{port}"
+        threading.Thread(target=self.server.run, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.close()
+        self.predictor.pool.shutdown(wait=False)
+
+
+def api_rounds(api: LocalApi, photos: list[bytes], requests: int, levels: tuple[int, ...]) -> list[dict]:
+    bodies = [json.dumps({"image": base64.b64encode(p).decode()}).encode() for p in photos]
+    headers = {"x-api-key": API_KEY, "Content-Type": "application/json"}
+    results = []
+    for c in levels:
+        load_test(api.url, "/beta/predict", bodies, headers, c, 2 * c)  # warm up: connections, threads
+        results.append(load_test(api.url, "/beta/predict", bodies, headers, c, max(requests, 2 * c)))
+    return results
+
+
+# ---------------------------------------------------------------- the run
+def run_benchmark(model_path: Path, *, requests: int = 64, levels: tuple[int, ...] = LEVELS,
+                  max_batch: int | None = None, compare_batching: bool = True, cold_runs: int = 7,
+                  photos: list[bytes] | None = None, log: Callable[[str], None] = print) -> dict:
+    from ops.local_endpoint import DEFAULT_MAX_BATCH
+
+    max_batch = max_batch or DEFAULT_MAX_BATCH
+    if requests < 1 or max_batch < 1:
+        raise BenchError("requests and max batch must be at least 1")
+    if not Path(model_path).exists():
+        raise BenchError(f"{model_path}: no such model artifact; run `invoke train` first")
+    photos = photos or load_photos()
+    if not photos:
+        raise BenchError(f"no photos to send: {PHOTOS} holds no .jpg")
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                        "AWS_DEFAULT_REGION": "us-east-1"}.items():  # the handler's client signs
+        os.environ.setdefault(name, value)
+    log_dir = state.home() / "bench"
+    log("in-process: bare forward passes and preprocessing")
+    figures = in_process(model_path, photos, requests)
+    class_names = figures.pop("class_names")
+    log(f"local endpoint (max batch {max_batch}) and local API")
+    endpoint = start_endpoint(model_path, max_batch, log_dir)
+    try:
+        figures["endpoint"] = endpoint_rounds(endpoint, photos, requests, levels)
+        api = LocalApi(endpoint.url, class_names, figures["model"]["model_id"])
+        try:
+            figures["api"] = api_rounds(api, photos, requests, levels)
+        finally:
+            api.close()
+        figures["endpoint_peak_rss_mb"] = peak_rss_mb(endpoint.pid)
+    finally:
+        endpoint.stop()
+    figures["endpoint_max_batch"] = max_batch
+    if compare_batching and max_batch > 1:
+        log("local endpoint with micro-batching off (max batch 1)")
+        plain = start_endpoint(model_path, 1, log_dir)
+        try:
+            figures["endpoint_batching_off"] = endpoint_rounds(plain, photos, requests, levels)
+        finally:
+            plain.stop()
+    log("handler cold import")
+    figures["handler_cold_import"] = cold_import_ms(cold_runs)
+    figures["handler_overhead_p50_ms"] = round(figures["api"][0]["p50_ms"] - figures["endpoint"][0]["p50_ms"], 3)
+    figures["targets"] = targets(figures)
+    figures["machine"] = {"cpus": os.cpu_count(), "platform": platform.platform(),
+                          "python": platform.python_version(),
+                          "load_average": [round(x, 2) for x in os.getloadavg()]}
+    return figures
+
+
+def targets(f: dict) -> dict:
+    """Issue 8's targets, each with the figure it was judged on."""
+    forward = (f["bare_onnx_forward"] or f["bare_pytorch_forward"])["p50_ms"]
+    budget = f["preprocess"]["p50_ms"] + forward
+    api = {r["concurrency"]: r for r in f["api"]}
+    result = {
+        "api_p50_c1_over_preprocess_plus_forward": round(api[min(api)]["p50_ms"] / budget, 3),
+        "api_throughput_c4_over_c1": round(api[4]["requests_per_s"] / api[1]["requests_per_s"], 3)
+        if 4 in api and 1 in api else None,
+        "api_errors_c16": api[16]["errors"] if 16 in api else None,
+        "endpoint_peak_rss_mb": f["endpoint_peak_rss_mb"],
+        "handler_cold_import_ms": f["handler_cold_import"]["median_ms"],
+    }
+    result["met"] = {
+        "api_p50_c1 <= 1.3 x (preprocess + forward)": result["api_p50_c1_over_preprocess_plus_forward"] <= 1.3,
+        "throughput c4 >= 1.5 x c1": (result["api_throughput_c4_over_c1"] or 0) >= 1.5,
+        "no errors at c16": result["api_errors_c16"] == 0,
+        "endpoint peak RSS <= 400 MB": (result["endpoint_peak_rss_mb"] or 0) <= 400,
+        "handler cold import <= 150 ms": result["handler_cold_import_ms"] <= 150,
+    }
+    return result
+
+
+def print_table(f: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    forward = (f["bare_onnx_forward"] or f["bare_pytorch_forward"])["p50_ms"]
+    table = Table(title=f"serving: {f['model']['model_id']} ({f['model']['backend']}), "
+                        f"{f['machine']['cpus']} CPUs, load {f['machine']['load_average'][0]}")
+    for column in ("stage", "clients", "p50 ms", "p99 ms", "req/s", "errors", "p50 ÷ ONNX fwd"):
+        table.add_column(column, justify="left" if column == "stage" else "right", no_wrap=True)
+
+    def row(stage: str, s: dict | None, clients="") -> None:
+        if s:
+            table.add_row(stage, str(clients), f"{s['p50_ms']:.2f}", f"{s['p99_ms']:.2f}",
+                          f"{s.get('requests_per_s', '')}", str(s.get("errors", "")),
+                          f"{s['p50_ms'] / forward:.2f}×")
+
+    row("bare ONNX Runtime forward", f["bare_onnx_forward"], 1)
+    row("bare PyTorch forward", f["bare_pytorch_forward"], 1)
+    row("preprocess", f["preprocess"], 1)
+    for name, key in (("endpoint round trip", "endpoint"),
+                      ("endpoint, batching off", "endpoint_batching_off"), ("API round trip", "api")):
+        for r in f.get(key) or []:
+            row(name, r, r["concurrency"])
+    console = Console()
+    if not console.is_terminal:  # a pipe or a log: the whole table, not one squeezed to 80 columns
+        console = Console(width=120)
+    console.print(table)
+    t = f["targets"]
+    console.print(f"endpoint peak RSS {t['endpoint_peak_rss_mb']} MB · handler cold import "
+                  f"{t['handler_cold_import_ms']} ms (median of {f['handler_cold_import']['runs']}) · "
+                  f"handler overhead p50 {f['handler_overhead_p50_ms']} ms")
+    for name, ok in t["met"].items():
+        console.print(f"  {'[green]met[/green]' if ok else '[red]missed[/red]'}  {name}")
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", type=Path, help="model.tar.gz (default: the last `invoke train`'s)")
+    parser.add_argument("--requests", type=int, default=64,
+                        help="requests per stage and concurrency level (default 64)")
+    parser.add_argument("--max-batch", type=int, help="the endpoint's micro-batch size (default: its own)")
+    parser.add_argument("--no-compare-batching", action="store_true",
+                        help="skip the endpoint run with micro-batching off")
+    parser.add_argument("--out", type=Path, help="JSON file (default: .dogs/bench/serving_bench.json)")
+    args = parser.parse_args(argv)
+    try:
+        return bench(args.model, requests=args.requests, max_batch=args.max_batch,
+                     compare_batching=not args.no_compare_batching, out=args.out)
+    except UserError as exc:
+        raise SystemExit(f"error: {exc}") from None
+
+
+def bench(model: Path | None, *, requests: int = 64, max_batch: int | None = None,
+          compare_batching: bool = True, cold_runs: int = 7, out: Path | None = None) -> dict:
+    """Run, print the table, write the JSON (default .dogs/bench/serving_bench.json); the figures."""
+    figures = run_benchmark(model or default_model(), requests=requests, max_batch=max_batch,
+                            compare_batching=compare_batching, cold_runs=cold_runs)
+    out = out or state.home() / "bench" / "serving_bench.json"
+    state.write_json_atomic(out, figures)
+    print_table(figures)
+    print(f"written to {out}")
+    return figures
+
+
+if __name__ == "__main__":
+    main()
