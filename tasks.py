@@ -55,6 +55,27 @@ def check_config(c, config=None):
 
 
 # ---------------------------------------------------------------- plan summary (issue 7)
+@task(help={
+    "file": "the Markdown to post (from `invoke plan --summary FILE`)",
+    "repo": "owner/name (default: from the GitHub Actions environment)",
+    "pr": "pull request number (default: from the GitHub Actions event)",
+})
+def pr_comment(c, file, repo=None, pr=None):
+    """Post a plan summary as the pull request's one plan comment (updated in place)."""
+    import os
+    from pathlib import Path
+
+    from ops import pr_comment as comments
+
+    with user_errors():
+        token = os.environ.get("GITHUB_TOKEN")
+        if not token:
+            raise Exit("error: GITHUB_TOKEN is not set", code=2)
+        target = (comments.PullRequest(repo, int(pr)) if repo and pr
+                  else comments.from_github_env())
+        outcome = comments.upsert(target, Path(file).read_text(), token)
+    print(f"{outcome} the plan comment on {target.repo}#{target.number}")
+
 
 
 # ---------------------------------------------------------------- bench (issue 8)
