@@ -22,6 +22,8 @@ SECTIONS = ("hyperparameters", "local", "aws")
 _REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
 _BUCKET = re.compile(r"^$|^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _INSTANCE = re.compile(r"^ml\.[a-z0-9]+\.[0-9]*x?large$|^local(_gpu)?$")
+_ROLE_ARN = re.compile(r"^$|^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
+_VERSION = re.compile(r"^\d+\.\d+(\.\d+)?$")
 
 # key: (type, check, allowed text)
 AWS_KEYS: dict[str, tuple[type, Any, str]] = {
@@ -32,6 +34,22 @@ AWS_KEYS: dict[str, tuple[type, Any, str]] = {
     "instance_type": (str, _INSTANCE.match, "a SageMaker instance type such as ml.p2.xlarge"),
     "instance_count": (int, lambda v: 1 <= v <= 100, "an integer from 1 to 100"),
     "volume_size": (int, lambda v: 1 <= v <= 16384, "GB, an integer from 1 to 16384"),
+    # SageMaker training jobs (issue 3); optional, defaults in AWS_DEFAULTS
+    "role_arn": (str, _ROLE_ARN.match,
+                 "a SageMaker execution role ARN (arn:aws:iam::<account>:role/<name>), or empty"),
+    "spot": (bool, lambda v: True, "true or false"),
+    "max_runtime_hours": ((int, float), lambda v: 0 < v <= 672, "hours, a number in (0, 672]"),
+    "max_wait_hours": ((int, float), lambda v: 0 < v <= 672, "hours, a number in (0, 672]"),
+    "pytorch_version": (str, _VERSION.match,
+                        "a PyTorch version with SageMaker training images, e.g. 2.8.0"),
+    "tags": (dict, lambda v: all(isinstance(k, str) and isinstance(x, str) and 0 < len(k) <= 128
+                                 and len(x) <= 256 for k, x in v.items()),
+             "a mapping of tag names to string values"),
+}
+# Keys that may be left out of config.yaml, with the value they then take.
+AWS_DEFAULTS: dict[str, Any] = {
+    "role_arn": "", "spot": True, "max_runtime_hours": 4, "max_wait_hours": 8,
+    "pytorch_version": "2.8.0", "tags": {},
 }
 
 
@@ -88,15 +106,27 @@ def _section(raw: Mapping[str, Any], name: str, path: Path) -> Mapping[str, Any]
 
 
 def _validate_aws(values: Mapping[str, Any], path: Path) -> dict[str, Any]:
+    result = validate_aws_values(values, str(path))
+    missing = [k for k in AWS_KEYS if k not in result and k not in AWS_DEFAULTS]
+    if missing:
+        raise ConfigError(f"{path}: aws: missing {', '.join(missing)}")
+    return {**AWS_DEFAULTS, **result}
+
+
+def validate_aws_values(values: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """Check some `aws` keys (from the file, or overrides from flags); `source` prefixes errors."""
     result = {}
     for key, value in values.items():
         if key not in AWS_KEYS:
-            raise ConfigError(f"{path}: aws.{key}: unknown key; known: {', '.join(AWS_KEYS)}")
+            raise ConfigError(f"{source}: aws.{key}: unknown key; known: {', '.join(AWS_KEYS)}")
         kind, check, allowed = AWS_KEYS[key]
-        if not isinstance(value, kind) or isinstance(value, bool) or not check(value):
-            raise ConfigError(f"{path}: aws.{key}: {value!r} is not allowed; allowed: {allowed}")
+        if (not isinstance(value, kind) or isinstance(value, bool) != (kind is bool)
+                or not check(value)):
+            raise ConfigError(f"{source}: aws.{key}: {value!r} is not allowed; allowed: {allowed}")
         result[key] = value
-    missing = [k for k in AWS_KEYS if k not in result]
-    if missing:
-        raise ConfigError(f"{path}: aws: missing {', '.join(missing)}")
+    runtime = result.get("max_runtime_hours", AWS_DEFAULTS["max_runtime_hours"])
+    wait = result.get("max_wait_hours", AWS_DEFAULTS["max_wait_hours"])
+    if ("max_runtime_hours" in result or "max_wait_hours" in result) and wait < runtime:
+        raise ConfigError(f"{source}: aws.max_wait_hours: {wait!r} is less than max_runtime_hours "
+                          f"({runtime!r}); a spot job may wait at most that long in total")
     return result

@@ -119,6 +119,18 @@ SPECS: dict[str, Spec] = {
                      choices=("resnet", "efficientnet_lite0"), builtin=False),
     "seed": Spec(int, 0, "random seed (CPU training is deterministic given it)", low=0,
                  builtin=False),
+    "trainable_blocks": Spec(
+        int, -1, "backbone stages that train, counted from the output end: -1 all (full "
+        "fine-tuning), 0 none (a frozen backbone: only the new head trains)", low=-1,
+        builtin=False),
+    "cache_features": Spec(
+        int, 0, "1: with trainable_blocks=0, compute the frozen backbone's features once (each "
+        "image and its mirror image) and train the head on them; augmentation_type then does not "
+        "apply", choices=(0, 1), builtin=False),
+    "head_init": Spec(
+        str, "random", "imagenet: with use_pretrained_model=1, head rows of classes that are "
+        "ImageNet classes (every Stanford Dogs breed) start from the ImageNet classifier; "
+        "random: all rows start random", choices=("random", "imagenet"), builtin=False),
 }
 
 ORIGINAL_KEYS = (

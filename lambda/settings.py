@@ -1,0 +1,61 @@
+"""The handler's configuration, read once from the environment variables Terraform sets on the Lambda."""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from typing import Mapping
+
+# Lambda's synchronous invocation payload limit: 6 MB for the whole event.
+# https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
+DEFAULT_MAX_BODY_BYTES = 6 * 1024 * 1024
+
+
+class SettingsError(RuntimeError):
+    """The Lambda's environment is incomplete or malformed (a deployment bug, not a client error)."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    endpoint_name: str
+    class_names: tuple[str, ...]
+    model_id: str = ""
+    max_images: int = 16
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    max_image_pixels: int = 40_000_000
+    endpoint_timeout_seconds: float = 10.0
+    connect_timeout_seconds: float = 2.0
+    endpoint_max_attempts: int = 2
+    concurrency: int = 8
+    default_top_k: int = 5
+    log_level: str = "INFO"
+    endpoint_url: str | None = None  # None: botocore's own resolution (AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> "Settings":
+        try:
+            try:
+                names = json.loads(env["CLASS_NAMES"])
+            except ValueError:
+                raise ValueError("CLASS_NAMES is not JSON") from None
+            if not (isinstance(names, list) and names and all(isinstance(n, str) for n in names)):
+                raise ValueError("CLASS_NAMES must be a non-empty JSON list of strings")
+            return cls(
+                endpoint_name=env["ENDPOINT_NAME"],
+                class_names=tuple(names),
+                model_id=env.get("MODEL_ID", ""),
+                max_images=int(env.get("MAX_IMAGES", cls.max_images)),
+                max_body_bytes=int(env.get("MAX_BODY_BYTES", cls.max_body_bytes)),
+                max_image_pixels=int(env.get("MAX_IMAGE_PIXELS", cls.max_image_pixels)),
+                endpoint_timeout_seconds=float(env.get("ENDPOINT_TIMEOUT_SECONDS",
+                                                       cls.endpoint_timeout_seconds)),
+                endpoint_max_attempts=int(env.get("ENDPOINT_MAX_ATTEMPTS",
+                                                  cls.endpoint_max_attempts)),
+                concurrency=int(env.get("CONCURRENCY", cls.concurrency)),
+                default_top_k=int(env.get("DEFAULT_TOP_K", cls.default_top_k)),
+                log_level=env.get("LOG_LEVEL", cls.log_level).upper(),
+            )
+        except KeyError as exc:
+            raise SettingsError(f"environment variable {exc.args[0]} is not set") from None
+        except ValueError as exc:
+            raise SettingsError(f"bad Lambda environment: {exc}") from None

@@ -1,0 +1,47 @@
+"""AWS sessions and the translation of AWS errors into one-line `UserError`s.
+
+Every operator-side AWS call runs inside `aws_errors("what we were doing")`: missing credentials, access
+denied or a rejected request become an `AwsError` that says what failed and what to do; anything else
+(a bug) keeps its traceback.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
+
+from training.errors import UserError
+
+
+class AwsError(UserError, RuntimeError):
+    """An AWS call failed for a reason the user can fix (credentials, permissions, names)."""
+
+
+def session_for(region: str, session: boto3.session.Session | None = None) -> boto3.session.Session:
+    """The given session, or a new one for `region` (credentials from the usual AWS chain)."""
+    return session or boto3.session.Session(region_name=region)
+
+
+def account_id(session: boto3.session.Session) -> str:
+    with aws_errors("looking up the AWS account (sts get-caller-identity)"):
+        return session.client("sts").get_caller_identity()["Account"]
+
+
+@contextmanager
+def aws_errors(action: str) -> Iterator[None]:
+    """Turn AWS failures inside the block into an AwsError naming `action`."""
+    try:
+        yield
+    except NoCredentialsError:
+        raise AwsError(f"{action}: no AWS credentials found; run `aws configure` or set "
+                       "AWS_PROFILE (or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)") from None
+    except NoRegionError:
+        raise AwsError(f"{action}: no AWS region; set aws.region in config.yaml") from None
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        code, message = error.get("Code", "Error"), " ".join(str(error.get("Message", "")).split())
+        raise AwsError(f"{action}: {code}: {message}") from None
+    except BotoCoreError as exc:
+        raise AwsError(f"{action}: {' '.join(str(exc).split())}") from None

@@ -1,0 +1,182 @@
+"""`invoke demo`: the whole system on the embedded default, in one command.
+
+photos → LST files → a quick local training → local AWS up → `terraform apply` → local endpoint and API
+up → predictions for a few test photos → everything stopped (unless `keep`). Each step is the same
+library call the step's own command makes; this module only strings them together and reports.
+"""
+from __future__ import annotations
+
+import random
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+from ops.config import PROJECT_ROOT
+from training.errors import UserError
+
+DOGS10 = PROJECT_ROOT.parent / "shared" / "data" / "dogs-10" / "Images"
+# Quick training on a laptop CPU: the ImageNet backbone frozen, its features computed once, the new
+# head started from the ImageNet classifier's rows for these breeds, small images, a few epochs: about a
+# minute of CPU for 10 breeds (computing the backbone's features is nearly all of it).
+QUICK_HYPERPARAMETERS = {
+    "backbone": "efficientnet_lite0", "use_pretrained_model": 1, "trainable_blocks": 0,
+    "cache_features": 1, "head_init": "imagenet", "optimizer": "adam", "learning_rate": 0.001,
+    "epochs": 4, "early_stopping": False, "mini_batch_size": 32, "image_shape": "3,128,128",
+    "resize": 146,
+}
+
+
+def train_quick(data: Path, lst_dir: Path, out_dir: Path, log_path: Path) -> dict:
+    """Train locally with the quick settings (config.yaml's, then QUICK_HYPERPARAMETERS) and record the
+    artifact the way `invoke train` does, for `invoke deploy` to find."""
+    from ops import config, state
+    from ops.local_train import train_local
+    from training import hyperparameters as hp
+
+    values = hp.validate({**config.load().training_hyperparameters("local"), **QUICK_HYPERPARAMETERS})
+    run = train_local(data_dir=data, lst_dir=lst_dir, out_dir=out_dir, hyperparameters=values,
+                      work_dir=out_dir / "work", log_path=log_path, progress=True)
+    artifact = {"local_path": str(run.artifact.resolve()), "s3_uri": "", "model_id": run.model_id}
+    state.record("artifact", artifact)
+    return {**artifact, "accuracy": (run.metrics.get("best") or {}).get("validation_accuracy")}
+
+
+def deploy_local() -> dict:
+    """`invoke deploy --target local`: Terraform applies the stack to the local AWS."""
+    from ops import config, deploy
+
+    return deploy.deploy(deploy.settings(config.load(), "local"), deploy.find_model(),
+                         auto_approve=True)
+
+
+class DemoError(UserError, RuntimeError):
+    """A demo step failed; the message says which and why."""
+
+
+@dataclass
+class Prediction:
+    photo: Path
+    truth: str
+    breed: str
+    probability: float
+    error: str = ""
+
+    @property
+    def correct(self) -> bool:
+        return not self.error and self.breed == self.truth
+
+
+@dataclass
+class DemoResult:
+    predictions: list[Prediction]
+    model_id: str
+    predict_url: str
+    api_key: str
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def correct(self) -> int:
+        return sum(p.correct for p in self.predictions)
+
+
+def photos_root(data: str | Path | None, home: Path) -> Path:
+    """--data, else ../shared/data/dogs-10/Images when present, else Stanford Dogs (10 breeds) downloaded."""
+    if data:
+        return Path(data)
+    if DOGS10.is_dir():
+        return DOGS10
+    from ops import download
+
+    return download.download(home / "data", breeds=10).images
+
+
+def quick_lst(data: Path, out: Path, train_per_breed: int, test_per_breed: int, seed: int = 0):
+    """LST files for all photos (`invoke lst`), then both lists cut to a few photos a breed."""
+    from training import lst
+
+    result = lst.render(data, out, seed=seed, name="demo")
+    split = result.splits[0]
+    for path, per_breed in ((split.train, train_per_breed), (split.test, test_per_breed)):
+        kept: dict[int, int] = {}
+        entries = []
+        for entry in lst.read_lst(path):
+            if kept.get(entry.class_id, 0) < per_breed:
+                kept[entry.class_id] = kept.get(entry.class_id, 0) + 1
+                entries.append(entry)
+        lst.write_lst(path, entries)
+    return result
+
+
+def test_photos(lst_result, data: Path, per_breed: int, seed: int = 0) -> list[tuple[Path, str]]:
+    """A few photos of each breed from the test list (never trained on): (path, true breed)."""
+    from training import lst
+
+    names = {c.id: c.name for c in lst_result.classes}
+    by_class: dict[int, list] = {}
+    for entry in lst.read_lst(lst_result.splits[0].test):
+        by_class.setdefault(entry.class_id, []).append(entry)
+    rng = random.Random(seed)
+    chosen = []
+    for class_id in sorted(by_class):
+        for entry in rng.sample(by_class[class_id], min(per_breed, len(by_class[class_id]))):
+            chosen.append((data / entry.path, names[class_id]))
+    return chosen
+
+
+@contextmanager
+def step(name: str, timings: dict[str, float], say: Callable[[str], None]) -> Iterator[None]:
+    say(f"[bold]{name}[/bold] ...")
+    started = time.monotonic()
+    try:
+        yield
+    except UserError as exc:
+        raise DemoError(f"{name}: {exc}") from None
+    timings[name] = round(time.monotonic() - started, 1)
+    say(f"  done in {timings[name]:.0f} s")
+
+
+def run(data: str | Path | None = None, *, keep: bool = False, train_per_breed: int = 15,
+        photos_per_breed: int = 2, say: Callable[[str], None] = print) -> DemoResult:
+    from ops import local_aws, predict_client, serving, state
+
+    home = state.home()
+    work = home / "demo"
+    timings: dict[str, float] = {}
+    with step("photos", timings, say):
+        data = photos_root(data, home)
+        say(f"  {data}")
+    with step("LST files (invoke lst)", timings, say):
+        lst_result = quick_lst(data, work / "lst", train_per_breed, test_per_breed=5)
+        say(f"  {len(lst_result.classes)} breeds; training on {train_per_breed} photos a breed")
+    with step("quick local training (invoke train)", timings, say):
+        artifact = train_quick(data, work / "lst", work / "model", work / "train.log")
+        say(f"  model {artifact['model_id']}: {artifact['local_path']}")
+    stack_up, finished = False, False
+    try:
+        with step("local AWS up (invoke local.up)", timings, say):
+            aws = local_aws.up()
+            stack_up = True
+            say(f"  {aws.url}")
+        with step("terraform apply (invoke deploy --target local)", timings, say):
+            deploy_local()
+        with step("local endpoint and API up (invoke serve)", timings, say):
+            served = serving.start(serving.local_deployment())
+            api_key = serving.local_deployment().api_key
+            say(f"  POST {served.predict_url}")
+        with step("predictions for test photos (invoke predict)", timings, say):
+            photos = test_photos(lst_result, data, photos_per_breed)
+            results = predict_client.predict(served.predict_url, api_key, [p for p, _ in photos],
+                                             top_k=3)
+        predictions = [Prediction(photo, truth, r.top[0]["breed"] if r.top else "",
+                                  r.top[0]["probability"] if r.top else 0.0,
+                                  r.error["message"] if r.error else "")
+                       for (photo, truth), r in zip(photos, results)]
+        finished = True
+        return DemoResult(predictions, artifact["model_id"], served.predict_url, api_key, timings)
+    finally:
+        if stack_up and not (keep and finished):
+            say("stopping the local endpoint, API and AWS")
+            serving.stop()
+            local_aws.down()

@@ -1,0 +1,302 @@
+"""`invoke deploy` / `plan` / `destroy`: the trained model's artifact -> Terraform variables -> the stack.
+
+For `local` the stack goes to the local AWS (ops/local_aws.py) in one apply, and the artifact's
+model.tar.gz is uploaded into the bucket that apply made. For `aws` the artifact is already in S3
+(`invoke train --target aws`); the project bucket (config `aws.bucket`, or dog-breeds-<account>-<region>)
+that training created is imported into the state rather than created twice, and kept on destroy.
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import os
+import re
+import tarfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from ops import lambda_package, local_aws, state
+from ops import terraform as tf
+from ops.config import Config
+from training import classmap
+from training.errors import UserError
+
+NAME = "dog-breeds"
+# The SageMaker PyTorch inference image serving training/inference.py (CPU unless a GPU type is chosen).
+FRAMEWORK_VERSION = "2.3"
+PY_VERSION = "py311"
+S3_URL = re.compile(r"^s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(.+)$")
+STORAGE = "module.storage"  # destroy --target aws keeps it (the training data) unless asked
+BUCKET_ADDRESS = "module.storage.aws_s3_bucket.this"
+SECRET_OUTPUTS = ("api_key_value",)
+
+
+class DeployError(UserError):
+    """The model to deploy, or the deployment, is not there or not usable."""
+
+
+@dataclass
+class Model:
+    model_data_url: str
+    model_id: str
+    class_names: list[str]
+    local_path: Path | None = None  # uploaded to the local AWS's S3 for target local
+
+
+@dataclass
+class Settings:
+    target: str
+    region: str
+    bucket: str | None = None
+    endpoint_type: str | None = None
+    instance_type: str | None = None
+    var_file: Path | None = None
+    plugin_dir: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def settings(cfg: Config, target: str, **options: Any) -> Settings:
+    tf._check_target(target)
+    region = local_aws.REGION if target == "local" else cfg.aws["region"]
+    var_file = options.pop("var_file", None)
+    if var_file and not Path(var_file).is_file():
+        raise DeployError(f"--var-file {var_file}: no such file")
+    bucket = (cfg.aws["bucket"] or None) if target == "aws" else None
+    return Settings(target, region, bucket, var_file=Path(var_file).resolve() if var_file else None,
+                    **options)
+
+
+# ---------------------------------------------------------------- the model
+def find_model(model_data: str | None = None, classes: str | None = None) -> Model:
+    """The model to serve: --model-data, else the artifact `invoke train` recorded."""
+    artifact = state.read("artifact") or {}
+    if model_data is None and not artifact:
+        raise DeployError("no trained model: run `invoke train` first, or pass --model-data s3://.../model.tar.gz")
+    local_path = Path(artifact["local_path"]) if artifact.get("local_path") else None
+    if model_data is None:
+        model_data = artifact.get("s3_uri") or ""
+    elif model_data != artifact.get("s3_uri"):
+        local_path = None  # another artifact than the trained one: nothing local to upload
+    if local_path is not None and not local_path.is_file():
+        raise DeployError(f"the trained artifact {local_path} is missing; run `invoke train` again")
+    model_id = artifact.get("model_id") if model_data == artifact.get("s3_uri") else None
+    names = _class_names(classes, artifact, local_path)
+    return Model(model_data, _model_id(model_id, model_data), names, local_path)
+
+
+def _model_id(model_id: str | None, model_data: str) -> str:
+    if model_id:
+        return re.sub(r"[^A-Za-z0-9._:-]", "-", model_id)[:128]
+    parts = [p for p in model_data.split("/")[:-1] if p and p != "s3:"]
+    return re.sub(r"[^A-Za-z0-9._:-]", "-", parts[-1] if parts else "unknown")[:128]
+
+
+def _class_names(classes: str | None, artifact: dict, local_path: Path | None) -> list[str]:
+    """Display names in class-id order: --classes, the artifact's record, or classes.json in the tarball."""
+    source = classes or artifact.get("classes")
+    if source:
+        return [c.name for c in classmap.load(source)]
+    if local_path is not None:
+        with tarfile.open(local_path) as tar:
+            members = sorted((m for m in tar.getmembers() if Path(m.name).name == classmap.FILENAME),
+                             key=lambda m: m.name.count("/"))
+            if members:
+                text = tar.extractfile(members[0]).read().decode("utf-8")
+                return [c.name for c in classmap.from_json(text, f"{local_path}:{members[0].name}")]
+    raise DeployError("no class map for the model: pass --classes <folder or classes.json> "
+                      "(written by `invoke lst`)")
+
+
+def image_uri(region: str, instance_type: str = "ml.m5.large") -> str:
+    """The SageMaker PyTorch inference image for the region (the sagemaker SDK's own table)."""
+    os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
+    from sagemaker import image_uris
+
+    return image_uris.retrieve("pytorch", region, version=FRAMEWORK_VERSION, py_version=PY_VERSION,
+                               instance_type=instance_type, image_scope="inference")
+
+
+# ---------------------------------------------------------------- variables
+def variables(s: Settings, model: Model, image: str, package: lambda_package.LambdaPackage,
+              bucket: str | None = None) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "name": NAME,
+        "region": s.region,
+        "model_data_url": model.model_data_url,
+        "model_id": model.model_id,
+        "class_names": model.class_names,
+        "image_uri": image,
+        "lambda_package": package.as_tfvar(),
+    }
+    if bucket:
+        values["bucket_name"] = bucket
+    if s.target == "local":
+        # A throw-away stack: let destroy empty the bucket, and skip the lifecycle rule the provider
+        # waits about a minute for (see terraform/README.md).
+        values.update(bucket_force_destroy=True, bucket_noncurrent_version_expiration_days=None)
+    if s.endpoint_type:
+        values["endpoint_type"] = s.endpoint_type
+    if s.instance_type:
+        values["realtime"] = {"instance_type": s.instance_type}
+    values.update(s.extra)
+    return values
+
+
+def _local_bucket() -> str:
+    account = local_aws.client("sts").get_caller_identity()["Account"]
+    return f"{NAME}-{account}-{local_aws.REGION}"
+
+
+def _aws_bucket(region: str) -> str:
+    """config.yaml's rule for an empty aws.bucket."""
+    import boto3
+
+    account = boto3.client("sts", region_name=region).get_caller_identity()["Account"]
+    return f"{NAME}-{account}-{region}"
+
+
+# ---------------------------------------------------------------- commands
+def prepare(s: Settings, model: Model | None, echo: Callable[[str], None] = print) -> dict[str, Any]:
+    """Sync, render, init and write the variables; returns them. Image lookup runs beside init."""
+    running = local_aws.require() if s.target == "local" else None
+    package = lambda_package.build(state.home() / "build")
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        # Importing the sagemaker SDK takes seconds: look the image up while init runs.
+        image = pool.submit(image_uri, s.region, s.instance_type or "ml.m5.large") if model else None
+        work = tf.sync_module(s.target)
+        if running:
+            tf.render_local_override(work, running.url, s.region, running.ca_bundle)
+        else:
+            (work / tf.OVERRIDE).unlink(missing_ok=True)
+        if s.var_file:
+            (work / "user.tfvars").write_text(s.var_file.read_text())
+        else:
+            (work / "user.tfvars").unlink(missing_ok=True)
+        echo(f"terraform init ({s.target}, {work})")
+        backend = os.environ.get(tf.BACKEND_CONFIG_ENV) if s.target == "aws" else None
+        tf.init(s.target, s.plugin_dir, Path(backend) if backend else None)
+        if model is None:
+            values = _previous_variables(s.target)
+        else:
+            bucket = _local_bucket() if running else (s.bucket or _aws_bucket(s.region))
+            if running and model.local_path is not None:
+                model.model_data_url = f"s3://{bucket}/dogs/models/{model.model_id}/model.tar.gz"
+            values = variables(s, model, image.result(), package, bucket)
+    tf.write_tfvars(s.target, values)
+    return values
+
+
+def _previous_variables(target: str) -> dict[str, Any]:
+    path = tf.workdir(target) / tf.TFVARS
+    if not path.is_file():
+        raise DeployError(f"nothing deployed to {target} yet (no {path})")
+    return json.loads(path.read_text())
+
+
+def var_files(target: str) -> list[str]:
+    files = [tf.TFVARS]
+    if (tf.workdir(target) / "user.tfvars").is_file():
+        files.append("user.tfvars")
+    return files
+
+
+def upload_artifact(model: Model) -> None:
+    """Put the local model.tar.gz where model_data_url says (local AWS), unless the same size is there."""
+    bucket, key = S3_URL.match(model.model_data_url).groups()
+    s3 = local_aws.client("s3")
+    size = model.local_path.stat().st_size
+    try:
+        if s3.head_object(Bucket=bucket, Key=key)["ContentLength"] == size:
+            return
+    except s3.exceptions.ClientError:
+        pass
+    s3.upload_file(str(model.local_path), bucket, key)
+
+
+def deploy(s: Settings, model: Model, auto_approve: bool = False,
+           confirm: Callable[[str], bool] | None = None, echo: Callable[[str], None] = print) -> dict:
+    """init + apply (+ upload for local); returns the outputs (the API key included)."""
+    values = prepare(s, model, echo)
+    files = var_files(s.target)
+    if s.target == "local":
+        tf.apply(s.target, var_files=files)
+        if model.local_path is not None:
+            # One apply creates the bucket and the stack; the artifact follows it into the bucket.
+            # (moto's CreateModel does not fetch model data; the local endpoint serves from it later.)
+            echo(f"upload {model.local_path} -> {model.model_data_url}")
+            upload_artifact(model)
+    else:
+        if BUCKET_ADDRESS not in tf.state_list(s.target):
+            _adopt_bucket(s, values, files, echo)
+        if not auto_approve:
+            changes, _ = tf.plan(s.target, var_files=files, out="deploy.tfplan")
+            if not changes:
+                echo("no changes")
+                return tf.outputs(s.target)
+            if confirm is None or not confirm("Apply these changes to AWS?"):
+                raise DeployError("not applied (answer yes, or pass --auto-approve)")
+            tf.apply(s.target, plan_file="deploy.tfplan")
+        else:
+            tf.apply(s.target, var_files=files)
+    result = tf.outputs(s.target)
+    record(s.target, result)
+    return result
+
+
+def _adopt_bucket(s: Settings, values: dict, files: list[str], echo: Callable[[str], None]) -> None:
+    """A bucket of the stack's name that `invoke train --target aws` made is imported, not recreated."""
+    bucket = values.get("bucket_name")
+    if bucket and _bucket_exists(bucket, s.region):
+        echo(f"adopting the existing bucket {bucket}")
+        tf.import_resource(s.target, BUCKET_ADDRESS, bucket, var_files=files)
+
+
+def _bucket_exists(bucket: str, region: str) -> bool:
+    import boto3
+
+    s3 = boto3.client("s3", region_name=region)
+    try:
+        s3.head_bucket(Bucket=bucket)
+        return True
+    except s3.exceptions.ClientError:
+        return False
+
+
+def plan(s: Settings, model: Model, echo: Callable[[str], None] = print) -> tuple[bool, str]:
+    prepare(s, model, echo)
+    return tf.plan(s.target, var_files=var_files(s.target))
+
+
+def destroy(s: Settings, keep_bucket: bool, auto_approve: bool = False,
+            confirm: Callable[[str], bool] | None = None,
+            echo: Callable[[str], None] = print) -> list[str]:
+    """Destroy the stack; returns the addresses removed. On aws the bucket (training data) stays
+    unless keep_bucket is False."""
+    prepare(s, None, echo)
+    resources = [r for r in tf.state_list(s.target) if not re.search(r"(^|\.)data\.", r)]
+    if not resources:
+        echo(f"nothing deployed to {s.target}")
+        return []
+    kept = [r for r in resources if r.startswith(STORAGE + ".")] if keep_bucket else []
+    doomed = [r for r in resources if r not in kept]
+    echo("will destroy:\n  " + "\n  ".join(doomed))
+    if kept:
+        echo("will keep (state forgotten, resources stay): " + ", ".join(kept))
+    if not auto_approve and (confirm is None or not confirm(f"Destroy {len(doomed)} resources?")):
+        raise DeployError("not destroyed (answer yes, or pass --auto-approve)")
+    for address in kept:
+        tf.state_rm(s.target, address)
+    tf.destroy(s.target, var_files=var_files(s.target))
+    record(s.target, None)
+    return doomed
+
+
+def record(target: str, outputs: dict | None) -> None:
+    """Remember the deployment (without secrets) in the project state."""
+    deployments = state.read("deployments") or {}
+    if outputs is None:
+        deployments.pop(target, None)
+    else:
+        deployments[target] = {k: v for k, v in outputs.items() if k not in SECRET_OUTPUTS}
+    state.record("deployments", deployments)

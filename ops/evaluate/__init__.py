@@ -1,0 +1,2 @@
+"""Per-breed evaluation reports (`invoke evaluate`): predictions from the API, the endpoint or the model,
+metrics from `training.metrics`, pictures, metrics.json, per_breed.csv and one self-contained report.html."""

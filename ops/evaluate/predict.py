@@ -1,0 +1,105 @@
+"""Predict every photo once: cached answers first, the rest in concurrent batches with a progress bar.
+
+Each finished batch is committed to the cache before the next is counted, so an interrupted run loses at
+most the batches in flight; a rerun predicts only what is missing.
+"""
+from __future__ import annotations
+
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from tqdm import tqdm
+
+from ops.evaluate.cache import PredictionCache
+from ops.evaluate.photos import Photo, read_bytes
+from ops.evaluate.sources import EvaluationError, PredictionSource, RejectedImage
+
+
+@dataclass
+class Predictions:
+    model_id: str
+    probs: dict[str, list[float]]  # by image sha256
+    predicted: int                 # photos sent to the source in this run
+    cached: int                    # photos answered from the cache
+    rejected: dict[str, str] = field(default_factory=dict)  # sha256 → why the source refused it
+
+
+def predict_all(photos: Sequence[Photo], data: str | Path, source: PredictionSource,
+                cache: PredictionCache, workers: int = 4, progress: bool = True) -> Predictions:
+    if not photos:
+        raise EvaluationError("no usable photo to evaluate")
+    unique = list({p.sha256: p for p in photos}.values())  # identical files are predicted once
+    model_id, probs, rejected = _identify(source, data, unique, cache)
+    done_before = cache.get_many(model_id, [p.sha256 for p in unique if p.sha256 not in probs])
+    cached = len(done_before)
+    probs.update(done_before)
+    todo = [p for p in unique if p.sha256 not in probs and p.sha256 not in rejected]
+    predicted = len(probs) - cached + len(rejected)  # the identifying request(s)
+    size = max(1, source.batch_size)
+    batches = [todo[i:i + size] for i in range(0, len(todo), size)]
+    bar = tqdm(total=len(unique), initial=len(unique) - len(todo), unit="img",
+               desc=f"predict via {source.name}", disable=not progress, leave=False)
+    pool = ThreadPoolExecutor(max_workers=max(1, workers))
+    try:
+        pending = {}
+        queue = iter(batches)
+        for batch in queue:  # keep at most 2 batches per worker in flight
+            pending[pool.submit(_predict_batch, source, data, batch)] = batch
+            if len(pending) >= 2 * max(1, workers):
+                break
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            failed = [f for f in done if f.exception() is not None]
+            for future in done:  # keep every finished batch before reporting a failure
+                batch = pending.pop(future)
+                if future in failed:
+                    continue
+                answers = future.result()
+                good = [(p.sha256, a) for p, a in zip(batch, answers) if not isinstance(a, str)]
+                cache.put_many(model_id, good)
+                probs.update(good)
+                rejected.update((p.sha256, a) for p, a in zip(batch, answers) if isinstance(a, str))
+                bar.update(len(batch))
+                nxt = next(queue, None)
+                if nxt is not None:
+                    pending[pool.submit(_predict_batch, source, data, nxt)] = nxt
+            if failed:
+                failed[0].result()  # raises the batch's error
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        bar.close()
+    return Predictions(model_id, probs, predicted=predicted + len(todo), cached=cached,
+                       rejected=rejected)
+
+
+def _identify(source: PredictionSource, data, unique: Sequence[Photo], cache: PredictionCache):
+    """(model id, the probabilities learnt on the way, photos refused on the way)."""
+    rejected: dict[str, str] = {}
+    for photo in unique:
+        try:
+            model_id, first = source.identify(read_bytes(data, photo))
+        except RejectedImage as exc:
+            rejected[photo.sha256] = f"rejected by the {source.name}: {exc}"
+            continue
+        if first is None:
+            return model_id, {}, rejected
+        cache.put_many(model_id, [(photo.sha256, first)])
+        return model_id, {photo.sha256: first}, rejected
+    raise EvaluationError(f"the {source.name} refused every photo; the first: "
+                          f"{next(iter(rejected.values()))}")
+
+
+def _predict_batch(source: PredictionSource, data, batch: Sequence[Photo]) -> list:
+    """Probabilities per photo; a photo the source refuses gets the reason (a str) instead. A refused
+    batch is retried photo by photo, so one bad photo does not cost its neighbours."""
+    try:
+        answers = source.predict([read_bytes(data, p) for p in batch])
+    except RejectedImage as exc:
+        if len(batch) == 1:
+            return [f"rejected by the {source.name}: {exc}"]
+        return [a for p in batch for a in _predict_batch(source, data, [p])]
+    if len(answers) != len(batch):
+        raise EvaluationError(f"{source.name}: {len(batch)} images sent, {len(answers)} answers")
+    return answers

@@ -1,0 +1,159 @@
+"""The report folder: metrics.json (stable keys), per_breed.csv, the PNGs and one self-contained
+report.html (every picture embedded as a data URI), written atomically."""
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Sequence
+
+import jinja2
+import numpy as np
+
+from ops.evaluate import plots
+from ops.evaluate.photos import Photo, Skipped
+from training.classmap import BreedClass
+
+SCHEMA_VERSION = 1
+CSV_FIELDS = ("class_id", "breed", "folder", "support", "predicted", "correct", "precision",
+              "recall", "f1")
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+def build_metrics(summary: dict, classes: Sequence[BreedClass], photos: Sequence[Photo],
+                  skipped: Sequence[Skipped], *, listed: int, context: dict) -> dict:
+    """The summary of training.metrics with breed names and photo paths added, plus the run context."""
+    name = [c.name for c in classes]
+    per_breed = [{**row, "breed": name[row["class_id"]], "folder": classes[row["class_id"]].folder}
+                 for row in summary["per_class"]]
+    worst = [{**w, "breed": name[w["class_id"]],
+              "confused_with": [{**x, "breed": name[x["class_id"]]} for x in w["confused_with"]]}
+             for w in summary["worst"]]
+    confusions = [{**c, "given_breed": name[c["given"]], "predicted_breed": name[c["predicted"]]}
+                  for c in summary["top_confusions"]]
+    suspects = dict(summary["suspected_label_errors"])
+    suspects["items"] = [{**s, "path": photos[s["index"]].path,
+                          "lst_index": photos[s["index"]].index,
+                          "given_breed": name[s["given"]], "predicted_breed": name[s["predicted"]]}
+                         for s in suspects["items"]]
+    return {
+        "schema_version": SCHEMA_VERSION,
+        **context,
+        "images": {"listed": listed, "evaluated": len(photos), "skipped_count": len(skipped),
+                   "skipped": [{"index": s.index, "path": s.path, "reason": s.reason}
+                               for s in skipped]},
+        "classes": [{"id": c.id, "folder": c.folder, "name": c.name} for c in classes],
+        "top1": summary["top1"],
+        "top5": summary["top5"],
+        "averages": summary["averages"],
+        "calibration": summary["calibration"],
+        "per_breed": per_breed,
+        "worst": worst,
+        "top_confusions": confusions,
+        "zoom_classes": summary["zoom_classes"],
+        "confusion_matrix": summary["confusion_matrix"],
+        "suspected_label_errors": suspects,
+    }
+
+
+def draw(metrics: dict, photos: Sequence[Photo], probs: np.ndarray, data: Path,
+         out: Path) -> dict[str, str]:
+    """Every PNG of the report; returns {key: file name}."""
+    names = [c["name"] for c in metrics["classes"]]
+    cm = np.asarray(metrics["confusion_matrix"])
+    files = {
+        "recall": plots.recall_per_breed(metrics["per_breed"], out / "recall_per_breed.png"),
+        "confusion": plots.confusion(cm, names, out / "confusion_matrix.png",
+                                     "Confusion matrix, all breeds"),
+        "confusion_zoom": plots.confusion(cm, names, out / "confusion_zoom.png",
+                                          "The most-confused breeds", metrics["zoom_classes"]),
+        "reliability": plots.reliability(metrics["calibration"]["curve"],
+                                         metrics["calibration"]["ece"], out / "reliability.png"),
+    }
+    for rank, w in enumerate(metrics["worst"], start=1):
+        strip = _worst_strip(w, names, photos, probs, data, out / f"worst_{rank}.png")
+        if strip:
+            files[f"worst_{rank}"] = strip
+    items = metrics["suspected_label_errors"]["items"][:24]
+    if items:
+        cells = [(data / s["path"], f"given: {s['given_breed']}\nmodel: {s['predicted_breed']} "
+                  f"{s['p_predicted']:.0%}\n{Path(s['path']).name}") for s in items]
+        files["suspects"] = plots.photo_grid(cells, out / "suspected_label_errors.png",
+                                             "Suspected label errors (most confident first)")
+    return {k: Path(v).name for k, v in files.items()}
+
+
+def _worst_strip(w: dict, names, photos, probs, data: Path, path: Path) -> Path | None:
+    pred = probs.argmax(axis=1)
+    labels = np.array([p.class_id for p in photos])
+    mine, theirs = [], []
+    per = max(2, 6 // max(1, len(w["confused_with"])))  # photos per breed it was taken for
+    for x in w["confused_with"]:
+        idx = np.flatnonzero((labels == w["class_id"]) & (pred == x["class_id"]))
+        idx = idx[np.argsort(-probs[idx, x["class_id"]], kind="stable")]
+        mine += [(data / photos[i].path, f"taken for {names[x['class_id']]}\n"
+                  f"{probs[i, x['class_id']]:.0%}") for i in idx[:per]]
+        right = np.flatnonzero((labels == x["class_id"]) & (pred == x["class_id"]))
+        right = right[np.argsort(-probs[right, x["class_id"]], kind="stable")]
+        theirs += [(data / photos[i].path, f"a {names[x['class_id']]}") for i in right[:per]]
+    if not mine:
+        return None
+    columns = 6
+    mine, theirs = mine[:columns], theirs[:columns]
+    cells = mine + [(None, "")] * (columns - len(mine)) * bool(theirs) + theirs
+    titles = [(0, f"photos of {w['breed']} the model took for another breed")]
+    if theirs:
+        titles.append((1, "what it took them for"))
+    return plots.photo_grid(cells, path, f"{w['breed']}: recall {w['recall']:.0%}",
+                            columns=columns, row_titles=titles)
+
+
+def write_per_breed_csv(metrics: dict, path: Path) -> None:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for row in metrics["per_breed"]:
+        writer.writerow({k: "" if row[k] is None else row[k] for k in CSV_FIELDS})
+    write_text_atomic(path, buf.getvalue())
+
+
+def render_html(metrics: dict, pictures: dict[str, str], out: Path) -> str:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES),
+                             autoescape=jinja2.select_autoescape(["html", "j2"]),
+                             undefined=jinja2.StrictUndefined)
+    env.filters["pct"] = lambda v: "–" if v is None else f"{v:.1%}"
+    env.filters["num"] = lambda v, d=3: "–" if v is None else f"{v:.{d}f}"
+    uris = {k: "data:image/png;base64," + base64.b64encode((out / f).read_bytes()).decode()
+            for k, f in pictures.items()}
+    worst = [(w, uris.get(f"worst_{rank}")) for rank, w in enumerate(metrics["worst"], start=1)]
+    return env.get_template("report.html.j2").render(m=metrics, img=uris, worst=worst)
+
+
+def write_report(metrics: dict, photos, probs, data: Path, out: Path) -> dict[str, str]:
+    """Write everything into `out`; returns {what: file name}."""
+    out.mkdir(parents=True, exist_ok=True)
+    pictures = draw(metrics, photos, probs, data, out)
+    write_per_breed_csv(metrics, out / "per_breed.csv")
+    metrics["files"] = {"metrics": "metrics.json", "per_breed": "per_breed.csv",
+                        "html": "report.html", "plots": pictures}
+    write_text_atomic(out / "metrics.json",
+                      json.dumps(metrics, indent=2, allow_nan=False) + "\n")
+    write_text_atomic(out / "report.html", render_html(metrics, pictures, out))
+    return metrics["files"]
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a report is for sharing
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,236 @@
+"""A local API Gateway: serves the Lambda handler over HTTP the way a REST API with a Lambda proxy
+integration does.
+
+- Only `POST /<stage>/predict` exists; anything else answers what API Gateway answers for a missing
+  resource or method: 403 `{"message": "Missing Authentication Token"}`.
+- The `x-api-key` header must hold the API key (403 `{"message": "Forbidden"}` otherwise).
+- Bodies over API Gateway's 10 MB payload limit: 413 `{"message": "Request Too Long"}`.
+- The request becomes a proxy event (payload format 1.0) — binary media types arrive base64-encoded with
+  `isBase64Encoded` — and the handler's `{"statusCode", "headers", "body"}` becomes the response. A handler
+  that raises or answers malformed output gives 502 `{"message": "Internal server error"}`.
+Run against the local stack, it reads the Lambda's environment and timeout from what Terraform applied
+(`lambda_environment`) and points the handler at the local endpoint through
+`AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME`, the standard boto3 setting.
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import hmac
+import importlib.util
+import json
+import logging
+import os
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from werkzeug.wrappers import Request, Response
+
+from ops.config import PROJECT_ROOT
+
+logger = logging.getLogger("dogs.local_api")
+HANDLER_DIR = PROJECT_ROOT / "lambda"
+API_GATEWAY_MAX_PAYLOAD = 10 * 1024 * 1024  # https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html
+# The Terraform stack's default binary media types, plus the built-in algorithm's application/x-image.
+DEFAULT_BINARY_TYPES = ("image/jpeg", "image/png", "image/webp", "application/octet-stream",
+                        "application/x-image")
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Gateway:
+    api_key: str
+    stage: str = "beta"
+    resource: str = "/predict"
+    binary_media_types: tuple[str, ...] = DEFAULT_BINARY_TYPES
+    lambda_timeout_s: float = 30.0
+    function_name: str = "dogs-predict"
+    api_id: str = "local"
+
+
+@dataclass
+class LambdaContext:
+    """The attributes of the Lambda context object the handler uses."""
+    function_name: str
+    timeout_s: float
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    memory_limit_in_mb: int = 512
+    started: float = field(default_factory=time.monotonic)
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(int((self.started + self.timeout_s - time.monotonic()) * 1000), 0)
+
+
+def is_binary(content_type: str, binary_types: tuple[str, ...]) -> bool:
+    main = content_type.split(";")[0].strip().lower()
+    for pattern in binary_types:
+        if pattern == "*/*" or pattern == main or (
+                pattern.endswith("/*") and main.startswith(pattern[:-1])):
+            return True
+    return False
+
+
+def build_event(req: Request, body: bytes, gw: Gateway, request_id: str) -> dict[str, Any]:
+    """The REST API proxy integration event (payload format 1.0) for one request."""
+    binary = is_binary(req.headers.get("Content-Type", ""), gw.binary_media_types)
+    headers = {k: v for k, v in req.headers.items()}
+    multi_headers: dict[str, list[str]] = {}
+    for k, v in req.headers.items():
+        multi_headers.setdefault(k, []).append(v)
+    query = {k: v for k, v in req.args.items()} or None
+    multi_query = {k: req.args.getlist(k) for k in req.args} or None
+    return {
+        "resource": gw.resource,
+        "path": gw.resource,
+        "httpMethod": req.method,
+        "headers": headers or None,
+        "multiValueHeaders": multi_headers or None,
+        "queryStringParameters": query,
+        "multiValueQueryStringParameters": multi_query,
+        "pathParameters": None,
+        "stageVariables": None,
+        "requestContext": {
+            "accountId": "000000000000", "apiId": gw.api_id, "stage": gw.stage,
+            "resourcePath": gw.resource, "httpMethod": req.method, "path": req.path,
+            "requestId": request_id, "requestTimeEpoch": int(time.time() * 1000),
+            "protocol": req.environ.get("SERVER_PROTOCOL", "HTTP/1.1"),
+            "identity": {"sourceIp": req.remote_addr, "userAgent": req.headers.get("User-Agent"),
+                         "apiKey": req.headers.get("x-api-key")},
+        },
+        "body": (base64.b64encode(body).decode() if binary else body.decode("utf-8", "replace"))
+        if body else None,
+        "isBase64Encoded": bool(binary and body),
+    }
+
+
+def create_app(handler: Handler, gw: Gateway):
+    """A WSGI app: API Gateway in front of `handler(event, context)`."""
+
+    @Request.application
+    def app(req: Request) -> Response:
+        request_id = str(uuid.uuid4())
+        headers = {"x-amzn-RequestId": request_id, "x-amzn-apigateway-api-id": gw.api_id}
+        if req.path.rstrip("/") != f"/{gw.stage}{gw.resource}" or req.method != "POST":
+            return _gateway_error(403, "Missing Authentication Token", headers)
+        if not hmac.compare_digest(req.headers.get("x-api-key", "").encode(), gw.api_key.encode()):
+            return _gateway_error(403, "Forbidden", headers)
+        if (req.content_length or 0) > API_GATEWAY_MAX_PAYLOAD:
+            return _gateway_error(413, "Request Too Long", headers)
+        body = req.stream.read(API_GATEWAY_MAX_PAYLOAD + 1)
+        if len(body) > API_GATEWAY_MAX_PAYLOAD:
+            return _gateway_error(413, "Request Too Long", headers)
+        event = build_event(req, body, gw, request_id)
+        context = LambdaContext(gw.function_name, gw.lambda_timeout_s)
+        try:
+            result = handler(event, context)
+            return _proxy_response(result, headers)
+        except Exception:  # what API Gateway answers when the integration fails
+            logger.exception("the Lambda handler failed (request %s)", request_id)
+            return _gateway_error(502, "Internal server error", headers)
+
+    return app
+
+
+def _proxy_response(result: dict[str, Any], headers: dict[str, str]) -> Response:
+    if not isinstance(result, dict) or not isinstance(result.get("statusCode"), int):
+        raise ValueError(f"malformed Lambda proxy response: {str(result)[:200]}")
+    body = result.get("body") or ""
+    data = base64.b64decode(body) if result.get("isBase64Encoded") else str(body).encode()
+    response = Response(data, status=result["statusCode"])
+    response.headers.pop("Content-Type", None)
+    for k, v in (result.get("headers") or {}).items():
+        response.headers[k] = str(v)
+    for k, values in (result.get("multiValueHeaders") or {}).items():
+        for v in values:
+            response.headers.add(k, str(v))
+    for k, v in headers.items():
+        response.headers[k] = v
+    return response
+
+
+def _gateway_error(status: int, message: str, headers: dict[str, str]) -> Response:
+    return Response(json.dumps({"message": message}), status=status, content_type="application/json",
+                    headers={**headers, "x-amzn-ErrorType": {403: "ForbiddenException",
+                                                             413: "RequestTooLarge"}.get(
+                        status, "InternalServerErrorException")})
+
+
+def load_handler(handler_dir: Path = HANDLER_DIR, spec: str = "handler.handler") -> Handler:
+    """Import the Lambda's handler the way the Lambda runtime does: its folder is the import root."""
+    module_name, _, func = spec.rpartition(".")
+    sys.path.insert(0, str(handler_dir))
+    module_spec = importlib.util.spec_from_file_location(module_name, handler_dir / f"{module_name}.py")
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules[module_name] = module
+    module_spec.loader.exec_module(module)
+    return getattr(module, func)
+
+
+def binary_media_types(aws_url: str, region: str, api_id: str) -> tuple[str, ...]:
+    """The deployed REST API's binary media types (API Gateway stores "/" in them as "~1")."""
+    import boto3
+
+    client = boto3.client("apigateway", region_name=region, endpoint_url=aws_url)
+    types = client.get_rest_api(restApiId=api_id).get("binaryMediaTypes") or []
+    return tuple(t.replace("~1", "/") for t in types) or DEFAULT_BINARY_TYPES
+
+
+def lambda_environment(aws_url: str, region: str, function_name: str) -> tuple[dict[str, str], float,
+                                                                                   str]:
+    """(environment variables, timeout in s, handler string) of the function Terraform applied."""
+    import boto3
+
+    client = boto3.client("lambda", region_name=region, endpoint_url=aws_url)
+    config = client.get_function_configuration(FunctionName=function_name)
+    env = (config.get("Environment") or {}).get("Variables") or {}
+    return dict(env), float(config.get("Timeout", 3)), config.get("Handler", "handler.handler")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m ops.local_api", description=__doc__.split("\n")[0])
+    parser.add_argument("--function-name", required=True, help="the deployed Lambda function's name")
+    parser.add_argument("--aws-url", required=True, help="the local AWS (moto) URL Terraform applied to")
+    parser.add_argument("--region", default="us-east-1", help="AWS region (default: us-east-1)")
+    parser.add_argument("--endpoint-url", required=True,
+                        help="the local endpoint's URL (becomes AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME)")
+    parser.add_argument("--stage", default="beta", help="API stage name (default: beta)")
+    parser.add_argument("--api-id", default="local", help="API id, for the request context")
+    parser.add_argument("--binary-media-types",
+                        help="content types handed to the Lambda base64-encoded, comma-separated "
+                             "(default: the deployed API's, read with --api-id)")
+    parser.add_argument("--host", default="127.0.0.1", help="listen address (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=3000, help="listen port (default: 3000)")
+    parser.add_argument("--threads", type=int, default=8, help="server threads (default: 8)")
+    args = parser.parse_args(argv)
+    api_key = os.environ.get("DOGS_API_KEY")  # an environment variable, not argv: argv is public
+    if not api_key:
+        parser.error("set DOGS_API_KEY to the API key clients must send")
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    env, timeout, handler_spec = lambda_environment(args.aws_url, args.region, args.function_name)
+    if args.binary_media_types:
+        binary_types = tuple(t.strip() for t in args.binary_media_types.split(",") if t.strip())
+    elif args.api_id != "local":
+        binary_types = binary_media_types(args.aws_url, args.region, args.api_id)
+    else:
+        binary_types = DEFAULT_BINARY_TYPES
+    os.environ.update(env)
+    os.environ["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] = args.endpoint_url
+    os.environ.setdefault("AWS_DEFAULT_REGION", args.region)
+    handler = load_handler(HANDLER_DIR, handler_spec)
+    gw = Gateway(api_key=api_key, stage=args.stage, lambda_timeout_s=timeout,
+                 function_name=args.function_name, api_id=args.api_id,
+                 binary_media_types=binary_types)
+    logger.info(json.dumps({"event": "listening", "url": f"http://{args.host}:{args.port}/{args.stage}"
+                            f"{gw.resource}", "function": args.function_name}))
+    import waitress
+
+    waitress.serve(create_app(handler, gw), host=args.host, port=args.port, threads=args.threads,
+                   ident="local-api", max_request_body_size=API_GATEWAY_MAX_PAYLOAD * 2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,91 @@
+data "aws_caller_identity" "current" {}
+
+locals {
+  bucket_name          = coalesce(var.bucket_name, "${var.name}-${data.aws_caller_identity.current.account_id}-${var.region}")
+  endpoint_name        = var.name
+  lambda_function_name = "${var.name}-predict"
+
+  inference_environment = merge({
+    SAGEMAKER_PROGRAM             = "inference.py"
+    SAGEMAKER_SUBMIT_DIRECTORY    = "/opt/ml/model/code"
+    SAGEMAKER_CONTAINER_LOG_LEVEL = "20"
+    SAGEMAKER_REGION              = var.region
+  }, var.inference_environment)
+
+  # The contract with lambda/handler.py.
+  lambda_environment = {
+    ENDPOINT_NAME            = local.endpoint_name
+    CLASS_NAMES              = jsonencode(var.class_names)
+    MODEL_ID                 = var.model_id
+    MAX_IMAGES               = tostring(var.limits.max_images)
+    MAX_BODY_BYTES           = tostring(var.limits.max_body_bytes)
+    ENDPOINT_TIMEOUT_SECONDS = tostring(var.limits.endpoint_timeout_seconds)
+    DEFAULT_TOP_K            = tostring(var.limits.default_top_k)
+    LOG_LEVEL                = var.limits.log_level
+  }
+}
+
+module "storage" {
+  source = "./modules/storage"
+
+  bucket_name                        = local.bucket_name
+  force_destroy                      = var.bucket_force_destroy
+  noncurrent_version_expiration_days = var.bucket_noncurrent_version_expiration_days
+}
+
+module "iam" {
+  source = "./modules/iam"
+
+  name                 = var.name
+  bucket_arn           = module.storage.bucket_arn
+  bucket_prefix        = var.bucket_prefix
+  model_data_url       = var.model_data_url
+  image_uri            = var.image_uri
+  endpoint_name        = local.endpoint_name
+  lambda_function_name = local.lambda_function_name
+}
+
+module "endpoint" {
+  source = "./modules/endpoint"
+
+  name           = local.endpoint_name
+  role_arn       = module.iam.sagemaker_role_arn
+  image_uri      = var.image_uri
+  model_data_url = var.model_data_url
+  environment    = local.inference_environment
+  endpoint_type  = var.endpoint_type
+  realtime       = var.realtime
+  serverless     = var.serverless
+  rollback       = var.rollback
+}
+
+module "lambda" {
+  source = "./modules/lambda"
+
+  function_name = local.lambda_function_name
+  role_arn      = module.iam.lambda_role_arn
+  package = {
+    path        = var.lambda_package.path
+    sha256_b64  = var.lambda_package.sha256_b64
+    handler     = "handler.handler"
+    runtime     = "python3.12"
+    memory_size = var.lambda.memory_size
+    timeout     = var.lambda.timeout
+  }
+  environment          = local.lambda_environment
+  reserved_concurrency = var.lambda.reserved_concurrency
+  log_retention_days   = var.lambda.log_retention_days
+}
+
+module "api" {
+  source = "./modules/api"
+
+  name                   = var.name
+  stage_name             = var.stage_name
+  lambda_function_name   = module.lambda.function_name
+  lambda_invoke_arn      = module.lambda.function_invoke_arn
+  binary_media_types     = var.binary_media_types
+  throttle               = var.throttle
+  log_retention_days     = var.lambda.log_retention_days
+  manage_cloudwatch_role = var.manage_apigateway_cloudwatch_role
+}

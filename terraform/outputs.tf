@@ -1,0 +1,70 @@
+output "api_invoke_url" {
+  description = "Invoke URL of the API stage (https://<api>.execute-api.<region>.amazonaws.com/<stage>)."
+  value       = module.api.invoke_url_stage
+}
+
+output "api_predict_url" {
+  description = "URL of POST /predict."
+  value       = module.api.invoke_url
+}
+
+output "api_id" {
+  description = "ID of the REST API."
+  value       = module.api.api_id
+}
+
+output "api_stage_name" {
+  description = "Stage the API is deployed to."
+  value       = module.api.stage_name
+}
+
+output "api_key_id" {
+  description = "ID of the API key."
+  value       = module.api.api_key_id
+}
+
+output "api_key_value" {
+  description = "The API key; send it as the x-api-key header. `terraform output -raw api_key_value`."
+  value       = module.api.api_key_value
+  sensitive   = true
+}
+
+output "endpoint_name" {
+  description = "Name of the SageMaker endpoint."
+  value       = module.endpoint.endpoint_name
+}
+
+output "endpoint_arn" {
+  description = "ARN of the SageMaker endpoint."
+  value       = module.endpoint.endpoint_arn
+}
+
+output "endpoint_config_name" {
+  description = "Endpoint configuration in service."
+  value       = module.endpoint.endpoint_config_name
+}
+
+output "model_name" {
+  description = "SageMaker model in service."
+  value       = module.endpoint.model_name
+}
+
+output "lambda_function_name" {
+  description = "Name of the API's Lambda function."
+  value       = module.lambda.function_name
+}
+
+output "lambda_function_arn" {
+  description = "ARN of the API's Lambda function."
+  value       = module.lambda.function_arn
+}
+
+output "bucket_name" {
+  description = "Bucket for data and model artifacts."
+  value       = module.storage.bucket_name
+}
+
+output "sagemaker_role_arn" {
+  description = "SageMaker execution role (training jobs may use it too)."
+  value       = module.iam.sagemaker_role_arn
+}

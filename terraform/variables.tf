@@ -1,0 +1,302 @@
+# ---- Naming and place
+variable "name" {
+  description = "Name of the stack: the endpoint, Lambda, API and roles are named after it."
+  type        = string
+  default     = "dog-breeds"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,38}[a-z0-9]$", var.name))
+    error_message = "name must be 3-40 characters of a-z, 0-9 and '-', starting with a letter."
+  }
+}
+
+variable "region" {
+  description = "AWS region of the stack."
+  type        = string
+  default     = "us-east-1"
+
+  validation {
+    condition     = can(regex("^[a-z]{2}(-gov)?-[a-z]+-[0-9]$", var.region))
+    error_message = "region must be an AWS region name such as us-east-1."
+  }
+}
+
+variable "tags" {
+  description = "Tags added to every resource (beside Project and ManagedBy)."
+  type        = map(string)
+  default     = {}
+}
+
+# ---- Storage
+variable "bucket_name" {
+  description = "Bucket for data and model artifacts; null: <name>-<account id>-<region>."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.bucket_name == null || can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", var.bucket_name))
+    error_message = "bucket_name must be 3-63 characters of a-z, 0-9, '.' and '-'."
+  }
+}
+
+variable "bucket_prefix" {
+  description = "Key prefix of the project's objects in the bucket; SageMaker may read below it."
+  type        = string
+  default     = "dogs/"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9!_.*'()-][A-Za-z0-9!_.*'()/-]*/$", var.bucket_prefix))
+    error_message = "bucket_prefix must end in '/' and not start with '/', e.g. dogs/."
+  }
+}
+
+variable "bucket_noncurrent_version_expiration_days" {
+  description = "Days after which replaced object versions are deleted; null: no lifecycle rule (the provider waits about a minute for a new rule to settle; throw-away local stacks skip it)."
+  type        = number
+  default     = 90
+
+  validation {
+    condition     = var.bucket_noncurrent_version_expiration_days == null || try(var.bucket_noncurrent_version_expiration_days >= 1, false)
+    error_message = "bucket_noncurrent_version_expiration_days must be at least 1, or null."
+  }
+}
+
+variable "bucket_force_destroy" {
+  description = "Let destroy delete the bucket with its objects (for throw-away stacks)."
+  type        = bool
+  default     = false
+}
+
+# ---- Model
+variable "model_data_url" {
+  description = "s3:// URL of the trained model.tar.gz (from `invoke train`). A new URL rolls out a new model."
+  type        = string
+
+  validation {
+    condition     = can(regex("^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/([^/]+/)*[^/]*model\\.tar\\.gz$", var.model_data_url))
+    error_message = "model_data_url must be an S3 URL of a model archive, s3://<bucket>/<key>/model.tar.gz."
+  }
+}
+
+variable "model_id" {
+  description = "Identifier of the trained model, reported by the API (MODEL_ID)."
+  type        = string
+  default     = "unknown"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9._:-]{1,128}$", var.model_id))
+    error_message = "model_id must be 1-128 characters of A-Z, a-z, 0-9, '.', '_', ':' and '-'."
+  }
+}
+
+variable "class_names" {
+  description = "Breed display names in class-id order (classes.json), given to the Lambda as CLASS_NAMES."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.class_names) >= 2 && alltrue([for c in var.class_names : length(trimspace(c)) > 0])
+    error_message = "class_names must list at least two non-empty breed names."
+  }
+}
+
+variable "image_uri" {
+  description = "ECR URI of the inference image (the SageMaker PyTorch inference image of the region; `invoke deploy` looks it up)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[0-9]{12}\\.dkr\\.ecr\\.[a-z0-9-]+\\.amazonaws\\.com(\\.cn)?/[a-z0-9._/-]+(:[A-Za-z0-9._-]+|@sha256:[a-f0-9]{64})$", var.image_uri))
+    error_message = "image_uri must be an ECR image URI, <account>.dkr.ecr.<region>.amazonaws.com/<repository>:<tag>."
+  }
+}
+
+variable "inference_environment" {
+  description = "Extra environment of the inference container (beside SAGEMAKER_PROGRAM and SAGEMAKER_SUBMIT_DIRECTORY)."
+  type        = map(string)
+  default     = {}
+}
+
+# ---- Endpoint
+variable "endpoint_type" {
+  description = "realtime: instances with autoscaling; serverless: pay per request (memory and concurrency)."
+  type        = string
+  default     = "serverless"
+
+  validation {
+    condition     = contains(["realtime", "serverless"], var.endpoint_type)
+    error_message = "endpoint_type must be realtime or serverless."
+  }
+}
+
+variable "realtime" {
+  description = "Real-time endpoint: instance type and count, autoscaling bounds and target invocations per instance per minute."
+  type = object({
+    instance_type                   = optional(string, "ml.m5.large")
+    initial_instance_count          = optional(number, 1)
+    min_capacity                    = optional(number, 1)
+    max_capacity                    = optional(number, 2)
+    target_invocations_per_instance = optional(number, 100)
+  })
+  default = {}
+
+  validation {
+    condition     = can(regex("^ml\\.[a-z0-9]+\\.[0-9]*x?large$", var.realtime.instance_type))
+    error_message = "realtime.instance_type must be a SageMaker instance type such as ml.m5.large."
+  }
+
+  validation {
+    condition = (var.realtime.min_capacity >= 1 && var.realtime.min_capacity <= var.realtime.initial_instance_count
+    && var.realtime.initial_instance_count <= var.realtime.max_capacity && var.realtime.max_capacity <= 100)
+    error_message = "realtime needs 1 <= min_capacity <= initial_instance_count <= max_capacity <= 100."
+  }
+
+  validation {
+    condition     = var.realtime.target_invocations_per_instance > 0
+    error_message = "realtime.target_invocations_per_instance must be positive."
+  }
+}
+
+variable "serverless" {
+  description = "Serverless endpoint: memory (MB), most concurrent invocations, provisioned concurrency (0: none)."
+  type = object({
+    memory_size_in_mb       = optional(number, 3072)
+    max_concurrency         = optional(number, 5)
+    provisioned_concurrency = optional(number, 0)
+  })
+  default = {}
+
+  validation {
+    condition     = contains([1024, 2048, 3072, 4096, 5120, 6144], var.serverless.memory_size_in_mb)
+    error_message = "serverless.memory_size_in_mb must be one of 1024, 2048, 3072, 4096, 5120, 6144."
+  }
+
+  validation {
+    condition     = var.serverless.max_concurrency >= 1 && var.serverless.max_concurrency <= 200 && floor(var.serverless.max_concurrency) == var.serverless.max_concurrency
+    error_message = "serverless.max_concurrency must be a whole number from 1 to 200."
+  }
+
+  validation {
+    condition     = var.serverless.provisioned_concurrency >= 0 && var.serverless.provisioned_concurrency <= var.serverless.max_concurrency
+    error_message = "serverless.provisioned_concurrency must be from 0 to max_concurrency."
+  }
+}
+
+variable "rollback" {
+  description = "Blue/green rollout of a new model: bake time, and the alarm thresholds that roll it back."
+  type = object({
+    wait_interval_in_seconds = optional(number, 300)
+    max_5xx_errors           = optional(number, 5)
+    max_model_latency_ms     = optional(number, 2000)
+  })
+  default = {}
+
+  validation {
+    condition     = var.rollback.wait_interval_in_seconds >= 0 && var.rollback.wait_interval_in_seconds <= 3600
+    error_message = "rollback.wait_interval_in_seconds must be from 0 to 3600."
+  }
+}
+
+# ---- Lambda
+variable "lambda_package" {
+  description = "The Lambda zip built by ops/lambda_package.py: its path and base64 SHA-256."
+  type = object({
+    path       = string
+    sha256_b64 = string
+  })
+
+  validation {
+    condition     = endswith(var.lambda_package.path, ".zip") && can(regex("^[A-Za-z0-9+/]{43}=$", var.lambda_package.sha256_b64))
+    error_message = "lambda_package must name a .zip and its base64 SHA-256 (44 characters)."
+  }
+}
+
+variable "lambda" {
+  description = "Lambda memory (MB), timeout (s, below API Gateway's 29 s), reserved concurrency and log retention (days)."
+  type = object({
+    memory_size          = optional(number, 256)
+    timeout              = optional(number, 25)
+    reserved_concurrency = optional(number, 10)
+    log_retention_days   = optional(number, 30)
+  })
+  default = {}
+
+  validation {
+    condition     = var.lambda.timeout >= 1 && var.lambda.timeout <= 28
+    error_message = "lambda.timeout must be from 1 to 28 seconds (API Gateway gives up after 29)."
+  }
+
+  validation {
+    condition     = var.lambda.memory_size >= 128 && var.lambda.memory_size <= 10240
+    error_message = "lambda.memory_size must be from 128 to 10240 MB."
+  }
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.lambda.log_retention_days)
+    error_message = "lambda.log_retention_days must be a CloudWatch retention such as 7, 30, 90 or 365."
+  }
+}
+
+variable "limits" {
+  description = "What the API accepts and answers: images per request, body bytes, endpoint timeout, default top-k, log level."
+  type = object({
+    max_images               = optional(number, 8)
+    max_body_bytes           = optional(number, 5242880)
+    endpoint_timeout_seconds = optional(number, 20)
+    default_top_k            = optional(number, 5)
+    log_level                = optional(string, "INFO")
+  })
+  default = {}
+
+  validation {
+    condition     = var.limits.max_images >= 1 && var.limits.max_body_bytes >= 1024 && var.limits.max_body_bytes <= 6291456
+    error_message = "limits.max_images must be at least 1 and limits.max_body_bytes from 1024 to 6291456 (Lambda's 6 MB payload)."
+  }
+
+  validation {
+    condition     = var.limits.endpoint_timeout_seconds >= 1 && var.limits.endpoint_timeout_seconds < var.lambda.timeout
+    error_message = "limits.endpoint_timeout_seconds must be at least 1 and below lambda.timeout."
+  }
+
+  validation {
+    condition     = var.limits.default_top_k >= 1 && contains(["DEBUG", "INFO", "WARNING", "ERROR"], var.limits.log_level)
+    error_message = "limits.default_top_k must be at least 1 and limits.log_level one of DEBUG, INFO, WARNING, ERROR."
+  }
+}
+
+# ---- API
+variable "stage_name" {
+  description = "API Gateway stage."
+  type        = string
+  default     = "beta"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_]{1,128}$", var.stage_name))
+    error_message = "stage_name must be 1-128 characters of A-Z, a-z, 0-9 and '_'."
+  }
+}
+
+variable "binary_media_types" {
+  description = "Request content types API Gateway hands to the Lambda base64-encoded."
+  type        = list(string)
+  default     = ["image/jpeg", "image/png", "image/webp", "application/octet-stream"]
+}
+
+variable "throttle" {
+  description = "Usage plan and stage limits: steady requests per second, burst, requests per day."
+  type = object({
+    rate_limit  = optional(number, 10)
+    burst_limit = optional(number, 20)
+    daily_quota = optional(number, 10000)
+  })
+  default = {}
+
+  validation {
+    condition     = var.throttle.rate_limit > 0 && var.throttle.burst_limit >= 1 && var.throttle.daily_quota >= 1
+    error_message = "throttle needs rate_limit > 0, burst_limit >= 1 and daily_quota >= 1."
+  }
+}
+
+variable "manage_apigateway_cloudwatch_role" {
+  description = "Set the region's API Gateway CloudWatch role (one per account and region; false where another stack owns it)."
+  type        = bool
+  default     = true
+}

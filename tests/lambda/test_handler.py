@@ -1,0 +1,132 @@
+"""The handler called as the Lambda runtime calls it, against the real local endpoint (tiny artifact)."""
+from __future__ import annotations
+
+import base64
+import json
+import logging
+
+import pytest
+
+
+class Context:
+    aws_request_id = "req-0123"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 25_000
+
+
+def event(body, content_type="application/json", query=None):
+    return {"body": body if isinstance(body, str) else json.dumps(body),
+            "headers": {"content-type": content_type}, "queryStringParameters": query,
+            "isBase64Encoded": False, "requestContext": {"requestId": "api-req-1", "stage": "beta"}}
+
+
+@pytest.fixture
+def lambda_env(monkeypatch, api_settings, lambda_code):
+    """The environment Terraform gives the Lambda, pointing at the local endpoint."""
+    handler, _ = lambda_code
+    monkeypatch.setenv("ENDPOINT_NAME", api_settings.endpoint_name)
+    monkeypatch.setenv("CLASS_NAMES", json.dumps(list(api_settings.class_names)))
+    monkeypatch.setenv("MODEL_ID", api_settings.model_id)
+    monkeypatch.setenv("MAX_IMAGES", "4")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", api_settings.endpoint_url)
+    handler._predictor.cache_clear()
+    yield handler
+    handler._predictor.cache_clear()
+
+
+def test_handler_reads_its_settings_from_the_lambda_environment(lambda_env, photos):
+    _, jpeg = next(iter(photos.values()))
+    ok = lambda_env.handler(event({"image": base64.b64encode(jpeg).decode()}), Context())
+    assert ok["statusCode"] == 200, ok["body"]
+    too_many = lambda_env.handler(event([base64.b64encode(jpeg).decode()] * 5), Context())
+    assert too_many["statusCode"] == 400
+    assert "at most 4" in json.loads(too_many["body"])["error"]["message"]
+
+
+def test_misconfigured_lambda_is_a_500_without_details(lambda_env, monkeypatch, caplog):
+    monkeypatch.setenv("CLASS_NAMES", "not json")
+    response = lambda_env.handler(event("QUJD"), Context())
+    assert response["statusCode"] == 500
+    assert json.loads(response["body"]) == {"error": {"code": "internal_error",
+                                                      "message": "the service is misconfigured"}}
+    assert "CLASS_NAMES" in caplog.text
+
+
+@pytest.mark.parametrize("body, status, outcome, images", [
+    ("good", 200, "ok", 1), ("bad-image", 422, "invalid_image", 1), ("{", 400, "bad_request", 0)])
+def test_one_structured_log_line_per_request(predictor, photos, caplog, body, status, outcome, images):
+    _, jpeg = next(iter(photos.values()))
+    encoded = base64.b64encode(jpeg if body == "good" else jpeg[:300]).decode()
+    with caplog.at_level(logging.INFO, logger="dogs.api"):
+        response = predictor(event({"image": encoded} if body != "{" else "{"), Context())
+    assert response["statusCode"] == status
+    lines = [r.getMessage() for r in caplog.records if r.name == "dogs.api"]
+    assert len(lines) == 1
+    record = json.loads(lines[0])
+    assert record["request_id"] == "req-0123"
+    assert (record["status"], record["outcome"], record["images"]) == (status, outcome, images)
+    assert record["latency_ms"] > 0
+    assert encoded[:40] not in caplog.text
+
+
+def test_a_handler_bug_is_a_500_with_the_request_id_and_no_traceback(predictor, caplog):
+    response = predictor({"body": "QUJD", "headers": "not a dict"}, Context())  # a broken event
+    assert response["statusCode"] == 500
+    body = json.loads(response["body"])
+    assert body["error"]["code"] == "internal_error" and "req-0123" in body["error"]["message"]
+    assert "Traceback" not in response["body"]
+    assert "Traceback" in caplog.text  # but the log keeps it
+
+
+def test_batch_calls_the_endpoint_concurrently(predictor, photos, silent_endpoint, lambda_code):
+    """Four images against a hung endpoint: four connections at once, one timeout's wait, then 504."""
+    import dataclasses
+    import time
+
+    handler, _ = lambda_code
+    slow = handler.Predictor(dataclasses.replace(predictor.settings, endpoint_url=silent_endpoint.url,
+                                                 endpoint_timeout_seconds=1.5, endpoint_max_attempts=1))
+    images = [base64.b64encode(jpeg).decode() for _, jpeg in photos.values()]
+    started = time.monotonic()
+    response = slow(event({"images": images}), Context())
+    elapsed = time.monotonic() - started
+    assert response["statusCode"] == 504
+    assert len(silent_endpoint.connections) == len(images) == 4
+    assert elapsed < 1.5 * 2.5  # serial calls would take 4 × 1.5 s
+
+
+def test_the_deadline_answers_504_before_the_lambda_timeout(predictor, photos, silent_endpoint,
+                                                             lambda_code):
+    import dataclasses
+    import time
+
+    handler, _ = lambda_code
+
+    class ShortContext(Context):
+        def get_remaining_time_in_millis(self) -> int:
+            return 2_000  # 1 s left once the handler's margin is taken
+
+    slow = handler.Predictor(dataclasses.replace(predictor.settings, endpoint_url=silent_endpoint.url,
+                                                 endpoint_timeout_seconds=20))
+    _, jpeg = next(iter(photos.values()))
+    started = time.monotonic()
+    response = slow(event({"image": base64.b64encode(jpeg).decode()}), ShortContext())
+    assert response["statusCode"] == 504
+    assert time.monotonic() - started < 1.9
+
+
+def test_importing_the_handler_stays_light():
+    """Cold start: the standard library and botocore only, nothing a Lambda zip would have to carry."""
+    import subprocess
+    import sys
+
+    from ops.config import PROJECT_ROOT
+
+    code = ("import sys; sys.path.insert(0, 'lambda'); import handler; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'PIL', 'numpy', 'requests', "
+            "'boto3', 's3transfer', 'flask', 'werkzeug', 'training', 'ops', 'yaml'}))")
+    run = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "[]"

@@ -1,0 +1,106 @@
+"""The trained artifact: its layout, and loading it through its own code/inference.py alone."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tarfile
+import textwrap
+
+import pytest
+
+from ops.artifact import ArtifactError, load_artifact
+
+pytestmark = pytest.mark.slow
+
+# photos of each breed that the tiny model was not trained on (it used the first 9 per breed)
+HELD_OUT = 20
+
+
+def held_out_photos(dogs10, classes):
+    return [(c["id"], sorted((dogs10 / c["folder"]).glob("*.jpg"))[HELD_OUT]) for c in classes]
+
+
+def test_artifact_holds_weights_metadata_and_serving_code(tiny_artifact):
+    with tarfile.open(tiny_artifact) as tar:
+        names = set(tar.getnames())
+        model = json.load(tar.extractfile("model.json"))
+        metrics = json.load(tar.extractfile("metrics.json"))
+
+    assert {"model.pt", "classes.json", "model.json", "metrics.json", "hyperparameters.json",
+            "code/inference.py", "code/requirements.txt", "code/training/model.py",
+            "code/training/preprocess.py"} <= names
+    assert model["backbone"] == "efficientnet_lite0"
+    assert model["preprocessing"]["mean"] == [0.5, 0.5, 0.5]
+    assert model["preprocessing"]["crop"] == [128, 128]
+    assert metrics["epochs_run"] == 3 and len(metrics["history"]) == 3
+    assert metrics["model_id"] == model["model_id"]
+
+
+def test_artifact_classifies_jpegs_in_a_fresh_process(tiny_artifact, dogs10, tmp_path):
+    # Given only the archive, a clean interpreter that never sees this repository
+    classes = json.loads(tarfile.open(tiny_artifact).extractfile("classes.json").read())["classes"]
+    photos = held_out_photos(dogs10, classes)
+    script = textwrap.dedent(f"""
+        import json, sys, tarfile
+        tarfile.open({str(tiny_artifact)!r}).extractall({str(tmp_path)!r}, filter="data")
+        sys.path.insert(0, {str(tmp_path / "code")!r})
+        import inference
+        model = inference.model_fn({str(tmp_path)!r})
+        answers = []
+        for path in {[str(p) for _, p in photos]!r}:
+            data = inference.input_fn(open(path, "rb").read(), "application/x-image")
+            answers.append(json.loads(inference.output_fn(inference.predict_fn(data, model),
+                                                          "application/json")))
+        print(json.dumps({{"answers": answers,
+                          "code": inference.build_model.__code__.co_filename}}))
+    """)
+
+    # When it loads the model through inference.py and classifies held-out photos
+    result = subprocess.run([sys.executable, "-I", "-c", script], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=300)
+
+    # Then each answer is a probability per class, and most are right
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out["code"].startswith(str(tmp_path / "code"))
+    for answer in out["answers"]:
+        assert len(answer) == len(classes) and abs(sum(answer) - 1) < 1e-4
+    right = sum(max(range(len(a)), key=a.__getitem__) == cid
+                for a, (cid, _) in zip(out["answers"], photos))
+    assert right >= 7, f"{right}/10 held-out photos right"
+
+
+def test_load_artifact_uses_the_artifacts_own_code(tiny_artifact, dogs10, tmp_path):
+    loaded = load_artifact(tiny_artifact, extract_to=tmp_path / "x")
+    cid, photo = held_out_photos(dogs10, loaded.classes)[0]
+
+    probabilities = loaded.predict(photo.read_bytes())
+
+    assert loaded.handlers.build_model.__code__.co_filename.startswith(str(tmp_path / "x"))
+    assert len(probabilities) == len(loaded.classes) == 10
+    assert json.loads(loaded.invoke(photo.read_bytes(), "image/jpeg")) == probabilities
+    assert loaded.model_id.startswith("dogs-efficientnet-lite0-")
+
+
+def test_load_artifact_passes_request_errors_through(tiny_artifact, tmp_path):
+    loaded = load_artifact(tiny_artifact, extract_to=tmp_path / "x")
+
+    with pytest.raises(ValueError) as bad_type:
+        loaded.invoke(b"...", "text/plain")
+    with pytest.raises(ValueError) as bad_image:
+        loaded.invoke(b"...", "image/jpeg")
+
+    assert type(bad_type.value).__name__ == "UnsupportedContentType"
+    assert type(bad_image.value).__name__ == "InvalidImage"
+
+
+def test_load_artifact_refuses_what_is_not_an_artifact(tmp_path):
+    (tmp_path / "junk.tar.gz").write_bytes(b"junk")
+
+    with pytest.raises(ArtifactError, match="no such"):
+        load_artifact(tmp_path / "missing.tar.gz")
+    with pytest.raises(ArtifactError, match="not a readable"):
+        load_artifact(tmp_path / "junk.tar.gz")
+    with pytest.raises(ArtifactError, match="no model.json"):
+        load_artifact(tmp_path)

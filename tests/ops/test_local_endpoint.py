@@ -1,0 +1,121 @@
+"""The local endpoint: SageMaker's container contract, its runtime API as boto3 sees it, and finding the
+deployed model the way SageMaker does (endpoint → config → model → S3), on a moto server."""
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+import requests
+from botocore.exceptions import ClientError
+
+from ops import local_endpoint, servers
+from tests.fixtures.api import TEST_ENDPOINT
+
+
+@pytest.fixture(scope="module")
+def runtime(local_endpoint):
+    return boto3.client("sagemaker-runtime", endpoint_url=local_endpoint.url, region_name="us-east-1")
+
+
+def test_ping(local_endpoint):
+    assert requests.get(local_endpoint.url + "/ping", timeout=10).status_code == 200
+
+
+def test_container_invocations_answer_probabilities(local_endpoint, photos, loaded_tiny):
+    _, jpeg = next(iter(photos.values()))
+    response = requests.post(local_endpoint.url + "/invocations", data=jpeg, timeout=60,
+                             headers={"Content-Type": "application/x-image"})
+    assert response.status_code == 200
+    probs = response.json()
+    assert len(probs) == len(loaded_tiny.classes) and abs(sum(probs) - 1) < 1e-4
+
+
+def test_container_answers_415_for_an_unsupported_content_type(local_endpoint):
+    response = requests.post(local_endpoint.url + "/invocations", data=b"a,b", timeout=60,
+                             headers={"Content-Type": "text/csv"})
+    assert response.status_code == 415
+
+
+def test_runtime_api_through_boto3(runtime, photos, loaded_tiny):
+    _, jpeg = next(iter(photos.values()))
+    response = runtime.invoke_endpoint(EndpointName=TEST_ENDPOINT, Body=jpeg,
+                                       ContentType="image/jpeg", Accept="application/json")
+    probs = json.loads(response["Body"].read())
+    expected = json.loads(loaded_tiny.invoke(jpeg, "image/jpeg", "application/json"))
+    assert probs == pytest.approx(expected, abs=1e-5)
+    assert response["InvokedProductionVariant"] == "AllTraffic"
+
+
+def test_a_model_failure_is_a_model_error_with_the_original_status(runtime, sample_images):
+    with pytest.raises(ClientError) as caught:
+        runtime.invoke_endpoint(EndpointName=TEST_ENDPOINT, Body=sample_images["text_named_jpg"],
+                                ContentType="application/x-image")
+    response = caught.value.response
+    assert response["Error"]["Code"] == "ModelError"
+    assert response["ResponseMetadata"]["HTTPStatusCode"] == 424
+    assert response["OriginalStatusCode"] == 400
+    assert response["OriginalMessage"]
+
+
+def test_an_unknown_endpoint_is_a_validation_error(runtime, photos):
+    with pytest.raises(ClientError) as caught:
+        runtime.invoke_endpoint(EndpointName="nope", Body=b"x", ContentType="application/x-image")
+    assert caught.value.response["Error"]["Code"] == "ValidationError"
+    assert "nope" in caught.value.response["Error"]["Message"]
+
+
+def deploy_to_moto(url: str, artifact, endpoint_name: str) -> str:
+    """What Terraform's SageMaker resources amount to: bucket + artifact, model, endpoint config, endpoint."""
+    s3 = boto3.client("s3", endpoint_url=url, region_name="us-east-1")
+    sm = boto3.client("sagemaker", endpoint_url=url, region_name="us-east-1")
+    s3.create_bucket(Bucket="dogs-models")
+    s3.upload_file(str(artifact), "dogs-models", "models/m1/model.tar.gz")
+    sm.create_model(ModelName="dogs-m1", ExecutionRoleArn="arn:aws:iam::123456789012:role/sm",
+                    PrimaryContainer={"Image": "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch",
+                                      "ModelDataUrl": "s3://dogs-models/models/m1/model.tar.gz"})
+    sm.create_endpoint_config(EndpointConfigName="dogs-config", ProductionVariants=[{
+        "VariantName": "AllTraffic", "ModelName": "dogs-m1", "InitialInstanceCount": 1,
+        "InstanceType": "ml.m5.large"}])
+    sm.create_endpoint(EndpointName=endpoint_name, EndpointConfigName="dogs-config")
+    return "s3://dogs-models/models/m1/model.tar.gz"
+
+
+def test_model_source_follows_endpoint_config_and_model(moto_server, tiny_artifact, tmp_path):
+    uri = deploy_to_moto(moto_server, tiny_artifact, "dogs-live")
+    source, path = local_endpoint.fetch_deployed_model(moto_server, "us-east-1", "dogs-live", tmp_path)
+    assert (source.model_name, source.model_data_url) == ("dogs-m1", uri)
+    assert path.read_bytes() == tiny_artifact.read_bytes()
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_an_endpoint_that_is_not_deployed_is_a_clear_error(moto_server, tmp_path):
+    with pytest.raises(local_endpoint.EndpointSourceError, match="invoke deploy"):
+        local_endpoint.fetch_deployed_model(moto_server, "us-east-1", "dogs-missing", tmp_path)
+
+
+def test_the_deployed_model_is_what_answers(moto_server, tiny_artifact, photos, loaded_tiny, tmp_path):
+    deploy_to_moto(moto_server, tiny_artifact, "dogs-live")
+    port = servers.free_port()
+    server = servers.start("endpoint-from-moto", "ops.local_endpoint",
+                           ["--endpoint-name", "dogs-live", "--aws-url", moto_server, "--port", str(port),
+                            "--work-dir", str(tmp_path / "work")], port, "/ping", tmp_path)
+    try:
+        runtime = boto3.client("sagemaker-runtime", endpoint_url=server.url, region_name="us-east-1")
+        _, jpeg = next(iter(photos.values()))
+        body = runtime.invoke_endpoint(EndpointName="dogs-live", Body=jpeg,
+                                       ContentType="application/x-image")["Body"].read()
+        expected = json.loads(loaded_tiny.invoke(jpeg, "application/x-image", "application/json"))
+        assert json.loads(body) == pytest.approx(expected, abs=1e-5)
+    finally:
+        server.stop()
+    assert "model_source" in (tmp_path / "endpoint-from-moto.log").read_text()
+
+
+def test_a_start_failure_names_the_log(moto_server, tmp_path):
+    port = servers.free_port()
+    with pytest.raises(servers.ServerError, match="exited with status"):
+        servers.start("endpoint-missing", "ops.local_endpoint",
+                      ["--endpoint-name", "dogs-missing", "--aws-url", moto_server, "--port", str(port)],
+                      port, "/ping", tmp_path, timeout=60)
+    assert "invoke deploy" in (tmp_path / "endpoint-missing.log").read_text()

@@ -1,0 +1,111 @@
+"""The model folder that becomes `model.tar.gz`: weights, class map, preprocessing, metrics, code.
+
+SageMaker tars `SM_MODEL_DIR` into model.tar.gz; the PyTorch inference container serves it with
+`code/inference.py` (model_fn, input_fn, predict_fn, output_fn). Layout:
+
+    model.pt  classes.json  model.json  metrics.json  hyperparameters.json
+    code/inference.py  code/requirements.txt  code/training/{__init__,errors,model,preprocess}.py
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from training import classmap
+from training.classmap import BreedClass
+from training.lst import LstEntry
+from training.preprocess import normalisation
+
+HERE = Path(__file__).resolve().parent
+WEIGHTS = "model.pt"
+# what code/inference.py imports, copied beside it as the package `training`
+SERVING_MODULES = ("__init__.py", "errors.py", "model.py", "preprocess.py")
+SERVING_REQUIREMENTS = "efficientnet-lite-pytorch==0.1.0\n"
+
+
+class ClassMapMismatch(classmap.ClassMapError):
+    """The LST files and classes.json disagree."""
+
+
+def class_map(lst_channel: str | Path, entries: list[LstEntry]) -> list[BreedClass]:
+    """classes.json from the LST channel folder if there is one, else built from the LST paths."""
+    lst_channel = Path(lst_channel)
+    folder = lst_channel if lst_channel.is_dir() else lst_channel.parent
+    ids = sorted({e.class_id for e in entries})
+    if (folder / classmap.FILENAME).exists():
+        classes = classmap.load(folder / classmap.FILENAME)
+        if ids[-1] >= len(classes):
+            raise ClassMapMismatch(f"{folder / classmap.FILENAME}: {len(classes)} classes, but "
+                                   f"the LST file uses class id {ids[-1]}")
+        return classes
+    folders: dict[int, str] = {}
+    for e in entries:
+        name = e.path.split("/")[0]
+        if folders.setdefault(e.class_id, name) != name:
+            raise ClassMapMismatch(f"class id {e.class_id} is used for both "
+                                   f"{folders[e.class_id]} and {name}; add a classes.json")
+    if ids != list(range(len(ids))):
+        raise ClassMapMismatch(f"class ids in the LST file are not 0..{len(ids) - 1}; add a "
+                               f"classes.json")
+    return [BreedClass(i, f, f.partition("-")[0] if "-" in f else "", classmap.display_name(f))
+            for i, f in sorted(folders.items())]
+
+
+def model_description(model_id: str, hps: dict[str, Any], num_classes: int) -> dict[str, Any]:
+    channels, height, width = (int(v) for v in hps["image_shape"].split(","))
+    mean, std = normalisation(hps["backbone"])
+    return {
+        "model_id": model_id, "backbone": hps["backbone"], "num_layers": hps["num_layers"],
+        "num_classes": num_classes, "image_shape": [channels, height, width], "weights": WEIGHTS,
+        "preprocessing": {"resize": max(hps["resize"], height, width), "crop": [height, width],
+                          "mean": list(mean), "std": list(std)},
+        "output": "JSON array of class probabilities in class-id order",
+        "torch_version": torch.__version__,
+    }
+
+
+def write_model_dir(model_dir: str | Path, *, model: torch.nn.Module, classes: list[BreedClass],
+                    hps: dict[str, Any], metrics: dict[str, Any]) -> Path:
+    """Fill `model_dir` (built in a temp folder beside it, then moved in file by file)."""
+    model_dir = Path(model_dir)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=model_dir, prefix=".staging-"))
+    try:
+        torch.save(model.state_dict(), staging / WEIGHTS)
+        digest = hashlib.sha256((staging / WEIGHTS).read_bytes()).hexdigest()[:8]
+        model_id = os.environ.get("TRAINING_JOB_NAME") or \
+            f"dogs-{hps['backbone'].replace('_', '-')}-{time.strftime('%Y%m%d-%H%M%S')}-{digest}"
+        (staging / classmap.FILENAME).write_text(classmap.to_json(classes))
+        _write_json(staging / "model.json", model_description(model_id, hps, len(classes)))
+        _write_json(staging / "metrics.json", {"model_id": model_id, **metrics})
+        _write_json(staging / "hyperparameters.json", hps)
+        copy_serving_code(staging / "code")
+        for item in sorted(staging.iterdir()):
+            target = model_dir / item.name
+            if target.is_dir():
+                shutil.rmtree(target)
+            os.replace(item, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return model_dir
+
+
+def copy_serving_code(code_dir: Path) -> None:
+    package = code_dir / "training"
+    package.mkdir(parents=True)
+    shutil.copy2(HERE / "inference.py", code_dir / "inference.py")
+    (code_dir / "requirements.txt").write_text(SERVING_REQUIREMENTS)
+    for name in SERVING_MODULES:
+        shutil.copy2(HERE / name, package / name)
+
+
+def _write_json(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
