@@ -80,6 +80,9 @@ def find_model(model_data: str | None = None, classes: str | None = None) -> Mod
         local_path = None  # another artifact than the trained one: nothing local to upload
     if local_path is not None and not local_path.is_file():
         raise DeployError(f"the trained artifact {local_path} is missing; run `invoke train` again")
+    if not model_data and local_path is None:
+        raise DeployError("the trained artifact has neither an S3 copy nor a local file; "
+                          "run `invoke train` again, or pass --model-data s3://.../model.tar.gz")
     model_id = artifact.get("model_id") if model_data == artifact.get("s3_uri") else None
     names = _class_names(classes, artifact, local_path)
     return Model(model_data, _model_id(model_id, model_data), names, local_path)
@@ -217,6 +220,9 @@ def upload_artifact(model: Model) -> None:
 def deploy(s: Settings, model: Model, auto_approve: bool = False,
            confirm: Callable[[str], bool] | None = None, echo: Callable[[str], None] = print) -> dict:
     """init + apply (+ upload for local); returns the outputs (the API key included)."""
+    if s.target == "aws" and not model.model_data_url:
+        raise DeployError("the trained model is only on this machine: train with `invoke train --target aws`, "
+                          "or upload it and pass --model-data s3://.../model.tar.gz")
     values = prepare(s, model, echo)
     files = var_files(s.target)
     if s.target == "local":

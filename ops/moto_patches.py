@@ -11,6 +11,8 @@ our Terraform stays exactly what runs against real AWS. Each fix names the gap i
   value is in the path (`/binaryMediaTypes/image~1jpeg`, RFC 6901 escaping); moto reads the missing
   `value` and stores empty strings.
 - API Gateway CreateRestApi ignores `binaryMediaTypes`, so they are missing until changed again.
+- API Gateway UpdateAccount fails (500) on an operation without a value: the provider
+  resets the account's CloudWatch role that way on destroy (`reset_on_delete`) and retries forever.
 - sagemaker CreateModel drops `EnableNetworkIsolation` (always described as false).
 - sagemaker has no UpdateEndpoint (a new endpoint configuration could only replace the endpoint) and
   keeps no `DeploymentConfig` (blue/green + rollback), so every plan wants to recreate the endpoint.
@@ -39,6 +41,7 @@ def apply() -> None:
         return
     _patch_application_autoscaling_tags()
     _patch_apigateway_binary_media_types()
+    _patch_apigateway_account_reset()
     _patch_sagemaker_endpoint_updates()
     _patch_policy_conditions()
     _applied = True
@@ -111,6 +114,18 @@ def _patch_application_autoscaling_tags() -> None:
         return body
 
     ApplicationAutoScalingResponse.register_scalable_target = register_scalable_target
+
+
+def _patch_apigateway_account_reset() -> None:
+    from moto.apigateway.models import Account
+
+    original = Account.apply_patch_operations
+
+    def apply_patch_operations(self, patch_operations):
+        return original(self, [op if "value" in op else {**op, "value": ""}
+                               for op in patch_operations])
+
+    Account.apply_patch_operations = apply_patch_operations
 
 
 def _patch_apigateway_binary_media_types() -> None:

@@ -87,6 +87,7 @@ def cycle(local_stack_home, aws, tmp_path_factory):
         "endpoints": aws("sagemaker").list_endpoints()["Endpoints"],
         "functions": aws("lambda").list_functions()["Functions"],
         "apis": aws("apigateway").get_rest_apis()["items"],
+        "apigateway_logging_role": aws("apigateway").get_account().get("cloudwatchRoleArn"),
         "state": state.read("deployments"),
     }
     return runs
@@ -234,4 +235,5 @@ def test_destroy_removes_everything(cycle):
     assert cycle["destroyed"], "destroy reported nothing"
     assert gone["buckets"] == [] and gone["models"] == [] and gone["endpoints"] == []
     assert gone["functions"] == [] and gone["apis"] == []
+    assert not gone["apigateway_logging_role"]  # reset_on_delete: the account setting is unset again
     assert "local" not in (gone["state"] or {})
