@@ -151,7 +151,8 @@ def _is_under(path: str, prefixes: set[str]) -> bool:
 
 
 def _masked(value: Any, sensitive: bool) -> str:
-    return SENSITIVE if sensitive else _literal(value)
+    """A sensitive value is hidden; an absent one (null) has nothing to hide."""
+    return SENSITIVE if sensitive and value is not None else _literal(value)
 
 
 def _show(value: Any, sensitive: Any, unknown: Any) -> str:
