@@ -127,6 +127,9 @@ SPECS: dict[str, Spec] = {
         int, 0, "1: with trainable_blocks=0, compute the frozen backbone's features once (each "
         "image and its mirror image) and train the head on them; augmentation_type then does not "
         "apply", choices=(0, 1), builtin=False),
+    "cached_views": Spec(
+        int, 2, "with cache_features=1: 1 caches each training image's features, 2 also its "
+        "mirror image's", choices=(1, 2), builtin=False),
     "head_init": Spec(
         str, "random", "imagenet: with use_pretrained_model=1, head rows of classes that are "
         "ImageNet classes (every Stanford Dogs breed) start from the ImageNet classifier; "

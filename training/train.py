@@ -184,7 +184,9 @@ def fit(run: Run) -> dict[str, Any]:
         state["epoch"] = epoch
         state["seconds"] += time.time() - epoch_started
         record = {"epoch": epoch, "train_loss": train_metrics["loss"],
-                  "train_accuracy": train_metrics["accuracy"], "validation_loss": val_metrics["loss"],
+                  "train_accuracy": train_metrics["accuracy"],
+                  "train_samples": int(train_metrics["samples"]),
+                  "validation_loss": val_metrics["loss"],
                   "validation_accuracy": val_metrics["accuracy"],
                   "validation_top_k_accuracy": val_metrics["top_k_accuracy"],
                   "learning_rate": optimizer.param_groups[0]["lr"],
@@ -267,7 +269,7 @@ def make_loaders(run: Run, net: models.Classifier):
     trained: nn.Module = net
     if hps["cache_features"]:
         plain = data.LstDataset(f.train, train_set.entries, eval_transform(**images))
-        train_set = cached_features(run, net, plain, mirror=True)
+        train_set = cached_features(run, net, plain, mirror=hps["cached_views"] == 2)
         val_set = cached_features(run, net, val_set, mirror=False)
         trained = net.head
     sampler = DistributedSampler(train_set, num_replicas=run.world_size, rank=run.rank,

@@ -34,6 +34,7 @@ def test_artifact_holds_weights_metadata_and_serving_code(tiny_artifact):
     assert model["preprocessing"]["mean"] == [0.5, 0.5, 0.5]
     assert model["preprocessing"]["crop"] == [128, 128]
     assert metrics["epochs_run"] == 3 and len(metrics["history"]) == 3
+    assert metrics["history"][0]["train_samples"] == 60  # 6 photos x 10 breeds, no mirror images
     assert metrics["model_id"] == model["model_id"]
 
 

@@ -10,7 +10,8 @@ from training import environment, hyperparameters as hp
 
 @pytest.mark.parametrize("key,raw,typed", [
     ("trainable_blocks", "-1", -1), ("trainable_blocks", "3", 3), ("cache_features", "1", 1),
-    ("head_init", "imagenet", "imagenet"), ("backbone", "efficientnet_lite0", "efficientnet_lite0"),
+    ("head_init", "imagenet", "imagenet"), ("cached_views", "1", 1),
+    ("backbone", "efficientnet_lite0", "efficientnet_lite0"),
     ("seed", "42", 42),
 ])
 def test_script_keys_parse(key, raw, typed):
@@ -19,7 +20,7 @@ def test_script_keys_parse(key, raw, typed):
 
 @pytest.mark.parametrize("key,value", [
     ("trainable_blocks", "-2"), ("trainable_blocks", "all"), ("cache_features", "2"),
-    ("head_init", "zeros"), ("backbone", "vgg16"), ("seed", "-1"),
+    ("head_init", "zeros"), ("cached_views", "3"), ("backbone", "vgg16"), ("seed", "-1"),
 ])
 def test_script_keys_refuse_bad_values(key, value):
     with pytest.raises(hp.HyperparameterError, match=key):

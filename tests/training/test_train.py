@@ -130,7 +130,8 @@ def test_a_killed_run_resumes_to_the_same_result(tmp_path, dogs10, three_breed_l
 
 
 def test_a_checkpoint_of_other_settings_is_refused(tmp_path, dogs10, three_breed_lst_dir):
-    env = container(tmp_path, dogs10, three_breed_lst_dir, {**QUICK, "epochs": 1})
+    env = container(tmp_path, dogs10, three_breed_lst_dir, {
+        **QUICK, "epochs": 1, "trainable_blocks": 0, "cache_features": 1, "cached_views": 1})
     first = subprocess.run([sys.executable, "training/train.py"], cwd=REPO, env=env,
                            capture_output=True, text=True, timeout=600)
     assert first.returncode == 0, first.stderr[-3000:]
@@ -158,6 +159,7 @@ def test_data_parallel_with_two_processes(tmp_path, dogs10, three_breed_lst_dir)
     assert len(metric_lines(log, "validation:accuracy")) == 2  # printed once per epoch
     assert all(h["validation_accuracy"] * 9 == pytest.approx(round(h["validation_accuracy"] * 9))
                for h in run.metrics["history"])  # a share of the 9 validation photos
+    assert run.metrics["history"][0]["train_samples"] == 18 * 2  # each photo and its mirror image
     assert run.artifact.exists()
 
 
