@@ -74,7 +74,8 @@ def plans(tmp_path_factory):
 
         md = home / "same.md"
         result = subprocess.run(
-            [sys.executable, "-m", "invoke", "plan", "--target", "local", "--summary", str(md)],
+            [sys.executable, "-m", "invoke", "plan", "--target", "local", "--endpoint-type", "realtime",
+             "--summary", str(md)],
             cwd=REPO, env=dict(os.environ), capture_output=True, text=True, timeout=600)
         out["same_cli"] = result
         out["same"] = md.read_text() if md.exists() else ""
@@ -141,7 +142,8 @@ def test_model_update_replaces_model_and_config_and_updates_the_endpoint(plans):
     updates = summary["sections"]["Updated in place"]
     assert "module.endpoint.aws_sagemaker_endpoint.this" in listed(updates, "update")
     endpoint_rows = rows(updates, "module.endpoint.aws_sagemaker_endpoint.this")
-    assert endpoint_rows["endpoint_config_name"][1] == "`(known after apply)`"
+    before, after = endpoint_rows["endpoint_config_name"]
+    assert before != after and after.startswith('`"dog-breeds-')  # the new config, by name
     model_rows = rows(summary["sections"][":warning: Replaced or destroyed"],
                       "module.endpoint.aws_sagemaker_model.this")
     assert "run-1" in model_rows["primary_container[0].model_data_url"][0]
