@@ -349,15 +349,21 @@ def deploy(c, target="local", model_data=None, classes=None, endpoint_type=None,
           f"`invoke destroy --target {target}` tears it down")
 
 
-@task(name="plan", help=_DEPLOY_HELP)
+@task(name="plan", help={
+    **_DEPLOY_HELP,
+    "summary": "also write a reviewer's Markdown summary of the plan to this file (for PR comments)",
+    "destroy": "plan the destroy instead (what `invoke destroy` would remove)",
+})
 def plan_(c, target="local", model_data=None, classes=None, endpoint_type=None, instance_type=None,
-          var_file=None, plugin_dir=None):
+          var_file=None, plugin_dir=None, summary=None, destroy=False):
     """Show what `invoke deploy` would change (terraform plan); exit 0 either way."""
     from ops import deploy as ops_deploy
+    from ops import plan_review
 
     with user_errors():
         s = _deploy_settings(target, endpoint_type, instance_type, var_file, plugin_dir)
-        changes, _ = ops_deploy.plan(s, ops_deploy.find_model(model_data, classes))
+        model = None if destroy else ops_deploy.find_model(model_data, classes)
+        changes = plan_review.plan(s, model, summary, destroy=destroy)
     print("changes pending" if changes else "no changes")
 
 
@@ -582,6 +588,48 @@ evaluate.default = "run"
 
 
 # ---------------------------------------------------------------- plan summary (issue 7)
+@task(help={"only": "run only these checks, comma-separated: ruff, fmt, validate, checkov"})
+def lint(c, only=None):
+    """Static checks CI runs: ruff, terraform fmt -check, terraform validate, checkov."""
+    from ops import lint as checks
+
+    names = [n.strip() for n in only.split(",")] if only else None
+    unknown = set(names or []) - set(checks.CHECKS)
+    if unknown:
+        raise Exit(f"error: --only {', '.join(sorted(unknown))}: unknown; "
+                   f"known: {', '.join(checks.CHECKS)}", code=2)
+    results = checks.run(names)
+    for result in results:
+        print(f"{'ok  ' if result.ok else 'FAIL'} {result.name}")
+        if not result.ok:
+            print("\n".join("     " + line for line in result.output.splitlines()[-40:]))
+            if result.fix:
+                print(f"     fix: {result.fix}")
+    if not all(r.ok for r in results):
+        raise Exit("error: lint failed", code=1)
+
+
+@task(help={
+    "file": "the Markdown to post (from `invoke plan --summary FILE`)",
+    "repo": "owner/name (default: from the GitHub Actions environment)",
+    "pr": "pull request number (default: from the GitHub Actions event)",
+})
+def pr_comment(c, file, repo=None, pr=None):
+    """Post a plan summary as the pull request's one plan comment (updated in place)."""
+    import os
+    from pathlib import Path
+
+    from ops import pr_comment as comments
+
+    with user_errors():
+        token = os.environ.get("GITHUB_TOKEN")
+        if not token:
+            raise Exit("error: GITHUB_TOKEN is not set", code=2)
+        target = (comments.PullRequest(repo, int(pr)) if repo and pr
+                  else comments.from_github_env())
+        outcome = comments.upsert(target, Path(file).read_text(), token)
+    print(f"{outcome} the plan comment on {target.repo}#{target.number}")
+
 
 
 # ---------------------------------------------------------------- bench (issue 8)

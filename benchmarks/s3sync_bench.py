@@ -8,7 +8,6 @@ thread pool and boto3's request building — and show what a re-run costs when n
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time

@@ -12,7 +12,6 @@ and failures still turn into one-line errors.
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -254,3 +253,13 @@ def _stream(workspace: str, command: str, echo: bool, ok=(0,), args: list[str] |
     if code not in ok:
         raise TerraformError(f"terraform {command} failed: {diagnostics(text)}")
     return code, text
+
+
+def show(target: str, plan_file: str, as_json: bool = False) -> str:
+    """`terraform show` of a saved plan: the human-readable text, or the JSON document."""
+    options: dict[str, Any] = {"no_color": IsFlagged}
+    if as_json:
+        options["json"] = IsFlagged
+    with _environment(target):
+        _, out, _ = _check(_client(target).cmd("show", plan_file, **options), "show")
+    return out

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from PIL import Image
 
 from training import data, export
 from training.classmap import ClassMapError, to_json, from_folders
