@@ -42,7 +42,6 @@ class ResourceChange:
 class PlanSummary:
     changes: list[ResourceChange]
     outputs: list[AttributeChange]
-    errored: bool = False
 
     def count(self, action: str) -> int:
         return sum(1 for c in self.changes if c.action == action)
@@ -87,7 +86,7 @@ def summarize(plan: dict[str, Any]) -> PlanSummary:
         before = _show(oc.get("before"), oc.get("before_sensitive"), False)
         after = _show(oc.get("after"), oc.get("after_sensitive"), oc.get("after_unknown"))
         outputs.append(AttributeChange(name, before, after))
-    return PlanSummary(changes=changes, outputs=outputs, errored=plan.get("errored", False))
+    return PlanSummary(changes=changes, outputs=outputs)
 
 
 def render_markdown(summary: PlanSummary | None, *, title: str = "Terraform plan",
