@@ -5,7 +5,7 @@ worker thread, as the endpoint runs it), preprocessing (decode + resize + normal
 round trip (a separate process, as `invoke serve` runs it) and the full local API's round trip (API
 Gateway → Lambda handler → endpoint, over real HTTP) — p50/p99 and throughput at each concurrency; the
 endpoint process's peak memory (VmHWM); the handler's cold import time (fresh interpreters, median); and,
-with `compare_batching`, the endpoint again with micro-batching off. Prints a table with the ratios to the
+with `compare_batching`, the endpoint again with the other batching setting. Prints a table with the ratios to the
 bare ONNX forward pass and writes the figures to JSON.
 
     .venv/bin/python benchmarks/serving_bench.py [--model model.tar.gz] [--requests 64] [--out FILE]
@@ -22,7 +22,6 @@ import platform
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -32,13 +31,14 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from ops import local_api, servers, state  # noqa: E402
+from ops import servers, state  # noqa: E402
 from training.errors import UserError  # noqa: E402
 
 PHOTOS = ROOT.parent / "shared" / "data" / "dogs-10" / "Images"
 ENDPOINT_NAME = "bench"
 API_KEY = "bench"
 LEVELS = (1, 4, 16)
+ALTERNATIVE_MAX_BATCH = 8  # what the default is compared with when the endpoint does not batch
 
 
 class BenchError(UserError, ValueError):
@@ -95,35 +95,50 @@ def load_photos(folder: Path = PHOTOS, count: int = 20) -> list[bytes]:
 
 
 # ---------------------------------------------------------------- in-process stages
-def in_process(model_path: Path, photos: list[bytes], n: int) -> dict:
+def in_process(model_path: Path, photos: list[bytes], n: int, threads: int) -> dict:
     """Bare ONNX Runtime and PyTorch forward passes and preprocessing, interleaved (same load), in a
-    worker thread (torch in the main thread ran several times slower on this machine)."""
+    worker thread (torch in the main thread ran several times slower on this machine). The ONNX forward
+    runs with the endpoint's intra-op `threads` (what each request gets) and, for reference, with all
+    cores."""
     from ops.artifact import load_artifact
 
-    onnx_model = load_artifact(model_path)
-    os.environ["DOGS_INFERENCE_BACKEND"] = "pytorch"
-    try:
-        torch_model = load_artifact(model_path)
-    finally:
-        del os.environ["DOGS_INFERENCE_BACKEND"]
+    def load(**env: str):
+        saved = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
+        try:
+            return load_artifact(model_path)
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+
+    onnx_model = load(DOGS_INFERENCE_THREADS=str(threads))
+    onnx_all = load(DOGS_INFERENCE_THREADS=str(os.cpu_count() or 1))
+    torch_model = load(DOGS_INFERENCE_BACKEND="pytorch", DOGS_INFERENCE_THREADS=str(os.cpu_count() or 1))
     batch = onnx_model.prepare(photos[0], "image/jpeg")[None]
+    onnx = onnx_model.model.backend == "onnxruntime"
 
     def measure() -> dict[str, list[float]]:
-        times: dict[str, list[float]] = {"onnx": [], "pytorch": [], "preprocess": []}
+        times: dict[str, list[float]] = {"onnx": [], "onnx_all_cores": [], "pytorch": [], "preprocess": []}
         for i in range(3):  # warm up
-            onnx_model.forward(batch), torch_model.forward(batch)
+            onnx_model.forward(batch), onnx_all.forward(batch), torch_model.forward(batch)
         for i in range(n):
             times["preprocess"].append(timed(onnx_model.prepare, photos[i % len(photos)], "image/jpeg"))
-            if onnx_model.model.backend == "onnxruntime":
+            if onnx:
                 times["onnx"].append(timed(onnx_model.forward, batch))
+                times["onnx_all_cores"].append(timed(onnx_all.forward, batch))
             times["pytorch"].append(timed(torch_model.forward, batch))
         return times
 
     with ThreadPoolExecutor(1) as worker:
         times = worker.submit(measure).result()
-    return {"bare_onnx_forward": summary(times["onnx"]) if times["onnx"] else None,
+    return {"bare_onnx_forward": summary(times["onnx"]) if onnx else None,
+            "bare_onnx_forward_all_cores": summary(times["onnx_all_cores"]) if onnx else None,
             "bare_pytorch_forward": summary(times["pytorch"]),
             "preprocess": summary(times["preprocess"]),
+            "intra_op_threads": threads,
             "model": {"path": str(model_path), "model_id": onnx_model.model_id,
                       "classes": len(onnx_model.classes), "backend": onnx_model.model.backend,
                       "image_shape": onnx_model.description.get("image_shape"),
@@ -140,11 +155,12 @@ class Client:
         host, port = url.split("//")[1].split(":")
         self.connection = http.client.HTTPConnection(host, int(port), timeout=120)
 
-    def post(self, path: str, body: bytes, headers: dict[str, str]) -> int:
+    def post(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, str | None]:
+        """(status, the Server-Timing header if any)."""
         self.connection.request("POST", path, body=body, headers=headers)
         response = self.connection.getresponse()
         response.read()
-        return response.status
+        return response.status, response.getheader("Server-Timing")
 
     def close(self) -> None:
         self.connection.close()
@@ -155,6 +171,7 @@ def load_test(url: str, path: str, bodies: list[bytes], headers: dict[str, str],
     """`requests` POSTs from `clients` concurrent keep-alive clients: latency, throughput, errors."""
     per_client = max(1, requests // clients)
     errors = []
+    stages: dict[str, list[float]] = {}
 
     def client_loop(k: int) -> list[float]:
         client = Client(url)
@@ -162,10 +179,12 @@ def load_test(url: str, path: str, bodies: list[bytes], headers: dict[str, str],
         try:
             for i in range(per_client):
                 started = time.perf_counter()
-                status = client.post(path, bodies[(k * per_client + i) % len(bodies)], headers)
+                status, timing = client.post(path, bodies[(k * per_client + i) % len(bodies)], headers)
                 latencies.append((time.perf_counter() - started) * 1000)
                 if status != 200:
                     errors.append(status)
+                for name, ms in parse_server_timing(timing).items():
+                    stages.setdefault(name, []).append(ms)
         finally:
             client.close()
         return latencies
@@ -174,15 +193,34 @@ def load_test(url: str, path: str, bodies: list[bytes], headers: dict[str, str],
     with ThreadPoolExecutor(clients) as pool:
         latencies = [ms for chunk in pool.map(client_loop, range(clients)) for ms in chunk]
     wall = time.perf_counter() - started
-    return {"concurrency": clients, **summary(latencies), "requests_per_s": round(len(latencies) / wall, 2),
-            "errors": len(errors)}
+    result = {"concurrency": clients, **summary(latencies), "requests_per_s": round(len(latencies) / wall, 2),
+              "errors": len(errors)}
+    if stages:  # what the endpoint itself measured (its Server-Timing header), p50 per stage
+        result["server_timing_p50_ms"] = {name: round(percentile(v, 50), 3) for name, v in stages.items()}
+    return result
 
 
-def start_endpoint(model_path: Path, max_batch: int, log_dir: Path) -> servers.Server:
+def parse_server_timing(header: str | None) -> dict[str, float]:
+    """`preprocess;dur=2.1, forward;dur=15.0` → {"preprocess": 2.1, "forward": 15.0}."""
+    values = {}
+    for item in (header or "").split(","):
+        name, _, params = item.strip().partition(";")
+        for param in params.split(";"):
+            key, _, value = param.strip().partition("=")
+            if key == "dur" and name:
+                try:
+                    values[name] = float(value)
+                except ValueError:
+                    pass
+    return values
+
+
+def start_endpoint(model_path: Path, max_batch: int, log_dir: Path, threads: int) -> servers.Server:
     port = servers.free_port()
     return servers.start(f"bench-endpoint-b{max_batch}", "ops.local_endpoint",
                          ["--model", str(model_path), "--endpoint-name", ENDPOINT_NAME,
-                          "--port", str(port), "--max-batch", str(max_batch)],
+                          "--port", str(port), "--max-batch", str(max_batch),
+                          "--intra-op-threads", str(threads)],
                          port, "/ping", log_dir)
 
 
@@ -197,31 +235,22 @@ def endpoint_rounds(endpoint: servers.Server, photos: list[bytes], requests: int
     return results
 
 
-class LocalApi:
-    """The local API (API Gateway's contract) around the Lambda handler, in a thread of this process."""
-
-    def __init__(self, endpoint_url: str, class_names: list[str], model_id: str):
-        from waitress.server import create_server
-
-        sys.path.insert(0, str(ROOT / "lambda"))
-        import handler
-        import settings
-
-        self.predictor = handler.Predictor(settings.Settings(
-            endpoint_name=ENDPOINT_NAME, class_names=tuple(class_names), model_id=model_id,
-            endpoint_url=endpoint_url, endpoint_timeout_seconds=60))
-        port = servers.free_port()
-        self.server = create_server(local_api.create_app(self.predictor, local_api.Gateway(api_key=API_KEY)),
-                                    host="127.0.0.1", port=port, threads=16)
-        self.url = f"http://127.0.0.1:{port}"
-        threading.Thread(target=self.server.run, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.close()
-        self.predictor.pool.shutdown(wait=False)
+def start_api(endpoint_url: str, class_names: list[str], model_id: str, log_dir: Path) -> servers.Server:
+    """The local API (API Gateway's contract around the Lambda handler) in its own process, as
+    `invoke serve` runs it, with the environment Terraform gives the Lambda."""
+    environment = log_dir / "bench-api-environment.json"
+    state.write_json_atomic(environment, {"ENDPOINT_NAME": ENDPOINT_NAME, "CLASS_NAMES": json.dumps(class_names),
+                                          "MODEL_ID": model_id, "ENDPOINT_TIMEOUT_SECONDS": "60",
+                                          "LOG_LEVEL": "WARNING"})
+    port = servers.free_port()
+    return servers.start("bench-api", "ops.local_api",
+                         ["--environment", str(environment), "--timeout", "120",
+                          "--endpoint-url", endpoint_url, "--port", str(port), "--threads", "16"],
+                         port, "/beta/predict", log_dir, expect_status=403,
+                         env={"DOGS_API_KEY": API_KEY})
 
 
-def api_rounds(api: LocalApi, photos: list[bytes], requests: int, levels: tuple[int, ...]) -> list[dict]:
+def api_rounds(api: servers.Server, photos: list[bytes], requests: int, levels: tuple[int, ...]) -> list[dict]:
     bodies = [json.dumps({"image": base64.b64encode(p).decode()}).encode() for p in photos]
     headers = {"x-api-key": API_KEY, "Content-Type": "application/json"}
     results = []
@@ -233,13 +262,15 @@ def api_rounds(api: LocalApi, photos: list[bytes], requests: int, levels: tuple[
 
 # ---------------------------------------------------------------- the run
 def run_benchmark(model_path: Path, *, requests: int = 64, levels: tuple[int, ...] = LEVELS,
-                  max_batch: int | None = None, compare_batching: bool = True, cold_runs: int = 7,
+                  max_batch: int | None = None, threads: int | None = None,
+                  compare_batching: bool = True, cold_runs: int = 7,
                   photos: list[bytes] | None = None, log: Callable[[str], None] = print) -> dict:
-    from ops.local_endpoint import DEFAULT_MAX_BATCH
+    from ops.local_endpoint import DEFAULT_INTRA_OP_THREADS, DEFAULT_MAX_BATCH
 
     max_batch = max_batch or DEFAULT_MAX_BATCH
-    if requests < 1 or max_batch < 1:
-        raise BenchError("requests and max batch must be at least 1")
+    threads = threads or DEFAULT_INTRA_OP_THREADS
+    if requests < 1 or max_batch < 1 or threads < 1:
+        raise BenchError("requests, max batch and intra-op threads must be at least 1")
     if not Path(model_path).exists():
         raise BenchError(f"{model_path}: no such model artifact; run `invoke train` first")
     photos = photos or load_photos()
@@ -250,28 +281,31 @@ def run_benchmark(model_path: Path, *, requests: int = 64, levels: tuple[int, ..
         os.environ.setdefault(name, value)
     log_dir = state.home() / "bench"
     log("in-process: bare forward passes and preprocessing")
-    figures = in_process(model_path, photos, requests)
+    figures = in_process(model_path, photos, requests, threads)
     class_names = figures.pop("class_names")
-    log(f"local endpoint (max batch {max_batch}) and local API")
-    endpoint = start_endpoint(model_path, max_batch, log_dir)
+    log(f"local endpoint (max batch {max_batch}, {threads} intra-op thread(s) a pass) and local API")
+    endpoint = start_endpoint(model_path, max_batch, log_dir, threads)
     try:
         figures["endpoint"] = endpoint_rounds(endpoint, photos, requests, levels)
-        api = LocalApi(endpoint.url, class_names, figures["model"]["model_id"])
+        api = start_api(endpoint.url, class_names, figures["model"]["model_id"], log_dir)
         try:
             figures["api"] = api_rounds(api, photos, requests, levels)
         finally:
-            api.close()
+            api.stop()
         figures["endpoint_peak_rss_mb"] = peak_rss_mb(endpoint.pid)
     finally:
         endpoint.stop()
     figures["endpoint_max_batch"] = max_batch
-    if compare_batching and max_batch > 1:
-        log("local endpoint with micro-batching off (max batch 1)")
-        plain = start_endpoint(model_path, 1, log_dir)
+    if compare_batching:  # the endpoint again with the other batching setting
+        other = ALTERNATIVE_MAX_BATCH if max_batch == 1 else 1
+        key = "endpoint_batching_off" if other == 1 else "endpoint_batching_on"
+        log(f"local endpoint with max batch {other}")
+        plain = start_endpoint(model_path, other, log_dir, threads)
         try:
-            figures["endpoint_batching_off"] = endpoint_rounds(plain, photos, requests, levels)
+            figures[key] = endpoint_rounds(plain, photos, requests, levels)
         finally:
             plain.stop()
+        figures[key + "_max_batch"] = other
     log("handler cold import")
     figures["handler_cold_import"] = cold_import_ms(cold_runs)
     figures["handler_overhead_p50_ms"] = round(figures["api"][0]["p50_ms"] - figures["endpoint"][0]["p50_ms"], 3)
@@ -321,11 +355,14 @@ def print_table(f: dict) -> None:
                           f"{s.get('requests_per_s', '')}", str(s.get("errors", "")),
                           f"{s['p50_ms'] / forward:.2f}×")
 
-    row("bare ONNX Runtime forward", f["bare_onnx_forward"], 1)
+    row(f"bare ONNX Runtime forward, {f['intra_op_threads']} thr.", f["bare_onnx_forward"], 1)
+    row(f"  … on all {f['machine']['cpus']} cores", f.get("bare_onnx_forward_all_cores"), 1)
     row("bare PyTorch forward", f["bare_pytorch_forward"], 1)
     row("preprocess", f["preprocess"], 1)
     for name, key in (("endpoint round trip", "endpoint"),
-                      ("endpoint, batching off", "endpoint_batching_off"), ("API round trip", "api")):
+                      ("endpoint, batching off", "endpoint_batching_off"),
+                      (f"endpoint, max batch {f.get('endpoint_batching_on_max_batch')}", "endpoint_batching_on"),
+                      ("API round trip", "api")):
         for r in f.get(key) or []:
             row(name, r, r["concurrency"])
     console = Console()
@@ -346,21 +383,24 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--requests", type=int, default=64,
                         help="requests per stage and concurrency level (default 64)")
     parser.add_argument("--max-batch", type=int, help="the endpoint's micro-batch size (default: its own)")
+    parser.add_argument("--intra-op-threads", type=int,
+                        help="the endpoint's threads per forward pass (default: its own)")
     parser.add_argument("--no-compare-batching", action="store_true",
-                        help="skip the endpoint run with micro-batching off")
+                        help="skip the endpoint run with the other batching setting")
     parser.add_argument("--out", type=Path, help="JSON file (default: .dogs/bench/serving_bench.json)")
     args = parser.parse_args(argv)
     try:
         return bench(args.model, requests=args.requests, max_batch=args.max_batch,
+                     threads=args.intra_op_threads,
                      compare_batching=not args.no_compare_batching, out=args.out)
     except UserError as exc:
         raise SystemExit(f"error: {exc}") from None
 
 
 def bench(model: Path | None, *, requests: int = 64, max_batch: int | None = None,
-          compare_batching: bool = True, cold_runs: int = 7, out: Path | None = None) -> dict:
+          threads: int | None = None, compare_batching: bool = True, cold_runs: int = 7, out: Path | None = None) -> dict:
     """Run, print the table, write the JSON (default .dogs/bench/serving_bench.json); the figures."""
-    figures = run_benchmark(model or default_model(), requests=requests, max_batch=max_batch,
+    figures = run_benchmark(model or default_model(), requests=requests, max_batch=max_batch, threads=threads,
                             compare_batching=compare_batching, cold_runs=cold_runs)
     out = out or state.home() / "bench" / "serving_bench.json"
     state.write_json_atomic(out, figures)

@@ -61,8 +61,10 @@ class Predictor:
         return response
 
     def _predict(self, images: list[bytes], deadline: float | None) -> list[list[float]]:
-        futures = [self.pool.submit(endpoint.probabilities, self.client, self.settings, image, i)
-                   for i, image in enumerate(images)]
+        if len(images) == 1:  # in this thread: no hand-over; the client keeps to the deadline
+            return [endpoint.probabilities(self.client, self.settings, images[0], 0, deadline)]
+        futures = [self.pool.submit(endpoint.probabilities, self.client, self.settings, image, i,
+                                    deadline) for i, image in enumerate(images)]
         results = []
         for future in futures:  # in request order: the first failing image decides the error
             timeout = None if deadline is None else max(deadline - time.monotonic(), 0.0)

@@ -1,8 +1,9 @@
-"""Micro-batching for the local endpoint: concurrent requests share one forward pass.
+"""Micro-batching for the local endpoint: concurrent requests share forward passes, on a few lanes.
 
 Each request decodes and preprocesses its image in its own server thread; the network runs on whatever is
-queued, up to `max_batch` images at once, one batch at a time. A batch waits for more (at most
-`max_wait_s`) only while other requests are still being preprocessed, so a lone request never waits.
+queued, up to `max_batch` images at once, on at most `lanes` forward passes at a time (one per core when
+each pass runs on one intra-op thread). A batch waits for more (at most `max_wait_s`) only while other
+requests are still being preprocessed, so a lone request never waits.
 """
 from __future__ import annotations
 
@@ -17,25 +18,27 @@ import numpy as np
 
 
 class MicroBatcher:
-    """Runs `forward(batch (N, ...)) -> (N, ...)` for requests that arrive together, one batch at a time.
+    """Runs `forward(batch (N, ...)) -> (N, ...)` for requests that arrive together, `lanes` batches at a time.
 
-    No thread of its own: a request that finds the model idle runs the next batch itself (the oldest
-    queued inputs, its own among them), so a lone request pays no hand-over between threads; the others
-    wait for a batch to finish, then either have their answer or run the next batch.
+    No thread of its own: a request that finds a lane free runs the next batch itself (the oldest queued
+    inputs, its own among them), so a lone request pays no hand-over between threads; the others wait for
+    a batch to finish, then either have their answer or run the next batch.
     """
 
     def __init__(self, forward: Callable[[np.ndarray], np.ndarray], max_batch: int = 8,
-                 max_wait_s: float = 0.002):
-        if max_batch < 1 or max_wait_s < 0:
-            raise ValueError("max_batch must be >= 1 and max_wait_s >= 0")
+                 max_wait_s: float = 0.002, lanes: int = 1):
+        if max_batch < 1 or max_wait_s < 0 or lanes < 1:
+            raise ValueError("max_batch and lanes must be >= 1 and max_wait_s >= 0")
         self.forward = forward
         self.max_batch = max_batch
         self.max_wait_s = max_wait_s
+        self.lanes = lanes
         self.batches: list[int] = []  # the size of each batch run, most recent last (bounded)
+        self.most_running = 0  # the most forward passes that ran at once
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._preparing = 0
         self._count_lock = threading.Lock()
-        self._runner = threading.Lock()  # held by the request running a batch
+        self._running = 0  # lanes in use; changed and waited on under _batch_done
         self._batch_done = threading.Condition()
 
     @contextmanager
@@ -54,19 +57,27 @@ class MicroBatcher:
         future: Future = Future()
         self._queue.put((item, future))
         while not future.done():
-            if self._runner.acquire(blocking=False):  # the model is idle: run the next batch here
+            if self._enter_lane():  # a lane is free: run the next batch here
                 try:
                     if not self._queue.empty():
                         self._run_batch(self._take())
                 finally:
-                    with self._batch_done:
-                        self._runner.release()
+                    with self._batch_done:  # released and notified under this lock: no lost wake-up
+                        self._running -= 1
                         self._batch_done.notify_all()
             else:
-                with self._batch_done:  # released and notified under this lock: no lost wake-up
-                    if not future.done() and self._runner.locked():
+                with self._batch_done:
+                    if not future.done() and self._running >= self.lanes:
                         self._batch_done.wait(timeout=1.0)
         return future.result()
+
+    def _enter_lane(self) -> bool:
+        with self._batch_done:
+            if self._running >= self.lanes:
+                return False
+            self._running += 1
+            self.most_running = max(self.most_running, self._running)
+            return True
 
     def _take(self) -> list[tuple[np.ndarray, Future]]:
         batch = [self._queue.get_nowait()]
@@ -107,16 +118,40 @@ def warm_up(model, max_batch: int) -> None:
         model.forward(np.zeros((size, channels, height, width), dtype=np.float32))
 
 
-def batched_invoke(model, max_batch: int = 8, max_wait_s: float = 0.002) -> Callable[[bytes, str, str],
-                                                                                   bytes]:
-    """`model.invoke` (an ops.artifact.LoadedModel's), with concurrent forward passes batched."""
+def batched_invoke(model, max_batch: int = 8, max_wait_s: float = 0.002,
+                   lanes: int = 1) -> Callable[[bytes, str, str], bytes]:
+    """`model.invoke` (an ops.artifact.LoadedModel's), with up to `lanes` forward passes at once and,
+    with `max_batch` > 1, concurrent requests batched into them."""
     warm_up(model, max_batch)
-    batcher = MicroBatcher(model.forward, max_batch=max_batch, max_wait_s=max_wait_s)
+    timing = threading.local()  # this thread's last request: milliseconds per stage (Server-Timing)
+    if max_batch == 1:  # no batching: each request runs its own pass as soon as a lane is free
+        lane = threading.BoundedSemaphore(lanes)
 
-    def invoke(body: bytes, content_type: str, accept: str = "application/json") -> bytes:
+        def invoke(body: bytes, content_type: str, accept: str = "application/json") -> bytes:
+            started = time.perf_counter()
+            item = model.prepare(body, content_type)
+            prepared = time.perf_counter()
+            with lane:
+                waited = time.perf_counter()
+                probabilities = model.forward(item[None])[0]
+            done = time.perf_counter()
+            timing.values = {"preprocess": prepared - started, "queue": waited - prepared,
+                             "forward": done - waited}
+            return model.respond(probabilities, accept)
+
+        invoke.timing = timing
+        return invoke
+    batcher = MicroBatcher(model.forward, max_batch=max_batch, max_wait_s=max_wait_s, lanes=lanes)
+
+    def batched(body: bytes, content_type: str, accept: str = "application/json") -> bytes:
+        started = time.perf_counter()
         with batcher.preparing():
             item = model.prepare(body, content_type)
-        return model.respond(batcher.run(item), accept)
+        prepared = time.perf_counter()
+        probabilities = batcher.run(item)
+        timing.values = {"preprocess": prepared - started, "batch": time.perf_counter() - prepared}
+        return model.respond(probabilities, accept)
 
-    invoke.batcher = batcher
-    return invoke
+    batched.batcher = batcher
+    batched.timing = timing
+    return batched

@@ -192,8 +192,13 @@ def lambda_environment(aws_url: str, region: str, function_name: str) -> tuple[d
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m ops.local_api", description=__doc__.split("\n")[0])
-    parser.add_argument("--function-name", required=True, help="the deployed Lambda function's name")
-    parser.add_argument("--aws-url", required=True, help="the local AWS (moto) URL Terraform applied to")
+    parser.add_argument("--function-name", help="the deployed Lambda function's name (with --aws-url)")
+    parser.add_argument("--aws-url", help="the local AWS (moto) URL Terraform applied to")
+    parser.add_argument("--environment", type=Path,
+                        help="a JSON object of the handler's environment variables, instead of the "
+                             "deployed function's (no local AWS needed; with --timeout)")
+    parser.add_argument("--timeout", type=float, default=10.0,
+                        help="the Lambda timeout in s with --environment (default: 10)")
     parser.add_argument("--region", default="us-east-1", help="AWS region (default: us-east-1)")
     parser.add_argument("--endpoint-url", required=True,
                         help="the local endpoint's URL (becomes AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME)")
@@ -210,10 +215,16 @@ def main(argv: list[str] | None = None) -> None:
     if not api_key:
         parser.error("set DOGS_API_KEY to the API key clients must send")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    env, timeout, handler_spec = lambda_environment(args.aws_url, args.region, args.function_name)
+    if args.environment:
+        env, timeout, handler_spec = _environment_file(parser, args.environment), args.timeout, \
+            "handler.handler"
+    elif args.function_name and args.aws_url:
+        env, timeout, handler_spec = lambda_environment(args.aws_url, args.region, args.function_name)
+    else:
+        parser.error("give --function-name and --aws-url (the deployed function), or --environment")
     if args.binary_media_types:
         binary_types = tuple(t.strip() for t in args.binary_media_types.split(",") if t.strip())
-    elif args.api_id != "local":
+    elif args.api_id != "local" and args.aws_url:
         binary_types = binary_media_types(args.aws_url, args.region, args.api_id)
     else:
         binary_types = DEFAULT_BINARY_TYPES
@@ -222,7 +233,7 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("AWS_DEFAULT_REGION", args.region)
     handler = load_handler(HANDLER_DIR, handler_spec)
     gw = Gateway(api_key=api_key, stage=args.stage, lambda_timeout_s=timeout,
-                 function_name=args.function_name, api_id=args.api_id,
+                 function_name=args.function_name or "local", api_id=args.api_id,
                  binary_media_types=binary_types)
     logger.info(json.dumps({"event": "listening", "url": f"http://{args.host}:{args.port}/{args.stage}"
                             f"{gw.resource}", "function": args.function_name}))
@@ -230,6 +241,16 @@ def main(argv: list[str] | None = None) -> None:
 
     waitress.serve(create_app(handler, gw), host=args.host, port=args.port, threads=args.threads,
                    ident="local-api", max_request_body_size=API_GATEWAY_MAX_PAYLOAD * 2)
+
+
+def _environment_file(parser: argparse.ArgumentParser, path: Path) -> dict[str, str]:
+    try:
+        env = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        parser.error(f"--environment {path}: {exc}")
+    if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):
+        parser.error(f"--environment {path}: expected a JSON object of strings")
+    return env
 
 
 if __name__ == "__main__":

@@ -25,16 +25,28 @@ from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import urlparse
 
-from flask import Flask, Response, request
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.routing import Map, Rule
+from werkzeug.wrappers import Request, Response
 
 from training.errors import UserError
 
 logger = logging.getLogger("dogs.local_endpoint")
 RUNTIME_PATH = "/endpoints/<name>/invocations"
-# Micro-batching defaults, chosen by on/off figures (README, Benchmarks): on 2 cores, EfficientNet-Lite0
-# with ONNX Runtime, batching changed nothing at 1 client and raised throughput ~10-15% at 16 clients.
-DEFAULT_MAX_BATCH = 8
+MAX_PAYLOAD = 6 * 1024 * 1024  # SageMaker's real-time payload limit
+# Serving defaults, chosen by `invoke bench` figures (README, Benchmarks). On 2 cores, EfficientNet-Lite0
+# with ONNX Runtime: one intra-op thread per forward pass and one pass per core served the most requests
+# (two threads on one pass run it only ~1.6x faster; two passes side by side do twice the work), and
+# micro-batching added nothing (ONNX Runtime's per-image cost is the same at batch 1 and 4 here), so
+# it is off unless asked for (--max-batch N).
+DEFAULT_INTRA_OP_THREADS = 1
+DEFAULT_MAX_BATCH = 1
 DEFAULT_MAX_WAIT_MS = 2.0
+
+
+def default_lanes(intra_op_threads: int) -> int:
+    """Forward passes at once: as many as the cores hold at `intra_op_threads` each."""
+    return max(1, (os.cpu_count() or 1) // max(1, intra_op_threads))
 
 
 class EndpointSourceError(UserError, RuntimeError):
@@ -110,44 +122,52 @@ def original_status(exc: Exception) -> int:
 
 def create_app(invoke: Callable[[bytes, str, str], bytes], endpoint_name: str,
                ready: Callable[[], bool] = lambda: True, max_in_flight: int = 64,
-               serialize: bool = True) -> Flask:
+               serialize: bool = True) -> Callable:
     """A WSGI app around `invoke(body, content_type, accept) -> bytes` (a loaded model's invoke).
 
-    With `serialize`, one invoke runs at a time (an invoke that is not thread-safe, or one forward pass
-    at a time being fastest); an invoke from `ops.batching.batched_invoke` orders its own forward passes.
-    Beyond `max_in_flight` concurrent runtime invocations it sheds load the way SageMaker's runtime
-    throttles: `ThrottlingException`, which clients retry with backoff.
+    With `serialize`, one invoke runs at a time (an invoke that is not thread-safe); an invoke from
+    `ops.batching.batched_invoke` orders its own forward passes. Beyond `max_in_flight` concurrent
+    runtime invocations it sheds load the way SageMaker's runtime throttles: `ThrottlingException`,
+    which clients retry with backoff. Plain werkzeug (routing, request, response): on this path a
+    framework's per-request work is a visible share of the latency.
     """
-    app = Flask("local_endpoint")
     lock = threading.Lock() if serialize else contextlib.nullcontext()
     capacity = threading.BoundedSemaphore(max_in_flight)
-    app.config["MAX_CONTENT_LENGTH"] = 6 * 1024 * 1024  # SageMaker's real-time payload limit
+    urls = Map([Rule("/ping", endpoint="ping", methods=["GET"]),
+                Rule("/invocations", endpoint="invocations", methods=["POST"]),
+                Rule(RUNTIME_PATH, endpoint="runtime", methods=["POST"])])
 
-    def run_model() -> tuple[int, bytes, str]:
+    def run_model(request: Request) -> tuple[int, bytes, str]:
         content_type = request.headers.get("Content-Type", "application/x-image")
         accept = request.headers.get("Accept", "application/json")
         if accept in ("", "*/*"):
             accept = "application/json"
+        body = request.get_data()
         try:
             with lock:
-                return 200, invoke(request.get_data(), content_type, accept), accept
+                return 200, invoke(body, content_type, accept), accept
         except Exception as exc:  # the container's error, reported the way SageMaker reports it
             status = original_status(exc)
             if status == 500:
                 logger.exception("inference failed")
             return status, str(exc).encode(), "text/plain"
 
-    @app.get("/ping")
-    def ping():
+    def ping(request: Request) -> Response:
         return Response(status=200 if ready() else 503)
 
-    @app.post("/invocations")
-    def invocations():
-        status, body, content_type = run_model()
-        return Response(body, status=status, content_type=content_type)
+    def server_timing() -> dict[str, str]:
+        """Where this thread's last invocation spent its time, as a Server-Timing header (ms)."""
+        values = getattr(getattr(invoke, "timing", None), "values", None)
+        if not values:
+            return {}
+        return {"Server-Timing": ", ".join(f"{k};dur={v * 1000:.3f}" for k, v in values.items())}
 
-    @app.post(RUNTIME_PATH)
-    def runtime_invoke(name: str):
+    def invocations(request: Request) -> Response:
+        status, body, content_type = run_model(request)
+        return Response(body, status=status, content_type=content_type,
+                        headers=server_timing() if status == 200 else None)
+
+    def runtime(request: Request, name: str) -> Response:
         request_id = str(uuid.uuid4())
         if name != endpoint_name:
             return _runtime_error("ValidationError", 400, request_id,
@@ -156,13 +176,13 @@ def create_app(invoke: Callable[[bytes, str, str], bytes], endpoint_name: str,
             return _runtime_error("ThrottlingException", 400, request_id,
                                   f"Rate exceeded: more than {max_in_flight} invocations in flight.")
         try:
-            status, body, content_type = run_model()
+            status, body, content_type = run_model(request)
         finally:
             capacity.release()
         if status == 200:
             return Response(body, status=200, content_type=content_type,
                             headers={"x-Amzn-Invoked-Production-Variant": "AllTraffic",
-                                     "x-amzn-RequestId": request_id})
+                                     "x-amzn-RequestId": request_id, **server_timing()})
         message = body.decode("utf-8", "replace")
         return _runtime_error("ModelError", 424, request_id,
                               f"Received client error ({status}) from primary with message "
@@ -171,10 +191,20 @@ def create_app(invoke: Callable[[bytes, str, str], bytes], endpoint_name: str,
                               LogStreamArn=f"arn:aws:logs:local:000000000000:log-group:"
                                            f"/aws/sagemaker/Endpoints/{endpoint_name}")
 
-    @app.errorhandler(413)
-    def too_large(_exc):
-        return _runtime_error("ValidationError", 413, str(uuid.uuid4()),
-                              "Request body exceeds the 6 MB payload limit.")
+    views = {"ping": ping, "invocations": invocations, "runtime": runtime}
+
+    def app(environ, start_response):
+        request = Request(environ)
+        request.max_content_length = MAX_PAYLOAD
+        try:
+            view, args = urls.bind_to_environ(environ).match()
+            response = views[view](request, **args)
+        except RequestEntityTooLarge:
+            response = _runtime_error("ValidationError", 413, str(uuid.uuid4()),
+                                      "Request body exceeds the 6 MB payload limit.")
+        except HTTPException as exc:  # 404, 405
+            response = exc.get_response(environ)
+        return response(environ, start_response)
 
     return app
 
@@ -197,9 +227,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8080, help="listen port (default: 8080)")
     parser.add_argument("--threads", type=int, default=4,
                         help="server threads, which decode and preprocess images (default: 4)")
-    parser.add_argument("--intra-op-threads", type=int, default=os.cpu_count() or 1,
-                        help="threads of one forward pass (default: the core count, "
-                             f"{os.cpu_count()}); one forward pass runs at a time")
+    parser.add_argument("--intra-op-threads", type=int, default=DEFAULT_INTRA_OP_THREADS,
+                        help="threads of one forward pass (default: "
+                             f"{DEFAULT_INTRA_OP_THREADS}: one pass per core serves the most requests)")
+    parser.add_argument("--lanes", type=int,
+                        help="forward passes that run at once (default: the core count divided by "
+                             f"--intra-op-threads, {default_lanes(DEFAULT_INTRA_OP_THREADS)} here)")
     parser.add_argument("--max-batch", type=int, default=DEFAULT_MAX_BATCH,
                         help="most concurrent requests run as one forward pass; 1 turns micro-batching "
                              f"off (default: {DEFAULT_MAX_BATCH})")
@@ -209,6 +242,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-in-flight", type=int, default=64,
                         help="concurrent invocations beyond which it throttles (default: 64)")
     args = parser.parse_args(argv)
+    if args.intra_op_threads < 1 or (args.lanes is not None and args.lanes < 1) or args.max_batch < 1:
+        parser.error("--intra-op-threads, --lanes and --max-batch must be at least 1")
+    lanes = args.lanes or default_lanes(args.intra_op_threads)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         model_path = args.model
@@ -222,14 +258,15 @@ def main(argv: list[str] | None = None) -> None:
             logger.info(json.dumps({"event": "model_source", **source.__dict__}))
         from ops.artifact import load_artifact
 
-        os.environ.setdefault("DOGS_INFERENCE_THREADS", str(args.intra_op_threads))
+        os.environ["DOGS_INFERENCE_THREADS"] = str(args.intra_op_threads)
         model = load_artifact(model_path)
     except UserError as exc:
         raise SystemExit(f"error: {exc}") from None
     if model.batchable:
         from ops.batching import batched_invoke
 
-        invoke = batched_invoke(model, max_batch=args.max_batch, max_wait_s=args.max_wait_ms / 1000)
+        invoke = batched_invoke(model, max_batch=args.max_batch, max_wait_s=args.max_wait_ms / 1000,
+                                lanes=lanes)
     else:  # an artifact from before batching: one request at a time
         invoke = model.invoke
     app = create_app(invoke, args.endpoint_name, max_in_flight=args.max_in_flight,
@@ -237,10 +274,13 @@ def main(argv: list[str] | None = None) -> None:
     logger.info(json.dumps({"event": "listening", "url": f"http://{args.host}:{args.port}",
                             "endpoint_name": args.endpoint_name, "model_id": model.model_id,
                             "backend": getattr(model.model, "backend", "unknown"),
-                            "max_batch": args.max_batch if model.batchable else 1}))
+                            "max_batch": args.max_batch if model.batchable else 1,
+                            "lanes": lanes if model.batchable else 1,
+                            "intra_op_threads": int(os.environ["DOGS_INFERENCE_THREADS"])}))
     import waitress
 
-    waitress.serve(app, host=args.host, port=args.port, threads=args.threads, ident="local-endpoint")
+    waitress.serve(app, host=args.host, port=args.port, threads=max(args.threads, lanes + 2),
+                   ident="local-endpoint")
 
 
 if __name__ == "__main__":

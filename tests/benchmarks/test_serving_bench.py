@@ -32,7 +32,7 @@ def test_invoke_bench_measures_every_stage(tiny_artifact, tmp_path):
     figures = json.loads(out.read_text())
     for stage in ("bare_onnx_forward", "bare_pytorch_forward", "preprocess"):
         assert figures[stage]["p50_ms"] > 0
-    for stage in ("endpoint", "api", "endpoint_batching_off"):
+    for stage in ("endpoint", "api", "endpoint_batching_on"):
         assert [r["concurrency"] for r in figures[stage]] == [1, 4, 16]
         assert all(r["errors"] == 0 and r["requests_per_s"] > 0 for r in figures[stage])
     assert figures["model"]["backend"] == "onnxruntime"
@@ -49,7 +49,7 @@ def test_the_bench_library_returns_what_it_writes(tiny_artifact, fake_aws_creden
     figures = load_bench().bench(tiny_artifact, requests=2, compare_batching=False, cold_runs=1,
                                  out=out)
     assert json.loads(out.read_text()) == figures
-    assert "endpoint_batching_off" not in figures
+    assert "endpoint_batching_on" not in figures and "endpoint_batching_off" not in figures
 
 
 def test_invoke_bench_without_a_model_is_a_one_line_error(tmp_path):

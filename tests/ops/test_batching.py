@@ -67,10 +67,38 @@ def test_a_failing_forward_pass_fails_each_request_of_its_batch():
         batcher.run(np.ones(1))
 
 
-@pytest.mark.parametrize("max_batch,max_wait_s", [(0, 0.001), (2, -1.0)])
-def test_bad_settings_are_refused(max_batch, max_wait_s):
+@pytest.mark.parametrize("lanes", [1, 2, 3])
+def test_forward_passes_run_side_by_side_on_at_most_lanes(lanes):
+    inside, most, lock = 0, 0, threading.Lock()
+
+    def forward(batch):
+        nonlocal inside, most
+        with lock:
+            inside += 1
+            most = max(most, inside)
+        time.sleep(0.05)
+        with lock:
+            inside -= 1
+        return batch + 1
+
+    batcher = MicroBatcher(forward, max_batch=1, lanes=lanes)
+    start = threading.Barrier(8)
+
+    def one(i: int) -> float:
+        start.wait()
+        return float(batcher.run(np.array([float(i)]))[0])
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(one, range(8)))
+    assert answers == [i + 1.0 for i in range(8)]
+    assert most == batcher.most_running == lanes
+    assert batcher.batches == [1] * 8
+
+
+@pytest.mark.parametrize("max_batch,max_wait_s,lanes", [(0, 0.001, 1), (2, -1.0, 1), (2, 0.001, 0)])
+def test_bad_settings_are_refused(max_batch, max_wait_s, lanes):
     with pytest.raises(ValueError):
-        MicroBatcher(lambda b: b, max_batch=max_batch, max_wait_s=max_wait_s)
+        MicroBatcher(lambda b: b, max_batch=max_batch, max_wait_s=max_wait_s, lanes=lanes)
 
 
 def test_the_endpoint_answers_concurrent_requests_each_for_its_own_photo(local_endpoint, photos,

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
+import sys
 import zipfile
 
 import boto3
@@ -11,6 +14,7 @@ import pytest
 import requests
 
 from ops import servers
+from ops.config import PROJECT_ROOT
 from tests.fixtures.api import TEST_ENDPOINT
 
 ROLE_POLICY = {"Version": "2012-10-17", "Statement": [{
@@ -71,3 +75,35 @@ def test_a_missing_function_is_a_start_failure(moto_server, local_endpoint, tmp_
             "--function-name", "nope", "--aws-url", moto_server, "--endpoint-url", local_endpoint.url,
             "--port", str(port)], port, "/beta/predict", tmp_path, expect_status=403, timeout=60,
             env={"DOGS_API_KEY": "k"})
+
+
+def test_an_environment_file_stands_in_for_the_deployed_function(local_endpoint, api_settings, photos,
+                                                                 tmp_path):
+    environment = tmp_path / "env.json"
+    environment.write_text(json.dumps({
+        "ENDPOINT_NAME": TEST_ENDPOINT, "CLASS_NAMES": json.dumps(list(api_settings.class_names)),
+        "MODEL_ID": "from-a-file", "DEFAULT_TOP_K": "1"}))
+    port = servers.free_port()
+    server = servers.start("local-api-env", "ops.local_api", [
+        "--environment", str(environment), "--endpoint-url", local_endpoint.url, "--port", str(port)],
+        port, "/beta/predict", tmp_path, expect_status=403, env={"DOGS_API_KEY": "file-key"})
+    try:
+        response = requests.post(f"{server.url}/beta/predict", data=next(iter(photos.values()))[1],
+                                 headers={"x-api-key": "file-key", "Content-Type": "image/jpeg"},
+                                 timeout=60)
+    finally:
+        server.stop()
+    assert response.status_code == 200, response.text
+    assert response.json()["model"] == "from-a-file" and len(response.json()["predictions"][0]["top"]) == 1
+
+
+@pytest.mark.parametrize("args,message", [
+    ([], "give --function-name and --aws-url"),
+    (["--environment", "missing.json"], "missing.json"),
+])
+def test_without_a_function_or_a_usable_environment_it_says_what_to_give(args, message, tmp_path):
+    run = subprocess.run([sys.executable, "-m", "ops.local_api", "--endpoint-url", "http://127.0.0.1:9",
+                          *args], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "DOGS_API_KEY": "k"})
+    assert run.returncode == 2
+    assert message in run.stderr and "Traceback" not in run.stderr

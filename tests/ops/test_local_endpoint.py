@@ -65,6 +65,46 @@ def test_an_unknown_endpoint_is_a_validation_error(runtime, photos):
     assert "nope" in caught.value.response["Error"]["Message"]
 
 
+def test_a_body_over_6_mb_is_refused_as_sagemaker_does(local_endpoint):
+    response = requests.post(f"{local_endpoint.url}/endpoints/{TEST_ENDPOINT}/invocations",
+                             data=b"\xff" * (6 * 1024 * 1024 + 1), timeout=60,
+                             headers={"Content-Type": "application/x-image"})
+    assert response.status_code == 413
+    assert response.headers["x-amzn-ErrorType"] == "ValidationError:"
+    assert "6 MB" in response.json()["message"]
+
+
+@pytest.mark.parametrize("method,path,status", [("GET", "/nothing", 404), ("GET", "/invocations", 405),
+                                                ("POST", "/ping", 405)])
+def test_other_paths_and_methods_are_http_errors(local_endpoint, method, path, status):
+    assert requests.request(method, local_endpoint.url + path, timeout=10).status_code == status
+
+
+def test_beyond_max_in_flight_invocations_are_throttled():
+    import threading
+
+    from werkzeug.test import Client
+
+    entered, release = threading.Event(), threading.Event()
+
+    def slow_invoke(body, content_type, accept):
+        entered.set()
+        release.wait(10)
+        return b"[1.0]"
+
+    client = Client(local_endpoint.create_app(slow_invoke, "e", max_in_flight=1, serialize=False))
+    path = "/endpoints/e/invocations"
+    first = threading.Thread(target=client.post, args=(path,), kwargs={"data": b"x"})
+    first.start()
+    assert entered.wait(10)
+    throttled = client.post(path, data=b"x")
+    release.set()
+    first.join(10)
+    assert throttled.status_code == 400
+    assert throttled.headers["x-amzn-ErrorType"] == "ThrottlingException:"
+    assert client.post(path, data=b"x").status_code == 200  # capacity is back
+
+
 def deploy_to_moto(url: str, artifact, endpoint_name: str) -> str:
     """What Terraform's SageMaker resources amount to: bucket + artifact, model, endpoint config, endpoint."""
     s3 = boto3.client("s3", endpoint_url=url, region_name="us-east-1")

@@ -1,0 +1,166 @@
+"""The handler's lean SageMaker runtime client against a scripted HTTP server: what it sends (signed
+InvokeEndpoint requests), what it retries, and how each answer becomes an API error."""
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+
+from tests.fixtures.api import ThreadServer
+
+
+class ScriptedRuntime:
+    """Answers each POST with the next scripted (status, headers, body); records the requests."""
+
+    def __init__(self, answers: list[tuple[int, dict[str, str], bytes]]):
+        self.answers = list(answers)
+        self.requests: list[dict] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, environ, start_response):
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        with self.lock:
+            self.requests.append({"path": environ["PATH_INFO"], "body": body,
+                                  "headers": {k[5:].replace("_", "-").lower(): v
+                                              for k, v in environ.items() if k.startswith("HTTP_")},
+                                  "content_type": environ.get("CONTENT_TYPE")})
+            status, headers, answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+        start_response(f"{status} X", [("Content-Length", str(len(answer))), *headers.items()])
+        return [answer]
+
+
+def runtime_error(code: str, status: int, **fields) -> tuple[int, dict[str, str], bytes]:
+    return status, {"x-amzn-ErrorType": f"{code}:", "Content-Type": "application/json"}, \
+        json.dumps({"message": f"{code} here", **fields}).encode()
+
+
+OK = (200, {"Content-Type": "application/json"}, json.dumps([0.25, 0.75]).encode())
+
+
+@pytest.fixture
+def modules(lambda_code, fake_aws_credentials):
+    handler, settings = lambda_code
+    return handler.endpoint, settings
+
+
+def serve(modules, answers, **settings_fields):
+    endpoint, settings = modules
+    runtime = ScriptedRuntime(answers)
+    server = ThreadServer(runtime)
+    config = settings.Settings(endpoint_name="dogs-live", class_names=("a", "b"),
+                               endpoint_url=server.url, **settings_fields)
+    return endpoint, config, endpoint.make_client(config), runtime, server
+
+
+def test_a_signed_invoke_endpoint_request_reaches_the_runtime(modules):
+    endpoint, config, client, runtime, server = serve(modules, [OK])
+    try:
+        assert endpoint.probabilities(client, config, b"\xff\xd8jpeg", 0) == [0.25, 0.75]
+    finally:
+        server.close()
+    [sent] = runtime.requests
+    assert sent["path"] == "/endpoints/dogs-live/invocations"
+    assert sent["body"] == b"\xff\xd8jpeg" and sent["content_type"] == "application/x-image"
+    assert sent["headers"]["accept"] == "application/json"
+    auth = sent["headers"]["authorization"]
+    assert auth.startswith("AWS4-HMAC-SHA256 Credential=") and "/us-east-1/sagemaker/aws4_request" in auth
+    assert "host;" in auth and "x-amz-date" in auth and "Signature=" in auth
+    assert sent["headers"]["x-amz-date"].endswith("Z")
+
+
+def test_throttling_is_retried_then_succeeds(modules):
+    endpoint, config, client, runtime, server = serve(
+        modules, [runtime_error("ThrottlingException", 400), OK], endpoint_max_attempts=2)
+    try:
+        assert endpoint.probabilities(client, config, b"img", 0) == [0.25, 0.75]
+    finally:
+        server.close()
+    assert len(runtime.requests) == 2
+
+
+def test_throttling_on_every_attempt_is_503_with_retry_after(modules):
+    endpoint, config, client, runtime, server = serve(
+        modules, [runtime_error("ThrottlingException", 400)], endpoint_max_attempts=3)
+    try:
+        with pytest.raises(endpoint.EndpointThrottled) as caught:
+            endpoint.probabilities(client, config, b"img", 0)
+    finally:
+        server.close()
+    assert len(runtime.requests) == 3
+    assert caught.value.status == 503 and caught.value.headers["Retry-After"]
+
+
+@pytest.mark.parametrize("original,error", [(400, "InvalidImage"), (415, "UnsupportedMediaType"),
+                                            (500, "ModelFailed")])
+def test_a_model_error_is_not_retried_and_keeps_the_containers_status(modules, original, error):
+    endpoint, config, client, runtime, server = serve(
+        modules, [runtime_error("ModelError", 424, OriginalStatusCode=original,
+                                OriginalMessage="cannot identify image file")], endpoint_max_attempts=3)
+    try:
+        with pytest.raises(getattr(endpoint, error)) as caught:
+            endpoint.probabilities(client, config, b"img", 4)
+    finally:
+        server.close()
+    assert len(runtime.requests) == 1
+    assert "image 4" in caught.value.message
+
+
+def test_a_transient_server_error_is_retried_and_then_unavailable(modules):
+    endpoint, config, client, runtime, server = serve(
+        modules, [(503, {}, b"<html>busy</html>")], endpoint_max_attempts=2)
+    try:
+        with pytest.raises(endpoint.EndpointUnavailable):
+            endpoint.probabilities(client, config, b"img", 0)
+    finally:
+        server.close()
+    assert len(runtime.requests) == 2
+
+
+def test_the_runtime_url_comes_from_the_standard_settings(modules, monkeypatch):
+    endpoint, settings = modules
+    config = settings.Settings(endpoint_name="e", class_names=("a",))
+    monkeypatch.delenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", raising=False)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    assert endpoint.make_client(config).base_url == "https://runtime.sagemaker.eu-west-1.amazonaws.com"
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1/")
+    assert endpoint.make_client(config).base_url == "http://127.0.0.1:1"
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", "http://127.0.0.1:2")
+    assert endpoint.make_client(config).base_url == "http://127.0.0.1:2"
+
+
+def test_the_signature_is_the_one_botocores_own_client_computes(modules, monkeypatch):
+    import datetime
+
+    import boto3
+    import botocore.auth
+
+    frozen = datetime.datetime(2026, 11, 27, 12, 0, 0)
+    monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda: frozen)
+    endpoint, config, client, runtime, server = serve(modules, [OK])
+    try:
+        endpoint.probabilities(client, config, b"same image", 0)
+        boto3.client("sagemaker-runtime", endpoint_url=server.url, region_name="us-east-1").invoke_endpoint(
+            EndpointName="dogs-live", Body=b"same image", ContentType="application/x-image",
+            Accept="application/json")
+    finally:
+        server.close()
+    ours, botocores = (r["headers"] for r in runtime.requests)
+    assert ours["x-amz-date"] == botocores["x-amz-date"] == "20261127T120000Z"
+    assert ours["authorization"] == botocores["authorization"]
+
+
+def test_a_deadline_cuts_the_wait_short_and_says_so(modules, silent_endpoint):
+    import time
+
+    endpoint, settings = modules
+    config = settings.Settings(endpoint_name="e", class_names=("a", "b"), endpoint_url=silent_endpoint.url,
+                               endpoint_timeout_seconds=20)
+    client = endpoint.make_client(config)
+    started = time.monotonic()
+    with pytest.raises(endpoint.EndpointTimeout, match="deadline"):
+        endpoint.probabilities(client, config, b"img", 0, deadline=started + 0.5)
+    assert 0.4 < time.monotonic() - started < 2.0
+    with pytest.raises(endpoint.EndpointTimeout, match="deadline"):  # already past: no call at all
+        endpoint.probabilities(client, config, b"img", 0, deadline=time.monotonic() - 1)
