@@ -153,7 +153,7 @@ class Client:
 
     def __init__(self, url: str):
         host, port = url.split("//")[1].split(":")
-        self.connection = http.client.HTTPConnection(host, int(port), timeout=120)
+        self.connection = http.client.HTTPConnection(host, int(port), timeout=60)
 
     def post(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, str | None]:
         """(status, the Server-Timing header if any)."""

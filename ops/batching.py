@@ -16,6 +16,8 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+POLL_S = 0.0002  # how often a batch being filled looks for requests that finished preprocessing
+
 
 class MicroBatcher:
     """Runs `forward(batch (N, ...)) -> (N, ...)` for requests that arrive together, `lanes` batches at a time.
@@ -58,13 +60,17 @@ class MicroBatcher:
         self._queue.put((item, future))
         while not future.done():
             if self._enter_lane():  # a lane is free: run the next batch here
+                ran = False
                 try:
                     if not self._queue.empty():
                         self._run_batch(self._take())
+                        ran = True
                 finally:
                     with self._batch_done:  # released and notified under this lock: no lost wake-up
                         self._running -= 1
                         self._batch_done.notify_all()
+                        if not ran and not future.done():  # ours is in a batch another lane runs
+                            self._batch_done.wait(timeout=1.0)
             else:
                 with self._batch_done:
                     if not future.done() and self._running >= self.lanes:
@@ -88,13 +94,11 @@ class MicroBatcher:
                 continue
             except queue.Empty:
                 pass
-            left = deadline - time.monotonic()
-            if self._preparing == 0 or left <= 0:
+            if self._preparing == 0 or time.monotonic() >= deadline:
                 break
-            try:
-                batch.append(self._queue.get(timeout=left))
-            except queue.Empty:
-                break
+            # Poll rather than block in SimpleQueue.get(timeout=...): on this VM that call was seen
+            # never to return (a request hung until its client gave up), which a short sleep avoids.
+            time.sleep(POLL_S)
         return batch
 
     def _run_batch(self, batch: list[tuple[np.ndarray, Future]]) -> None:
