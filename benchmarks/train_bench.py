@@ -89,6 +89,7 @@ def main() -> int:
                 "train_images": train_images,
                 "images_per_second": round(train_images * m["epochs_run"] / wall, 2),
                 "best_validation_accuracy": m["best"]["validation_accuracy"],
+                "untrained_validation_accuracy": (m.get("initial_validation") or {}).get("accuracy"),
                 "best_epoch": m["best"]["epoch"],
                 "cpu_seconds": round(_children_cpu() - cpu_before, 1),
                 "load_average_before": round(load_before, 2),
@@ -97,11 +98,15 @@ def main() -> int:
             runs.append(figures)
             print(json.dumps(figures), flush=True)
     accuracies = [r["best_validation_accuracy"] for r in runs]
+    untrained = [r["untrained_validation_accuracy"] for r in runs
+                 if r["untrained_validation_accuracy"] is not None]
     result = {"hyperparameters": hps, "cpu_count": os.cpu_count(), "runs": runs,
               "mean_accuracy": sum(accuracies) / len(accuracies), "min_accuracy": min(accuracies),
+              "mean_untrained_accuracy": sum(untrained) / len(untrained) if untrained else None,
               "max_wall_seconds": max(r["wall_seconds"] for r in runs)}
     print(f"folds={len(runs)} mean_accuracy={result['mean_accuracy']:.4f} "
-          f"min_accuracy={result['min_accuracy']:.4f} max_wall_seconds={result['max_wall_seconds']}")
+          f"min_accuracy={result['min_accuracy']:.4f} max_wall_seconds={result['max_wall_seconds']}"
+          + (f" mean_untrained_accuracy={result['mean_untrained_accuracy']:.4f}" if untrained else ""))
     write_json_atomic(Path(args.out), result)
     print(f"written: {args.out}")
     return 0

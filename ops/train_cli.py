@@ -79,6 +79,8 @@ def summary(metrics: Mapping[str, Any]) -> dict[str, Any]:
             "best_epoch": best.get("epoch"),
             "best_validation_accuracy": best.get("validation_accuracy"),
             "best_validation_top_k_accuracy": best.get("validation_top_k_accuracy"),
+            "validation_accuracy_before_training": (metrics.get("initial_validation") or {}).get(
+                "accuracy"),
             "training_seconds": metrics["training_seconds"]}
 
 
@@ -97,6 +99,8 @@ def print_summary(run: LocalRun) -> None:
         ("best validation accuracy", f"{s['best_validation_accuracy']:.4f} "
                                      f"(epoch {s['best_epoch']})"),
         ("best validation top-k accuracy", f"{s['best_validation_top_k_accuracy']:.4f}"),
+        *([("validation accuracy before training", f"{s['validation_accuracy_before_training']:.4f}")]
+          if s["validation_accuracy_before_training"] is not None else []),
         ("training time", f"{s['training_seconds']:.0f} s (wall {run.seconds:.0f} s)"),
         ("artifact", str(run.artifact)),
         ("metrics", str(run.metrics_path)),

@@ -65,6 +65,9 @@ def test_entry_point_runs_in_the_sagemaker_contract(tmp_path, dogs10, three_bree
     metrics = json.loads((model_dir / "metrics.json").read_text())
     assert metrics["epochs_run"] == 2 and metrics["stopped_reason"] == "reached epochs=2"
     assert (Path(env["DOGS_CHECKPOINT_DIR"]) / "checkpoint.pt").exists()
+    # and it says where it started: the validation accuracy before any training step
+    before = metrics["initial_validation"]["accuracy"]
+    assert 0 <= before <= 1 and f"before training: validation accuracy {before:.4f}" in result.stdout
 
 
 def test_bad_hyperparameter_fails_with_a_reason(tmp_path, dogs10, three_breed_lst_dir):
@@ -126,6 +129,9 @@ def test_a_killed_run_resumes_to_the_same_result(tmp_path, dogs10, three_breed_l
                for e in (unbroken, broken)]
     strip = [[{k: v for k, v in h.items() if k != "seconds"} for h in run] for run in history]
     assert strip[0] == strip[1] and len(strip[0]) == 3
+    initial = [json.loads((Path(e["SM_MODEL_DIR"]) / "metrics.json").read_text())["initial_validation"]
+               for e in (unbroken, broken)]
+    assert initial[0] == initial[1] is not None  # kept in the checkpoint across the kill
     assert [h["learning_rate"] for h in history[0]] == pytest.approx([0.01, 0.005, 0.005])
 
 
