@@ -9,20 +9,12 @@ import pytest
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.sagemaker.models import sagemaker_backends
 
-from ops import aws_training, config, state
+from ops import aws_training, state
 from ops.aws_clients import AwsError
 from training import hyperparameters as hp
 from training.errors import UserError
 
-ROLE = f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:role/dog-breeds-sagemaker"
-REGION = "us-east-1"
-
-
-@pytest.fixture
-def cfg(data_bucket):
-    cfg = config.load()
-    cfg.aws.update(bucket=data_bucket, role_arn=ROLE, region=REGION)
-    return cfg
+from tests.fixtures.mocked_aws import REGION, SAGEMAKER_ROLE as ROLE
 
 
 @pytest.fixture
