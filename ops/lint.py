@@ -28,9 +28,11 @@ class Result:
 
 
 def _run(argv: list[str], cwd: Path = PROJECT_ROOT) -> tuple[int, str]:
+    from ops.terraform import has_cli_config_file
+
     env = dict(os.environ)
-    if not Path(env.get("TF_CLI_CONFIG_FILE", "/")).is_file():
-        env.pop("TF_CLI_CONFIG_FILE", None)  # a missing file only earns a warning
+    if not has_cli_config_file(env):
+        env.pop("TF_CLI_CONFIG_FILE", None)
     proc = subprocess.run(argv, cwd=cwd, env=env, text=True, capture_output=True)
     return proc.returncode, (proc.stdout + proc.stderr).strip()
 

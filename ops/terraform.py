@@ -107,14 +107,20 @@ def write_tfvars(target: str, variables: dict[str, Any]) -> Path:
     return path
 
 
+def has_cli_config_file(env) -> bool:
+    """False when TF_CLI_CONFIG_FILE names a missing file: Terraform then warns on every command, so
+    callers drop the variable (unset, it is True: nothing to drop)."""
+    path = env.get("TF_CLI_CONFIG_FILE")
+    return path is None or Path(path).is_file()
+
+
 @contextmanager
 def _environment(target: str) -> Iterator[None]:
     """The process environment Terraform runs in (python-terraform passes os.environ on)."""
     saved = dict(os.environ)
     os.environ["TF_IN_AUTOMATION"] = "1"
-    cli_config = os.environ.get("TF_CLI_CONFIG_FILE")
-    if cli_config is not None and not Path(cli_config).is_file():
-        del os.environ["TF_CLI_CONFIG_FILE"]  # a missing file only earns a warning on every command
+    if not has_cli_config_file(os.environ):
+        os.environ.pop("TF_CLI_CONFIG_FILE", None)
     if target == "local":
         from ops.local_aws import CREDENTIALS
         os.environ.update(CREDENTIALS)

@@ -83,3 +83,13 @@ def test_deploy_without_a_trained_model_exits_2_with_one_line(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "error: no trained model: run `invoke train` first, or pass --model-data s3://.../model.tar.gz"]
+
+
+def test_a_cli_config_variable_naming_a_missing_file_is_dropped(tmp_path):
+    from ops.terraform import has_cli_config_file
+
+    existing = tmp_path / "terraformrc"
+    existing.write_text("")
+    assert has_cli_config_file({}) is True
+    assert has_cli_config_file({"TF_CLI_CONFIG_FILE": str(existing)}) is True
+    assert has_cli_config_file({"TF_CLI_CONFIG_FILE": str(tmp_path / "missing")}) is False

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -18,7 +19,7 @@ CHECKOV_CONFIG = REPO / ".checkov.yaml"
 
 
 def terraform(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in __import__("os").environ.items() if k != "TF_CLI_CONFIG_FILE"}
+    env = {k: v for k, v in os.environ.items() if k != "TF_CLI_CONFIG_FILE"}
     return subprocess.run(["terraform", *args, "-no-color"], cwd=cwd, env=env, text=True,
                           capture_output=True, timeout=600)
 
