@@ -10,6 +10,7 @@ import json
 import sys
 import tarfile
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -18,6 +19,7 @@ from typing import Any
 from training.errors import UserError
 
 _loaded = 0  # distinct module names, so two artifacts can be loaded side by side
+_IMPORT_LOCK = threading.Lock()  # one artifact's code imported at a time (sys.modules is swapped)
 
 
 class ArtifactError(UserError, ValueError):
@@ -98,23 +100,26 @@ def _import_handlers(code_dir: Path) -> ModuleType:
     """Import code/inference.py with code/ first on the path and its own `training` package.
 
     The project's `training` modules are set aside while it imports, then put back; the handlers
-    keep references to the artifact's copies.
+    keep references to the artifact's copies. Loads are serialised (two threads loading artifacts at
+    once would put each other's modules back); load models before starting threads that import
+    `training` themselves.
     """
     global _loaded
-    _loaded += 1
-    saved = {name: mod for name, mod in sys.modules.items()
-             if name == "training" or name.startswith("training.")}
-    for name in saved:
-        del sys.modules[name]
-    sys.path.insert(0, str(code_dir))
-    try:
-        spec = importlib.util.spec_from_file_location(f"dogs_artifact_inference_{_loaded}",
-                                                      code_dir / "inference.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-    finally:
-        sys.path.remove(str(code_dir))
-        for name in [n for n in sys.modules if n == "training" or n.startswith("training.")]:
+    with _IMPORT_LOCK:
+        _loaded += 1
+        saved = {name: mod for name, mod in sys.modules.items()
+                 if name == "training" or name.startswith("training.")}
+        for name in saved:
             del sys.modules[name]
-        sys.modules.update(saved)
+        sys.path.insert(0, str(code_dir))
+        try:
+            spec = importlib.util.spec_from_file_location(f"dogs_artifact_inference_{_loaded}",
+                                                          code_dir / "inference.py")
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            return module
+        finally:
+            sys.path.remove(str(code_dir))
+            for name in [n for n in sys.modules if n == "training" or n.startswith("training.")]:
+                del sys.modules[name]
+            sys.modules.update(saved)

@@ -6,10 +6,12 @@ import subprocess
 import sys
 import tarfile
 import textwrap
+from pathlib import Path
 
 import pytest
 
 from ops.artifact import ArtifactError, load_artifact
+from ops.config import PROJECT_ROOT
 
 pytestmark = pytest.mark.slow
 
@@ -105,3 +107,16 @@ def test_load_artifact_refuses_what_is_not_an_artifact(tmp_path):
         load_artifact(tmp_path / "junk.tar.gz")
     with pytest.raises(ArtifactError, match="no model.json"):
         load_artifact(tmp_path)
+
+
+def test_artifacts_loaded_from_several_threads_at_once_each_work(tiny_artifact, photos):
+    from concurrent.futures import ThreadPoolExecutor
+
+    jpeg = next(iter(photos.values()))[1]
+    with ThreadPoolExecutor(4) as pool:
+        models = list(pool.map(lambda _: load_artifact(tiny_artifact), range(4)))
+    answers = [model.invoke(jpeg, "image/jpeg") for model in models]
+    assert len(set(answers)) == 1 and answers[0].startswith(b"[")
+    import training.model  # the project's own package is back in place
+
+    assert Path(training.model.__file__).parent == PROJECT_ROOT / "training"
