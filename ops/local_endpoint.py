@@ -276,7 +276,7 @@ def main(argv: list[str] | None = None) -> None:
                             "backend": getattr(model.model, "backend", "unknown"),
                             "max_batch": args.max_batch if model.batchable else 1,
                             "lanes": lanes if model.batchable else 1,
-                            "intra_op_threads": int(os.environ["DOGS_INFERENCE_THREADS"])}))
+                            "intra_op_threads": args.intra_op_threads}))
     import waitress
 
     waitress.serve(app, host=args.host, port=args.port, threads=max(args.threads, lanes + 2),

@@ -285,8 +285,11 @@ def make_loaders(run: Run, net: models.Classifier):
     trained: nn.Module = net
     if hps["cache_features"]:
         plain = data.LstDataset(f.train, train_set.entries, eval_transform(**images))
-        train_set = cached_features(run, net, plain, mirror=hps["cached_views"] == 2)
-        val_set = cached_features(run, net, val_set, mirror=False)
+        net.eval()
+        backbone = (onnx_backbone.features_function(net.backbone, torch.get_num_threads())
+                    if run.device.type == "cpu" else net.backbone)  # exported once, for both sets
+        train_set = cached_features(run, backbone, plain, mirror=hps["cached_views"] == 2)
+        val_set = cached_features(run, backbone, val_set, mirror=False)
         trained = net.head
     sampler = DistributedSampler(train_set, num_replicas=run.world_size, rank=run.rank,
                                  shuffle=True, seed=hps["seed"])
@@ -298,13 +301,12 @@ def make_loaders(run: Run, net: models.Classifier):
 
 
 @torch.no_grad()
-def cached_features(run: Run, net: models.Classifier, dataset: data.LstDataset, *,
+def cached_features(run: Run, backbone, dataset: data.LstDataset, *,
                     mirror: bool) -> TensorDataset:
-    """The frozen backbone's features of every image (and of its mirror image), computed once (on a CPU
-    by ONNX Runtime where it can: several times faster than eager PyTorch)."""
-    net.eval()
-    backbone = (onnx_backbone.features_function(net.backbone, torch.get_num_threads())
-                if run.device.type == "cpu" else net.backbone)
+    """The frozen backbone's features of every image (and of its mirror image), computed once.
+
+    `backbone` maps a batch to features: the network's own (in eval mode), or on a CPU ONNX Runtime's
+    run of it (`onnx_backbone`, several times faster than eager PyTorch)."""
     loader = DataLoader(dataset, batch_size=32)
     features, mirrored, labels = [], [], []
     with progress_bar(run, len(dataset) * (2 if mirror else 1), "features") as bar:
