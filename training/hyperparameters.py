@@ -134,6 +134,10 @@ SPECS: dict[str, Spec] = {
         str, "random", "imagenet: with use_pretrained_model=1, head rows of classes that are "
         "ImageNet classes (every Stanford Dogs breed) start from the ImageNet classifier; "
         "random: all rows start random", choices=("random", "imagenet"), builtin=False),
+    "data_workers": Spec(
+        int, -1, "processes that decode and augment images for each training process; -1: "
+        "automatic (on a GPU, its share of the CPU cores, at most 8; on a CPU, none: the cores "
+        "run the network)", low=-1, high=64, builtin=False),
 }
 
 ORIGINAL_KEYS = (

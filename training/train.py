@@ -140,6 +140,8 @@ def seed_everything(seed: int) -> None:
 def fit(run: Run) -> dict[str, Any]:
     """Train to the end (or resume and finish); rank 0 writes the model folder. Returns metrics."""
     hps, started = run.hps, time.time()
+    log(run, f"training on {describe_device(run.device)}"
+             + (f", {run.world_size} processes" if run.world_size > 1 else ""))
     seed_everything(hps["seed"])
     torch.use_deterministic_algorithms(True, warn_only=True)
     net = build_network(run)
@@ -214,7 +216,7 @@ def fit(run: Run) -> dict[str, Any]:
                "initial_validation": state["initial"],
                "stopped_reason": reason, "training_seconds": round(state["seconds"], 3),
                "wall_seconds_this_run": round(time.time() - started, 3),
-               "world_size": run.world_size}
+               "world_size": run.world_size, "device": describe_device(run.device)}
     if run.is_main:
         net.load_state_dict(state["best_model"])
         export.write_model_dir(run.folders.model_dir, model=net, classes=run.classes, hps=hps,
@@ -281,6 +283,7 @@ def make_loaders(run: Run, net: models.Classifier):
     val_set = data.LstDataset(f.validation, data.read_channel_lst(f.validation_lst),
                               eval_transform(**images))
     batch = max(1, hps["mini_batch_size"] // run.world_size)
+    workers = data_workers(run)
     targets = train_set.targets
     trained: nn.Module = net
     if hps["cache_features"]:
@@ -288,26 +291,49 @@ def make_loaders(run: Run, net: models.Classifier):
         net.eval()
         backbone = (onnx_backbone.features_function(net.backbone, torch.get_num_threads())
                     if run.device.type == "cpu" else net.backbone)  # exported once, for both sets
-        train_set = cached_features(run, backbone, plain, mirror=hps["cached_views"] == 2)
-        val_set = cached_features(run, backbone, val_set, mirror=False)
+        train_set = cached_features(run, backbone, plain, mirror=hps["cached_views"] == 2,
+                                    workers=workers)
+        val_set = cached_features(run, backbone, val_set, mirror=False, workers=workers)
         trained = net.head
+        workers = 0  # features in memory: nothing left to decode
     sampler = DistributedSampler(train_set, num_replicas=run.world_size, rank=run.rank,
                                  shuffle=True, seed=hps["seed"])
-    train_loader = DataLoader(train_set, batch_size=batch, sampler=sampler)
+    train_loader = DataLoader(train_set, batch_size=batch, sampler=sampler,
+                              **loader_options(run, workers))
     train_loader.dataset_targets = targets
     shard = Subset(val_set, range(run.rank, len(val_set), run.world_size))
-    val_loader = DataLoader(shard, batch_size=batch)
+    val_loader = DataLoader(shard, batch_size=batch, **loader_options(run, workers))
     return train_loader, val_loader, trained
+
+
+def data_workers(run: Run) -> int:
+    """DataLoader worker processes per training process: the `data_workers` hyperparameter, or with -1
+    none on a CPU (its cores run the network) and on a GPU this process's share of the cores, at
+    most 8 (decoding and augmenting photos on the main process alone starves a GPU)."""
+    if run.hps["data_workers"] >= 0:
+        return run.hps["data_workers"]
+    if run.device.type != "cuda":
+        return 0
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    per_node = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    return max(1, min(8, cores // max(1, per_node) - 1))
+
+
+def loader_options(run: Run, workers: int) -> dict[str, Any]:
+    """Worker processes kept across epochs, and pinned memory for copies to a GPU."""
+    return {"num_workers": workers, "persistent_workers": workers > 0,
+            "pin_memory": run.device.type == "cuda"}
 
 
 @torch.no_grad()
 def cached_features(run: Run, backbone, dataset: data.LstDataset, *,
-                    mirror: bool) -> TensorDataset:
+                    mirror: bool, workers: int = 0) -> TensorDataset:
     """The frozen backbone's features of every image (and of its mirror image), computed once.
 
     `backbone` maps a batch to features: the network's own (in eval mode), or on a CPU ONNX Runtime's
     run of it (`onnx_backbone`, several times faster than eager PyTorch)."""
-    loader = DataLoader(dataset, batch_size=32)
+    loader = DataLoader(dataset, batch_size=32, num_workers=workers,
+                        pin_memory=run.device.type == "cuda")
     features, mirrored, labels = [], [], []
     with progress_bar(run, len(dataset) * (2 if mirror else 1), "features") as bar:
         for inputs, targets in loader:
@@ -367,6 +393,13 @@ def print_metrics(run: Run, record: dict[str, Any], top_k: int) -> None:
     print(f"epoch={e} validation:accuracy={record['validation_accuracy']:.4f}", flush=True)
     print(f"epoch={e} validation:top_k_accuracy={record['validation_top_k_accuracy']:.4f} "
           f"(k={top_k})", flush=True)
+
+
+def describe_device(device: torch.device) -> str:
+    """`cuda:0 (NVIDIA H100 80GB HBM3)` or `cpu`: where a run's training happened, for its log and metrics."""
+    if device.type == "cuda":
+        return f"{device} ({torch.cuda.get_device_name(device)})"
+    return str(device)
 
 
 def log(run: Run, message: str) -> None:

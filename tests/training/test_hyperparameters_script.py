@@ -12,7 +12,7 @@ from training import environment, hyperparameters as hp
     ("trainable_blocks", "-1", -1), ("trainable_blocks", "3", 3), ("cache_features", "1", 1),
     ("head_init", "imagenet", "imagenet"), ("cached_views", "1", 1),
     ("backbone", "efficientnet_lite0", "efficientnet_lite0"),
-    ("seed", "42", 42),
+    ("seed", "42", 42), ("data_workers", "-1", -1), ("data_workers", "4", 4),
 ])
 def test_script_keys_parse(key, raw, typed):
     assert hp.parse_value(key, raw) == typed
@@ -21,6 +21,7 @@ def test_script_keys_parse(key, raw, typed):
 @pytest.mark.parametrize("key,value", [
     ("trainable_blocks", "-2"), ("trainable_blocks", "all"), ("cache_features", "2"),
     ("head_init", "zeros"), ("cached_views", "3"), ("backbone", "vgg16"), ("seed", "-1"),
+    ("data_workers", "-2"), ("data_workers", "auto"),
 ])
 def test_script_keys_refuse_bad_values(key, value):
     with pytest.raises(hp.HyperparameterError, match=key):
@@ -32,7 +33,8 @@ def test_script_keys_are_not_sent_to_the_builtin_algorithm():
 
     sent = hp.to_sagemaker(values, builtin_only=True)
 
-    assert not {"backbone", "seed", "trainable_blocks", "cache_features", "head_init"} & set(sent)
+    assert not {"backbone", "seed", "trainable_blocks", "cache_features", "head_init",
+                "data_workers"} & set(sent)
 
 
 def test_hyperparameters_file_then_sm_hps_then_command_line(tmp_path):

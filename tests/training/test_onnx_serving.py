@@ -97,6 +97,32 @@ def test_a_failing_export_is_dropped_and_training_mode_restored(tmp_path):
     assert net.training
 
 
+def test_a_reduced_precision_model_is_exported_as_float32_and_left_as_it_was(tmp_path):
+    # A network that computes at lower precision where it trained (bfloat16 here; TF32 on a GPU) is
+    # exported and checked as the float32 CPU network ONNX Runtime serves, not dropped.
+    net = small_network().to(torch.bfloat16).train()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+
+    result = export.export_onnx(net, tmp_path / "m.onnx", torch.randn(3, 3, 16, 16))
+
+    assert result["exported"] and result["max_abs_diff"] < 1e-4 and (tmp_path / "m.onnx").is_file()
+    assert net.training and all(v.dtype == torch.bfloat16 for v in net.state_dict().values())
+    assert all(torch.equal(v, before[k]) for k, v in net.state_dict().items())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_a_model_on_a_gpu_is_exported_within_the_tolerance(tmp_path):
+    from training.model import build_model
+
+    net = build_model("efficientnet_lite0", num_classes=10, pretrained=True).cuda().eval()
+    images = torch.randn(8, 3, 224, 224, device="cuda")
+
+    result = export.export_onnx(net, tmp_path / "m.onnx", images)
+
+    assert result["exported"], result
+    assert next(net.parameters()).is_cuda
+
+
 def test_without_onnxruntime_the_artifact_serves_with_pytorch(tiny_artifact, monkeypatch, photos,
                                                                onnx_and_torch):
     import sys

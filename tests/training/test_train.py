@@ -45,7 +45,7 @@ def metric_lines(text, name):
 def test_entry_point_runs_in_the_sagemaker_contract(tmp_path, dogs10, three_breed_lst_dir):
     # Given a container-like layout, framework-encoded hyperparameters, and SageMaker's way to start it
     settings = {**QUICK, "epochs": 2, "optimizer": "adam", "use_weighted_loss": 1,
-                "augmentation_type": "crop_color"}
+                "augmentation_type": "crop_color", "data_workers": 1}
     env = container(tmp_path, dogs10, three_breed_lst_dir, settings, encode_like_framework=True)
 
     result = subprocess.run([sys.executable, "training/train.py"], cwd=REPO, env=env,
@@ -68,6 +68,25 @@ def test_entry_point_runs_in_the_sagemaker_contract(tmp_path, dogs10, three_bree
     # and it says where it started: the validation accuracy before any training step
     before = metrics["initial_validation"]["accuracy"]
     assert 0 <= before <= 1 and f"before training: validation accuracy {before:.4f}" in result.stdout
+    # and where it trained (no GPU here)
+    assert metrics["device"] == "cpu" and "training on cpu" in result.stdout
+
+
+@pytest.mark.parametrize("device,given,local_processes,expected", [
+    ("cpu", -1, 1, 0),  # a CPU's cores run the network
+    ("cpu", 3, 1, 3),  # asked for
+    ("cuda:0", -1, 1, "cores - 1, at most 8"),
+    ("cuda:0", -1, 64, 1),  # more GPU processes than cores: still one each
+])
+def test_data_workers(monkeypatch, device, given, local_processes, expected):
+    from training.train import Run, data_workers
+
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", str(local_processes))
+    run = Run(hps=hp.validate({"data_workers": given}), folders=None, classes=[],
+              device=torch.device(device))
+    if expected == "cores - 1, at most 8":
+        expected = max(1, min(8, len(os.sched_getaffinity(0)) - 1))
+    assert data_workers(run) == expected
 
 
 def test_bad_hyperparameter_fails_with_a_reason(tmp_path, dogs10, three_breed_lst_dir):
