@@ -3,6 +3,7 @@ InvokeEndpoint requests), what it retries, and how each answer becomes an API er
 from __future__ import annotations
 
 import json
+import socket
 import threading
 
 import pytest
@@ -24,7 +25,8 @@ class ScriptedRuntime:
             self.requests.append({"path": environ["PATH_INFO"], "body": body,
                                   "headers": {k[5:].replace("_", "-").lower(): v
                                               for k, v in environ.items() if k.startswith("HTTP_")},
-                                  "content_type": environ.get("CONTENT_TYPE")})
+                                  "content_type": environ.get("CONTENT_TYPE"),
+                                  "connection": environ.get("REMOTE_PORT")})
             status, headers, answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
         start_response(f"{status} X", [("Content-Length", str(len(answer))), *headers.items()])
         return [answer]
@@ -164,3 +166,75 @@ def test_a_deadline_cuts_the_wait_short_and_says_so(modules, silent_endpoint):
     assert 0.4 < time.monotonic() - started < 2.0
     with pytest.raises(endpoint.EndpointTimeout, match="deadline"):  # already past: no call at all
         endpoint.probabilities(client, config, b"img", 0, deadline=time.monotonic() - 1)
+
+
+def test_calls_reuse_one_keep_alive_connection(modules):
+    endpoint, config, client, runtime, server = serve(modules, [OK])
+    try:
+        for _ in range(3):
+            assert endpoint.probabilities(client, config, b"img", 0) == [0.25, 0.75]
+    finally:
+        server.close()
+    assert len({r["connection"] for r in runtime.requests}) == 1
+
+
+class ClosingRuntime:
+    """A raw HTTP server that answers each connection's first request, then closes it without saying
+    so (as a server does when an idle keep-alive connection times out)."""
+
+    def __init__(self):
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.connections = 0
+        self.requests = 0
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            with conn:
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    data += conn.recv(65536)
+                head, _, body = data.partition(b"\r\n\r\n")
+                length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                                  if line.lower().startswith(b"content-length")))
+                while len(body) < length:
+                    body += conn.recv(65536)
+                self.requests += 1
+                answer = OK[2]
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                             b"Content-Length: " + str(len(answer)).encode() + b"\r\n\r\n" + answer)
+
+    def close(self):
+        self.sock.close()
+
+
+def test_a_connection_the_server_closed_while_idle_is_replaced_without_an_attempt(modules):
+    endpoint, settings = modules
+    runtime = ClosingRuntime()
+    config = settings.Settings(endpoint_name="e", class_names=("a", "b"), endpoint_url=runtime.url,
+                               endpoint_max_attempts=1)  # no retry: the reconnect is not one
+    client = endpoint.make_client(config)
+    try:
+        for _ in range(3):
+            assert endpoint.probabilities(client, config, b"img", 0) == [0.25, 0.75]
+    finally:
+        runtime.close()
+    assert runtime.connections == 3 and runtime.requests == 3
+
+
+def test_an_endpoint_that_refuses_connections_is_unavailable(modules):
+    from ops.servers import free_port
+
+    endpoint, settings = modules
+    config = settings.Settings(endpoint_name="e", class_names=("a", "b"),
+                               endpoint_url=f"http://127.0.0.1:{free_port()}", endpoint_max_attempts=2)
+    with pytest.raises(endpoint.EndpointUnavailable, match="cannot be reached") as caught:
+        endpoint.probabilities(endpoint.make_client(config), config, b"img", 0)
+    assert caught.value.status == 503 and caught.value.headers["Retry-After"] == "5"
