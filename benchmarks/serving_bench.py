@@ -167,12 +167,40 @@ class Client:
         self.connection.close()
 
 
+PASSES = 4  # each level's requests are spread over this many passes through the levels
+
+
+class Load:
+    """What concurrent clients saw: each request's latency (ms), the wall time (s), the error
+    statuses, and the endpoint's own Server-Timing stages (ms)."""
+
+    def __init__(self) -> None:
+        self.latencies: list[float] = []
+        self.wall_s = 0.0
+        self.errors: list[int] = []
+        self.stages: dict[str, list[float]] = {}
+
+    def add(self, other: "Load") -> None:
+        self.latencies += other.latencies
+        self.wall_s += other.wall_s
+        self.errors += other.errors
+        for name, values in other.stages.items():
+            self.stages.setdefault(name, []).extend(values)
+
+    def figures(self, clients: int) -> dict:
+        result = {"concurrency": clients, **summary(self.latencies),
+                  "requests_per_s": round(len(self.latencies) / self.wall_s, 2), "errors": len(self.errors)}
+        if self.stages:  # what the endpoint itself measured (its Server-Timing header), p50 per stage
+            result["server_timing_p50_ms"] = {name: round(percentile(v, 50), 3)
+                                              for name, v in self.stages.items()}
+        return result
+
+
 def load_test(url: str, path: str, bodies: list[bytes], headers: dict[str, str], clients: int,
-              requests: int) -> dict:
-    """`requests` POSTs from `clients` concurrent keep-alive clients: latency, throughput, errors."""
+              requests: int) -> Load:
+    """`requests` POSTs from `clients` concurrent keep-alive clients."""
     per_client = max(1, requests // clients)
-    errors = []
-    stages: dict[str, list[float]] = {}
+    load = Load()
 
     def client_loop(k: int) -> list[float]:
         client = Client(url)
@@ -183,22 +211,33 @@ def load_test(url: str, path: str, bodies: list[bytes], headers: dict[str, str],
                 status, timing = client.post(path, bodies[(k * per_client + i) % len(bodies)], headers)
                 latencies.append((time.perf_counter() - started) * 1000)
                 if status != 200:
-                    errors.append(status)
+                    load.errors.append(status)
                 for name, ms in parse_server_timing(timing).items():
-                    stages.setdefault(name, []).append(ms)
+                    load.stages.setdefault(name, []).append(ms)
         finally:
             client.close()
         return latencies
 
     started = time.perf_counter()
     with ThreadPoolExecutor(clients) as pool:
-        latencies = [ms for chunk in pool.map(client_loop, range(clients)) for ms in chunk]
-    wall = time.perf_counter() - started
-    result = {"concurrency": clients, **summary(latencies), "requests_per_s": round(len(latencies) / wall, 2),
-              "errors": len(errors)}
-    if stages:  # what the endpoint itself measured (its Server-Timing header), p50 per stage
-        result["server_timing_p50_ms"] = {name: round(percentile(v, 50), 3) for name, v in stages.items()}
-    return result
+        load.latencies = [ms for chunk in pool.map(client_loop, range(clients)) for ms in chunk]
+    load.wall_s = time.perf_counter() - started
+    return load
+
+
+def level_rounds(url: str, path: str, bodies: list[bytes], headers: dict[str, str],
+                 levels: tuple[int, ...], requests: int, passes: int = PASSES) -> list[dict]:
+    """Each concurrency level's figures, its requests spread over `passes` passes through the levels
+    (1, 4, 16, 1, 4, 16, ...). On this VM the machine's speed drifts by 10-30 % within seconds with
+    nothing else running; a level measured in one stretch lands in a fast or a slow one, and a ratio
+    of two levels (throughput at 4 clients ÷ at 1) then measures the drift as much as the server."""
+    for c in levels:
+        load_test(url, path, bodies, headers, c, 2 * c)  # warm up: connections, threads
+    loads = {c: Load() for c in levels}
+    for _ in range(passes):
+        for c in levels:
+            loads[c].add(load_test(url, path, bodies, headers, c, max(requests // passes, 2 * c)))
+    return [loads[c].figures(c) for c in levels]
 
 
 def parse_server_timing(header: str | None) -> dict[str, float]:
@@ -227,13 +266,9 @@ def start_endpoint(model_path: Path, max_batch: int, log_dir: Path, threads: int
 
 def endpoint_rounds(endpoint: servers.Server, photos: list[bytes], requests: int,
                     levels: tuple[int, ...]) -> list[dict]:
-    path = f"/endpoints/{ENDPOINT_NAME}/invocations"
-    headers = {"Content-Type": "application/x-image", "Accept": "application/json"}
-    results = []
-    for c in levels:
-        load_test(endpoint.url, path, photos, headers, c, 2 * c)  # warm up: connections, threads
-        results.append(load_test(endpoint.url, path, photos, headers, c, max(requests, 2 * c)))
-    return results
+    return level_rounds(endpoint.url, f"/endpoints/{ENDPOINT_NAME}/invocations", photos,
+                        {"Content-Type": "application/x-image", "Accept": "application/json"}, levels,
+                        requests)
 
 
 def start_api(endpoint_url: str, class_names: list[str], model_id: str, log_dir: Path) -> servers.Server:
@@ -253,12 +288,8 @@ def start_api(endpoint_url: str, class_names: list[str], model_id: str, log_dir:
 
 def api_rounds(api: servers.Server, photos: list[bytes], requests: int, levels: tuple[int, ...]) -> list[dict]:
     bodies = [json.dumps({"image": base64.b64encode(p).decode()}).encode() for p in photos]
-    headers = {"x-api-key": API_KEY, "Content-Type": "application/json"}
-    results = []
-    for c in levels:
-        load_test(api.url, "/beta/predict", bodies, headers, c, 2 * c)  # warm up: connections, threads
-        results.append(load_test(api.url, "/beta/predict", bodies, headers, c, max(requests, 2 * c)))
-    return results
+    return level_rounds(api.url, "/beta/predict", bodies,
+                        {"x-api-key": API_KEY, "Content-Type": "application/json"}, levels, requests)
 
 
 def paired_rounds(model, endpoint: servers.Server, api: servers.Server, photos: list[bytes],
@@ -274,7 +305,7 @@ def paired_rounds(model, endpoint: servers.Server, api: servers.Server, photos: 
     bodies = [json.dumps({"image": base64.b64encode(p).decode()}).encode() for p in photos]
 
     def measure() -> dict[str, list[float]]:
-        times: dict[str, list[float]] = {"bare": [], "endpoint": [], "api": []}
+        times: dict[str, list[float]] = {"bare": [], "endpoint": [], "endpoint_inside": [], "api": []}
         to_endpoint, to_api = Client(endpoint.url), Client(api.url)
         try:
             for i in range(requests + 4):  # the first four warm up
@@ -283,11 +314,14 @@ def paired_rounds(model, endpoint: servers.Server, api: servers.Server, photos: 
                 started = time.perf_counter()  # the bare figure is the second, warm pass
                 model.forward(model.prepare(photos[k], "image/jpeg")[None])
                 bare = (time.perf_counter() - started) * 1000
-                endpoint_ms = timed(to_endpoint.post, path, photos[k], image_headers)
+                started = time.perf_counter()
+                _, timing = to_endpoint.post(path, photos[k], image_headers)
+                endpoint_ms = (time.perf_counter() - started) * 1000
                 api_ms = timed(to_api.post, "/beta/predict", bodies[k], api_headers)
                 if i >= 4:
                     times["bare"].append(bare)
                     times["endpoint"].append(endpoint_ms)
+                    times["endpoint_inside"].append(sum(parse_server_timing(timing).values()))
                     times["api"].append(api_ms)
         finally:
             to_endpoint.close()
@@ -296,7 +330,7 @@ def paired_rounds(model, endpoint: servers.Server, api: servers.Server, photos: 
 
     with ThreadPoolExecutor(1) as worker:  # as in_process measures it
         times = worker.submit(measure).result()
-    result = {name: summary(values) for name, values in times.items()}
+    result = {name: summary(values) for name, values in times.items() if values}
     bare = result["bare"]["p50_ms"]
     result["endpoint_over_bare"] = round(result["endpoint"]["p50_ms"] / bare, 3)
     result["api_over_bare"] = round(result["api"]["p50_ms"] / bare, 3)
@@ -420,6 +454,7 @@ def print_table(f: dict) -> None:
     if paired:
         row("paired: preprocess + bare forward", paired["bare"], 1)
         row("paired: endpoint round trip", paired["endpoint"], 1)
+        row("  … of which inside the endpoint", paired.get("endpoint_inside"), 1)
         row("paired: API round trip", paired["api"], 1)
     console = Console()
     if not console.is_terminal:  # a pipe or a log: the whole table, not one squeezed to 80 columns

@@ -25,12 +25,15 @@ import random
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 from api_errors import (ApiError, EndpointThrottled, EndpointTimeout, EndpointUnavailable, InvalidImage,
                         ModelFailed, UnsupportedMediaType)
 from settings import Settings
+
+if TYPE_CHECKING:
+    import http.client
 
 # The built-in algorithm's content type, which the original used; our inference.py accepts it too.
 CONTENT_TYPE = "application/x-image"

@@ -39,6 +39,13 @@ def test_invoke_bench_measures_every_stage(tiny_artifact, tmp_path):
     assert figures["endpoint_peak_rss_mb"] > 50
     assert figures["handler_cold_import"]["median_ms"] > 0
     assert set(figures["targets"]["met"]) >= {"no errors at c16", "endpoint peak RSS <= 400 MB"}
+    # each level's requests come from several passes through the levels: 4 passes of 2 x clients here
+    assert [r["n"] for r in figures["api"]] == [8, 32, 128]
+    # the latency ratio is judged on figures taken photo by photo, beside the one from separate phases
+    paired = figures["paired_c1"]
+    assert all(paired[k]["n"] == 4 for k in ("bare", "endpoint", "endpoint_inside", "api"))
+    assert figures["targets"]["api_p50_c1_over_preprocess_plus_forward"] == paired["api_over_bare"] > 0
+    assert figures["targets"]["api_p50_c1_over_preprocess_plus_forward_separate_phases"] > 0
     assert "API round trip" in run.stdout and "ONNX fwd" in run.stdout
 
 
