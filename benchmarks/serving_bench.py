@@ -38,7 +38,8 @@ PHOTOS = ROOT.parent / "shared" / "data" / "dogs-10" / "Images"
 ENDPOINT_NAME = "bench"
 API_KEY = "bench"
 LEVELS = (1, 4, 16)
-ALTERNATIVE_MAX_BATCH = 8  # what the default is compared with when the endpoint does not batch
+ALTERNATIVE_MAX_BATCH = 8
+IDLE_GAP_S = 0.02  # the pause before each "after idle" forward pass  # what the default is compared with when the endpoint does not batch
 
 
 class BenchError(UserError, ValueError):
@@ -99,7 +100,8 @@ def in_process(model_path: Path, photos: list[bytes], n: int, threads: int) -> d
     """Bare ONNX Runtime and PyTorch forward passes and preprocessing, interleaved (same load), in a
     worker thread (torch in the main thread ran several times slower on this machine). The ONNX forward
     runs with the endpoint's intra-op `threads` (what each request gets) and, for reference, with all
-    cores."""
+    cores and after an idle gap (what the CPU's state adds to a pass that follows a pause, as every
+    pass at one client does)."""
     from ops.artifact import load_artifact
 
     def load(**env: str):
@@ -121,7 +123,8 @@ def in_process(model_path: Path, photos: list[bytes], n: int, threads: int) -> d
     onnx = onnx_model.model.backend == "onnxruntime"
 
     def measure() -> dict[str, list[float]]:
-        times: dict[str, list[float]] = {"onnx": [], "onnx_all_cores": [], "pytorch": [], "preprocess": []}
+        times: dict[str, list[float]] = {"onnx": [], "onnx_all_cores": [], "pytorch": [], "preprocess": [],
+                                         "onnx_after_idle": []}
         for i in range(3):  # warm up
             onnx_model.forward(batch), onnx_all.forward(batch), torch_model.forward(batch)
         for i in range(n):
@@ -130,12 +133,17 @@ def in_process(model_path: Path, photos: list[bytes], n: int, threads: int) -> d
                 times["onnx"].append(timed(onnx_model.forward, batch))
                 times["onnx_all_cores"].append(timed(onnx_all.forward, batch))
             times["pytorch"].append(timed(torch_model.forward, batch))
+            if onnx:  # what an idle gap costs the next pass: the CPU's state, not the server
+                time.sleep(IDLE_GAP_S)
+                times["onnx_after_idle"].append(timed(onnx_model.forward, batch))
         return times
 
     with ThreadPoolExecutor(1) as worker:
         times = worker.submit(measure).result()
     return {"bare_onnx_forward": summary(times["onnx"]) if onnx else None,
             "bare_onnx_forward_all_cores": summary(times["onnx_all_cores"]) if onnx else None,
+            "bare_onnx_forward_after_idle": summary(times["onnx_after_idle"]) if onnx else None,
+            "idle_gap_ms": IDLE_GAP_S * 1000,
             "bare_pytorch_forward": summary(times["pytorch"]),
             "preprocess": summary(times["preprocess"]),
             "intra_op_threads": threads,
@@ -442,6 +450,7 @@ def print_table(f: dict) -> None:
 
     row(f"bare ONNX Runtime forward, {f['intra_op_threads']} thr.", f["bare_onnx_forward"], 1)
     row(f"  … on all {f['machine']['cpus']} cores", f.get("bare_onnx_forward_all_cores"), 1)
+    row(f"  … each after {f.get('idle_gap_ms', 0):g} ms idle", f.get("bare_onnx_forward_after_idle"), 1)
     row("bare PyTorch forward", f["bare_pytorch_forward"], 1)
     row("preprocess", f["preprocess"], 1)
     for name, key in (("endpoint round trip", "endpoint"),
