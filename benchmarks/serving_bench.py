@@ -339,6 +339,7 @@ def paired_rounds(model, endpoint: servers.Server, api: servers.Server, photos: 
     with ThreadPoolExecutor(1) as worker:  # as in_process measures it
         times = worker.submit(measure).result()
     result = {name: summary(values) for name, values in times.items() if values}
+    result["per_photo_ms"] = {name: [round(v, 3) for v in values] for name, values in times.items()}
     bare = result["bare"]["p50_ms"]
     result["endpoint_over_bare"] = round(result["endpoint"]["p50_ms"] / bare, 3)
     result["api_over_bare"] = round(result["api"]["p50_ms"] / bare, 3)
