@@ -87,7 +87,7 @@ def train_one_epoch(model: nn.Module, loader, optimizer, loss_fn, *, device: tor
     (set_train_mode or model.train)()
     total_loss, correct, seen, start = 0.0, 0, 0, time.perf_counter()
     for inputs, targets in loader:
-        inputs, targets = inputs.to(device), targets.to(device)
+        inputs, targets = inputs.to(device, non_blocking=True), targets.to(device, non_blocking=True)
         optimizer.zero_grad(set_to_none=True)
         with autocast(device, precision_dtype):
             logits = model(inputs)
@@ -115,7 +115,7 @@ def validate(model: nn.Module, loader, loss_fn, *, device: torch.device, top_k: 
     model.eval()
     total_loss, correct, correct_k, seen = 0.0, 0, 0, 0
     for inputs, targets in loader:
-        inputs, targets = inputs.to(device), targets.to(device)
+        inputs, targets = inputs.to(device, non_blocking=True), targets.to(device, non_blocking=True)
         with autocast(device, precision_dtype):
             logits = model(inputs).float()
         total_loss += loss_fn(logits, targets).item() * len(targets)

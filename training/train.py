@@ -320,9 +320,10 @@ def data_workers(run: Run) -> int:
 
 
 def loader_options(run: Run, workers: int) -> dict[str, Any]:
-    """Worker processes kept across epochs, and pinned memory for copies to a GPU."""
-    return {"num_workers": workers, "persistent_workers": workers > 0,
-            "pin_memory": run.device.type == "cuda"}
+    """Worker processes, and pinned memory for copies to a GPU. The workers are started anew each epoch
+    (not persistent): each takes its random seed from the generator the epoch reseeds, so a resumed
+    run augments its remaining epochs as an unbroken run does."""
+    return {"num_workers": workers, "pin_memory": run.device.type == "cuda"}
 
 
 @torch.no_grad()

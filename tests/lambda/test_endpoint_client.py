@@ -179,14 +179,16 @@ def test_calls_reuse_one_keep_alive_connection(modules):
 
 
 class ClosingRuntime:
-    """A raw HTTP server that answers each connection's first request, then closes it without saying
-    so (as a server does when an idle keep-alive connection times out)."""
+    """A raw HTTP server that reads one request per connection, then answers it and closes the
+    connection without saying so (as a server does when an idle keep-alive connection times out), or,
+    with `answer=False`, closes it without answering (a server that fails mid-request)."""
 
-    def __init__(self):
+    def __init__(self, answer: bool = True):
+        self.answer = answer
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        self.connections = 0
         self.requests = 0
+        self.closed = threading.Semaphore(0)  # released after each connection is closed
         self.thread = threading.Thread(target=self.serve, daemon=True)
         self.thread.start()
 
@@ -196,7 +198,6 @@ class ClosingRuntime:
                 conn, _ = self.sock.accept()
             except OSError:
                 return
-            self.connections += 1
             with conn:
                 data = b""
                 while b"\r\n\r\n" not in data:
@@ -207,26 +208,55 @@ class ClosingRuntime:
                 while len(body) < length:
                     body += conn.recv(65536)
                 self.requests += 1
-                answer = OK[2]
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                             b"Content-Length: " + str(len(answer)).encode() + b"\r\n\r\n" + answer)
+                if self.answer:
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                                 b"Content-Length: " + str(len(OK[2])).encode() + b"\r\n\r\n" + OK[2])
+            self.closed.release()
 
     def close(self):
         self.sock.close()
 
 
-def test_a_connection_the_server_closed_while_idle_is_replaced_without_an_attempt(modules):
+def test_a_connection_the_server_closed_while_idle_is_not_reused(modules):
     endpoint, settings = modules
     runtime = ClosingRuntime()
     config = settings.Settings(endpoint_name="e", class_names=("a", "b"), endpoint_url=runtime.url,
-                               endpoint_max_attempts=1)  # no retry: the reconnect is not one
+                               endpoint_max_attempts=1)  # no second attempt to hide a failed first
     client = endpoint.make_client(config)
     try:
         for _ in range(3):
             assert endpoint.probabilities(client, config, b"img", 0) == [0.25, 0.75]
+            assert runtime.closed.acquire(timeout=5)  # the server has closed it: idle and dead
     finally:
         runtime.close()
-    assert runtime.connections == 3 and runtime.requests == 3
+    assert runtime.requests == 3
+
+
+@pytest.mark.parametrize("attempts", [1, 2])
+def test_a_request_the_server_dropped_is_sent_once_per_attempt(modules, attempts):
+    endpoint, settings = modules
+    runtime = ClosingRuntime(answer=False)
+    config = settings.Settings(endpoint_name="e", class_names=("a", "b"), endpoint_url=runtime.url,
+                               endpoint_max_attempts=attempts)
+    try:
+        with pytest.raises(endpoint.EndpointUnavailable):
+            endpoint.probabilities(endpoint.make_client(config), config, b"img", 0)
+    finally:
+        runtime.close()
+    assert runtime.requests == attempts
+
+
+def test_an_ipv6_endpoint_url_without_a_port_keeps_its_host(modules):
+    endpoint, _ = modules
+    connections = endpoint.Connections("https://[::1]/prefix/", keep=1)
+    assert (connections.host, connections.port, connections.path_prefix) == ("::1", 443, "/prefix")
+
+
+def test_a_bad_ca_bundle_is_an_unreachable_endpoint_not_a_crash(modules, tmp_path):
+    endpoint, settings = modules
+    connections = endpoint.Connections("https://127.0.0.1:1", keep=1, ca_bundle=str(tmp_path / "none.pem"))
+    with pytest.raises(endpoint.ConnectFailed):
+        connections.request("/x", b"", {}, 1.0, 1.0)
 
 
 def test_an_endpoint_that_refuses_connections_is_unavailable(modules):

@@ -125,7 +125,8 @@ def run_until_killed(env, after_line):
 
 def test_a_killed_run_resumes_to_the_same_result(tmp_path, dogs10, three_breed_lst_dir):
     settings = {**QUICK, "epochs": 3, "optimizer": "sgd", "augmentation_type":
-                "crop_color_transform", "lr_scheduler_step": "2", "lr_scheduler_factor": 0.5}
+                "crop_color_transform", "lr_scheduler_step": "2", "lr_scheduler_factor": 0.5,
+                "data_workers": 2}  # augmenting in worker processes, as on a GPU
     unbroken = container(tmp_path / "a", dogs10, three_breed_lst_dir, settings)
     broken = container(tmp_path / "b", dogs10, three_breed_lst_dir, settings)
     done = subprocess.run([sys.executable, "training/train.py"], cwd=REPO, env=unbroken,
