@@ -3,15 +3,15 @@
 `InvokeEndpoint` is the only call this Lambda makes, so the client is lean: the request is signed with
 botocore's own SigV4 signer and credential chain (botocore ships in every Lambda Python runtime) and sent
 over the standard library's `http.client`, on keep-alive connections this module keeps. Measured on a
-2-core machine against the local endpoint (`benchmarks/runtime_client_bench.py`, three runs, p50 over a
-bare POST): this client +0.24 / +0.35 / +1.07 ms, the same signed request over urllib3's pool (which this
-client used before) +0.64 / +0.82 / +1.17 ms, botocore's generic client +1.60 / +1.40 / +2.28 ms
-(request serialisation, event hooks, response parsing); a whole prediction's overhead is 4-5 ms. What
-those libraries would do for this one operation is done here: the endpoint URL
+2-core machine against the local endpoint (`benchmarks/runtime_client_bench.py`, three runs, the median
+excess over a bare POST of the same round): this client +0.42 / +0.48 / +0.42 ms, the same signed request
+over urllib3's pool (which this client used before) +0.91 / +0.90 / +0.81 ms, botocore's generic client
++1.80 / +1.54 / +1.65 ms (request serialisation, event hooks, response parsing); a whole prediction's
+overhead is 4-5 ms. What those libraries would do for this one operation is done here: the endpoint URL
 (`AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME` / `AWS_ENDPOINT_URL` honoured, as botocore does; `AWS_CA_BUNDLE` for
 TLS), connect and read timeouts, keep-alive connections reused (checked for a close by the server before
-reuse), retries of throttling and transient failures with jittered exponential backoff (as
-botocore's "standard" mode retries them), and the runtime's error shapes.
+reuse), retries of throttling and transient failures with jittered exponential backoff (as botocore's
+"standard" mode retries them), and the runtime's error shapes.
 
 The client is created on first use and reused (its connections serve the concurrent calls of a batch),
 and botocore is imported then, not at module level: `import handler` stays cheap. Timeouts stay below
