@@ -26,6 +26,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
+from unittest import mock
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -105,16 +106,8 @@ def in_process(model_path: Path, photos: list[bytes], n: int, threads: int) -> d
     from ops.artifact import load_artifact
 
     def load(**env: str):
-        saved = {k: os.environ.get(k) for k in env}
-        os.environ.update(env)
-        try:
+        with mock.patch.dict(os.environ, env):
             return load_artifact(model_path)
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
 
     onnx_model = load(DOGS_INFERENCE_THREADS=str(threads))
     onnx_all = load(DOGS_INFERENCE_THREADS=str(os.cpu_count() or 1))
@@ -205,14 +198,12 @@ class Load:
         return result
 
 
-def load_test(url: str, path: str, bodies: list[bytes], headers: dict[str, str], clients: int,
-              requests: int, connections: list[Client] | None = None) -> Load:
-    """`requests` POSTs from `clients` concurrent keep-alive clients (on `connections` when given:
-    one per client, left open; else new ones, closed after)."""
+def load_test(path: str, bodies: list[bytes], headers: dict[str, str], connections: list[Client],
+              requests: int) -> Load:
+    """`requests` POSTs from as many concurrent clients as `connections` (one keep-alive each)."""
+    clients = len(connections)
     per_client = max(1, requests // clients)
     load = Load()
-    own = connections is None
-    connections = [Client(url) for _ in range(clients)] if own else connections
 
     def client_loop(k: int) -> list[float]:
         client = connections[k]
@@ -227,15 +218,10 @@ def load_test(url: str, path: str, bodies: list[bytes], headers: dict[str, str],
                 load.stages.setdefault(name, []).append(ms)
         return latencies
 
-    try:
-        started = time.perf_counter()
-        with ThreadPoolExecutor(clients) as pool:
-            load.latencies = [ms for chunk in pool.map(client_loop, range(clients)) for ms in chunk]
-        load.wall_s = time.perf_counter() - started
-    finally:
-        if own:
-            for client in connections:
-                client.close()
+    started = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        load.latencies = [ms for chunk in pool.map(client_loop, range(clients)) for ms in chunk]
+    load.wall_s = time.perf_counter() - started
     return load
 
 
@@ -250,12 +236,12 @@ def level_rounds(url: str, path: str, bodies: list[bytes], headers: dict[str, st
     connections = {c: [Client(url) for _ in range(c)] for c in levels}
     try:
         for c in levels:  # warm up: connections, threads
-            load_test(url, path, bodies, headers, c, 2 * c, connections[c])
+            load_test(path, bodies, headers, connections[c], 2 * c)
         loads = {c: Load() for c in levels}
         for _ in range(passes):
             for c in levels:
-                loads[c].add(load_test(url, path, bodies, headers, c, max(requests // passes, 2 * c),
-                                       connections[c]))
+                loads[c].add(load_test(path, bodies, headers, connections[c],
+                                       max(requests // passes, 2 * c)))
     finally:
         for clients in connections.values():
             for client in clients:
@@ -309,9 +295,13 @@ def start_api(endpoint_url: str, class_names: list[str], model_id: str, log_dir:
                          env={"DOGS_API_KEY": API_KEY})
 
 
+def api_bodies(photos: list[bytes]) -> list[bytes]:
+    """The API's request bodies for the photos: JSON {"image": "<base64>"}."""
+    return [json.dumps({"image": base64.b64encode(p).decode()}).encode() for p in photos]
+
+
 def api_rounds(api: servers.Server, photos: list[bytes], requests: int, levels: tuple[int, ...]) -> list[dict]:
-    bodies = [json.dumps({"image": base64.b64encode(p).decode()}).encode() for p in photos]
-    return level_rounds(api.url, "/beta/predict", bodies,
+    return level_rounds(api.url, "/beta/predict", api_bodies(photos),
                         {"x-api-key": API_KEY, "Content-Type": "application/json"}, levels, requests)
 
 
@@ -325,7 +315,7 @@ def paired_rounds(model, endpoint: servers.Server, api: servers.Server, photos: 
     path = f"/endpoints/{ENDPOINT_NAME}/invocations"
     image_headers = {"Content-Type": "application/x-image", "Accept": "application/json"}
     api_headers = {"x-api-key": API_KEY, "Content-Type": "application/json"}
-    bodies = [json.dumps({"image": base64.b64encode(p).decode()}).encode() for p in photos]
+    bodies = api_bodies(photos)
 
     def measure() -> tuple[dict[str, list[float]], list[int]]:
         times: dict[str, list[float]] = {"bare": [], "endpoint": [], "endpoint_inside": [], "api": []}

@@ -132,7 +132,7 @@ def export_onnx(model: torch.nn.Module, path: Path, check_images: torch.Tensor,
         probabilities = torch.nn.Sequential(copy.deepcopy(model).cpu().float(), torch.nn.Softmax(dim=1)).eval()
         images = check_images.cpu().float()
         with torch.inference_mode():
-            expected = probabilities(images).float().cpu().numpy()
+            expected = probabilities(images).numpy()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the exporter's notes on constant folding and the like
             torch.onnx.export(probabilities, (images[:1],), str(path), dynamo=False,

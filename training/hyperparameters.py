@@ -136,8 +136,8 @@ SPECS: dict[str, Spec] = {
         "random: all rows start random", choices=("random", "imagenet"), builtin=False),
     "data_workers": Spec(
         int, -1, "processes that decode and augment images for each training process; -1: "
-        "automatic (on a GPU, its share of the CPU cores, at most 8; on a CPU, none: the cores "
-        "run the network)", low=-1, high=64, builtin=False),
+        "automatic (on a GPU, its share of the CPU cores less one, at most 8; on a CPU, none: "
+        "the cores run the network)", low=-1, high=64, builtin=False),
 }
 
 ORIGINAL_KEYS = (

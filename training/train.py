@@ -308,8 +308,8 @@ def make_loaders(run: Run, net: models.Classifier):
 
 def data_workers(run: Run) -> int:
     """DataLoader worker processes per training process: the `data_workers` hyperparameter, or with -1
-    none on a CPU (its cores run the network) and on a GPU this process's share of the cores, at
-    most 8 (decoding and augmenting photos on the main process alone starves a GPU)."""
+    none on a CPU (its cores run the network) and on a GPU this process's share of the cores less one (its
+    own), at most 8 (decoding and augmenting photos on the main process alone starves a GPU)."""
     if run.hps["data_workers"] >= 0:
         return run.hps["data_workers"]
     if run.device.type != "cuda":
@@ -333,8 +333,7 @@ def cached_features(run: Run, backbone, dataset: data.LstDataset, *,
 
     `backbone` maps a batch to features: the network's own (in eval mode), or on a CPU ONNX Runtime's
     run of it (`onnx_backbone`, several times faster than eager PyTorch)."""
-    loader = DataLoader(dataset, batch_size=32, num_workers=workers,
-                        pin_memory=run.device.type == "cuda")
+    loader = DataLoader(dataset, batch_size=32, **loader_options(run, workers))
     features, mirrored, labels = [], [], []
     with progress_bar(run, len(dataset) * (2 if mirror else 1), "features") as bar:
         for inputs, targets in loader:
