@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 from api_errors import (ApiError, EndpointThrottled, EndpointTimeout, EndpointUnavailable, InvalidImage,
-                        ModelFailed, UnsupportedMediaType)
+                        ModelFailed, PayloadTooLarge, UnsupportedMediaType)
 from settings import Settings
 
 if TYPE_CHECKING:
@@ -280,12 +280,14 @@ def probabilities(client: RuntimeClient, settings: Settings, image: bytes, index
 def _from_runtime_error(exc: RuntimeError_, index: int) -> ApiError:
     if exc.code == "ModelError":
         status = int(exc.fields.get("OriginalStatusCode") or 0)
-        detail = exc.fields.get("OriginalMessage") or exc.message
+        detail = _model_message(exc.fields.get("OriginalMessage") or exc.message)
         if status == 415:
             return UnsupportedMediaType(f"image {index}: the model does not accept it ({detail})")
+        if status == 413:
+            return PayloadTooLarge(f"image {index}: too large for the model ({_short(detail)})")
         if 400 <= status < 500:
             return InvalidImage(f"image {index}: not a decodable image ({_short(detail)})")
-        return ModelFailed(f"image {index}: the model failed ({_short(detail)})")
+        return ModelFailed(f"image {index}: the model failed (status {status or 'unknown'})")
     if exc.code in _THROTTLED or exc.status == 429:
         return EndpointThrottled("the model endpoint is busy; retry after the Retry-After delay",
                                  retry_after=2)
@@ -293,6 +295,16 @@ def _from_runtime_error(exc: RuntimeError_, index: int) -> ApiError:
         return EndpointUnavailable("the model endpoint is unavailable; try again shortly",
                                    retry_after=5)
     return ModelFailed(f"the model endpoint answered {exc.code or 'an error'}")
+
+
+def _model_message(original: str) -> str:
+    """The message of the container's JSON error body (`{"error": {"message"}}`), else its first line
+    (SageMaker's toolkit follows its own messages with a traceback, which is not the client's)."""
+    try:
+        return str(json.loads(original)["error"]["message"])
+    except (ValueError, KeyError, TypeError):
+        lines = str(original).strip().splitlines()
+        return lines[0] if lines else ""
 
 
 def _short(text: str, limit: int = 200) -> str:

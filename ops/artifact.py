@@ -2,11 +2,18 @@
 
 The model is loaded only through the artifact's own `code/inference.py` and the modules beside it, never
 through this repository's `training` package, so what is tested here is what a container would run.
+Requests (`LoadedModel.handle`) go through SageMaker's own handler path, as a TorchServe worker in the
+PyTorch inference container calls it: TorchServe's request parsing and context (`ts.service`,
+`ts.context`), then `sagemaker_pytorch_serving_container.handler_service.HandlerService` and the
+toolkit's `Transformer` (content types, default accept, status codes, error answers). Only the Java
+frontend and the worker's socket protocol are left out: `ops.container_serving` runs those too.
 """
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
+import os
 import sys
 import tarfile
 import tempfile
@@ -26,6 +33,30 @@ class ArtifactError(UserError, ValueError):
     """The artifact is missing, not a model.tar.gz, or lacks a part."""
 
 
+class InferenceFailed(Exception):
+    """The model's handler answered a request with an error status (its body says why)."""
+
+    def __init__(self, status_code: int, body: bytes, content_type: str):
+        self.status_code, self.body, self.content_type = status_code, body, content_type
+        super().__init__(f"{status_code}: {error_message(body)}")
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    content_type: str
+    body: bytes
+
+
+def error_message(body: bytes) -> str:
+    """The message of a handler's JSON error body, else the body's first line."""
+    text = body.decode("utf-8", "replace")
+    try:
+        return str(json.loads(text)["error"]["message"])
+    except (ValueError, KeyError, TypeError):
+        return text.strip().splitlines()[0] if text.strip() else ""
+
+
 @dataclass
 class LoadedModel:
     folder: Path
@@ -34,15 +65,22 @@ class LoadedModel:
     classes: list[dict]
     model_id: str
     description: dict = field(default_factory=dict)
+    _worker: "_ToolkitWorker | None" = field(default=None, repr=False)
+    _worker_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def handle(self, body: bytes, content_type: str, accept: str | None = "application/json") -> Answer:
+        """One request through SageMaker's handler path (one at a time, as a TorchServe worker)."""
+        with self._worker_lock:
+            if self._worker is None:
+                self._worker = _ToolkitWorker(self.folder, self.handlers)
+            return self._worker.handle(body, content_type, accept)
 
     def invoke(self, body: bytes, content_type: str, accept: str = "application/json") -> bytes:
-        """One request through input_fn → predict_fn → output_fn; their errors pass through."""
-        data = self.handlers.input_fn(body, content_type)
-        prediction = self.handlers.predict_fn(data, self.model)
-        result = self.handlers.output_fn(prediction, accept)
-        if isinstance(result, tuple):  # (body, content type) is allowed by the toolkit
-            result = result[0]
-        return result.encode() if isinstance(result, str) else bytes(result)
+        """The answer's body; an error status raises InferenceFailed."""
+        answer = self.handle(body, content_type, accept)
+        if answer.status != 200:
+            raise InferenceFailed(answer.status, answer.body, answer.content_type)
+        return answer.body
 
     def predict(self, body: bytes, content_type: str = "application/x-image") -> list[float]:
         return json.loads(self.invoke(body, content_type))
@@ -54,18 +92,69 @@ class LoadedModel:
         return hasattr(self.handlers, "preprocess") and hasattr(self.handlers, "forward")
 
     def prepare(self, body: bytes, content_type: str):
-        """The network's input for one request body: a float32 array (3, H, W)."""
-        return self.handlers.preprocess(self.handlers.input_fn(body, content_type), self.model)
+        """The network's input for one request body: a float32 array (3, H, W); a refused request
+        raises the handler's own error (`status_code`, `body()`)."""
+        return self.handlers.preprocess(self.handlers.decode_request(body, content_type), self.model)
 
     def forward(self, batch):
         """Probabilities (N, classes) for a float32 batch (N, 3, H, W)."""
         return self.handlers.forward(batch, self.model)
 
     def respond(self, probabilities, accept: str = "application/json") -> bytes:
-        result = self.handlers.output_fn([float(p) for p in probabilities], accept)
-        if isinstance(result, tuple):
-            result = result[0]
-        return result.encode() if isinstance(result, str) else bytes(result)
+        self.handlers.response_type(accept)
+        return json.dumps([float(p) for p in probabilities]).encode()
+
+
+class _ToolkitWorker:
+    """What a TorchServe worker of the PyTorch inference container runs, minus its socket."""
+
+    def __init__(self, folder: Path, handlers: ModuleType):
+        import ts
+        from sagemaker_pytorch_serving_container.handler_service import HandlerService
+        from ts.context import Context
+
+        self.context = Context("model", str(folder), {}, 1, None, ts.__version__)
+        self.service = HandlerService()
+        with _as_user_module(handlers):
+            self.service.initialize(self.context)
+
+    def handle(self, body: bytes, content_type: str, accept: str | None) -> Answer:
+        from ts.service import Service
+
+        headers = [{"name": b"Content-Type", "value": (content_type or "").encode("latin-1")}]
+        if accept:
+            headers.append({"name": b"Accept", "value": accept.encode("latin-1")})
+        batch = [{"requestId": b"0", "headers": headers,
+                  "parameters": [{"name": "body", "value": body, "contentType": content_type}]}]
+        processors, data, ids = Service.retrieve_data_for_inference(batch)
+        self.context.request_ids, self.context.request_processor = ids, processors
+        result = self.service.handle(data, self.context)[0]
+        status, _ = self.context.get_response_status(0)
+        answer_type = self.context.get_response_content_type(0) or "text/plain"
+        return Answer(int(status), answer_type, result.encode() if isinstance(result, str) else bytes(result))
+
+
+@contextlib.contextmanager
+def _as_user_module(handlers: ModuleType):
+    """The toolkit imports the user module by name (SAGEMAKER_PROGRAM, default `inference`): let that
+    name be this artifact's module while it loads; PYTHONPATH, which it extends, is put back."""
+    from sagemaker_inference import environment
+
+    name = environment.Environment().module_name
+    saved_module, saved_path = sys.modules.get(name), os.environ.get("PYTHONPATH")
+    with _IMPORT_LOCK:
+        sys.modules[name] = handlers
+        try:
+            yield
+        finally:
+            if saved_module is None:
+                sys.modules.pop(name, None)
+            else:
+                sys.modules[name] = saved_module
+            if saved_path is None:
+                os.environ.pop("PYTHONPATH", None)
+            else:
+                os.environ["PYTHONPATH"] = saved_path
 
 
 def load_artifact(path: str | Path, *, extract_to: str | Path | None = None) -> LoadedModel:

@@ -110,14 +110,20 @@ def fetch_deployed_model(aws_url: str, region: str, endpoint_name: str, dest_dir
     return source, path
 
 
-def original_status(exc: Exception) -> int:
-    """The HTTP status a SageMaker inference container answers for an inference error."""
-    names = {cls.__name__ for cls in type(exc).__mro__}
-    if "UnsupportedContentType" in names:
-        return 415
-    if "InvalidImage" in names or isinstance(exc, ValueError):
-        return 400
-    return 500
+def error_answer(exc: Exception) -> tuple[int, bytes]:
+    """The status and body SageMaker's inference container answers for a failed request: the
+    handler's own for a refusal (its `status_code` and JSON `body()`, or an InferenceFailed answer);
+    500 for anything else (logged; the body says no more than that)."""
+    from ops.artifact import InferenceFailed
+
+    if isinstance(exc, InferenceFailed):
+        return exc.status_code, exc.body
+    status = getattr(exc, "status_code", None)
+    if isinstance(status, int) and 400 <= status < 500 and callable(getattr(exc, "body", None)):
+        return status, exc.body().encode()
+    logger.error("inference failed", exc_info=exc)
+    return 500, json.dumps({"error": {"code": "internal_error",
+                                      "message": "the model failed; see the endpoint's logs"}}).encode()
 
 
 def create_app(invoke: Callable[[bytes, str, str], bytes], endpoint_name: str,
@@ -147,10 +153,8 @@ def create_app(invoke: Callable[[bytes, str, str], bytes], endpoint_name: str,
             with lock:
                 return 200, invoke(body, content_type, accept), accept
         except Exception as exc:  # the container's error, reported the way SageMaker reports it
-            status = original_status(exc)
-            if status == 500:
-                logger.exception("inference failed")
-            return status, str(exc).encode(), "text/plain"
+            status, answer = error_answer(exc)
+            return status, answer, "application/json"
 
     def ping(request: Request) -> Response:
         return Response(status=200 if ready() else 503)

@@ -4,7 +4,13 @@ SageMaker tars `SM_MODEL_DIR` into model.tar.gz; the PyTorch inference container
 `code/inference.py` (model_fn, input_fn, predict_fn, output_fn). Layout:
 
     model.pt  model.onnx  classes.json  model.json  metrics.json  hyperparameters.json
-    code/inference.py  code/requirements.txt  code/training/{__init__,errors,model,preprocess}.py
+    code/inference.py  code/training/{__init__,errors,model,preprocess}.py
+    code/efficientnet_lite_pytorch/  (the network's code, vendored with its licence)
+
+Nothing is installed when the container starts: the endpoint runs with network isolation, so a
+`code/requirements.txt` would make the toolkit's pip fail and the container exit. What serving needs
+beyond the image (torch, torchvision, numpy, Pillow) travels in `code/`, which the toolkit puts on the
+workers' PYTHONPATH.
 """
 from __future__ import annotations
 
@@ -34,8 +40,9 @@ ONNX_OPSET = 17
 ONNX_TOLERANCE = 1e-4
 # what code/inference.py imports, copied beside it as the package `training`
 SERVING_MODULES = ("__init__.py", "errors.py", "model.py", "preprocess.py")
-# the inference container has torch; onnxruntime serves model.onnx (inference.py falls back without it)
-SERVING_REQUIREMENTS = "efficientnet-lite-pytorch==0.1.0\nonnxruntime>=1.17\n"
+# pure-Python packages serving imports that the PyTorch inference image lacks, copied from this
+# environment (the versions training used) into code/
+VENDORED_PACKAGES = ("efficientnet_lite_pytorch",)
 
 
 class ClassMapMismatch(classmap.ClassMapError):
@@ -162,9 +169,28 @@ def copy_serving_code(code_dir: Path) -> None:
     package = code_dir / "training"
     package.mkdir(parents=True)
     shutil.copy2(HERE / "inference.py", code_dir / "inference.py")
-    (code_dir / "requirements.txt").write_text(SERVING_REQUIREMENTS)
     for name in SERVING_MODULES:
         shutil.copy2(HERE / name, package / name)
+    for name in VENDORED_PACKAGES:
+        vendor_package(name, code_dir)
+
+
+def vendor_package(name: str, code_dir: Path) -> None:
+    """Copy the installed pure-Python package `name` (its .py files and licence) into code_dir."""
+    from importlib import metadata, util
+
+    spec = util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError(f"{name} is not installed: the artifact's serving code needs it")
+    source = Path(next(iter(spec.submodule_search_locations)))
+    target = code_dir / name
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    distribution = metadata.distribution(metadata.packages_distributions()[name][0])
+    for file in distribution.files or []:
+        if file.name.upper().startswith(("LICENSE", "LICENCE", "COPYING", "NOTICE")):
+            shutil.copy2(file.locate(), target / file.name)
+    (target / "VENDORED").write_text(f"{distribution.metadata['Name']}=={distribution.version} "
+                                     f"(copied from the training environment)\n")
 
 
 def _write_json(path: Path, data: Any) -> None:

@@ -1,23 +1,30 @@
-"""Serving handlers in the SageMaker PyTorch inference contract: model_fn, input_fn, predict_fn, output_fn.
+"""Serving handlers for SageMaker's PyTorch inference container: `model_fn` and `transform_fn`.
 
-Copied into the model artifact as `code/inference.py`, with the modules it imports beside it as the
-package `training`. Like the built-in image-classification algorithm, it answers one image
-(`application/x-image`, `image/jpeg` or `image/png`) with a JSON array of class probabilities in
-class-id order.
-https://sagemaker.readthedocs.io/en/stable/frameworks/pytorch/using_pytorch.html#serve-a-pytorch-model
+Copied into the model artifact as `code/inference.py`, with the modules it imports beside it (the package
+`training`, and the network's own code, `efficientnet_lite_pytorch`, vendored: the container installs
+nothing at start). Like the built-in image-classification algorithm, it answers one image
+(`application/x-image`, `image/jpeg` or `image/png`) with a JSON array of class probabilities in class-id
+order. https://sagemaker.readthedocs.io/en/stable/frameworks/pytorch/using_pytorch.html#serve-a-pytorch-model
 
-The network runs with ONNX Runtime when the artifact holds `model.onnx` and onnxruntime is installed
-(code/requirements.txt asks the container for it) and can use the instance's GPU if it has one, else
-with PyTorch; `DOGS_INFERENCE_BACKEND=pytorch`
-forces PyTorch, `DOGS_INFERENCE_THREADS=N` sets the intra-op threads (default: all cores). Beyond the
-contract, `preprocess(image, model)` and `forward(batch, model)` let a server batch requests.
+Bad input is the client's fault and is answered so: each refusal is one of the toolkit's own error types
+(`sagemaker_inference.errors.BaseInferenceToolkitError`) with its HTTP status (415 content type, 406
+accept type, 422 undecodable, 413 too large); `transform_fn` sets that status on the request's context and
+answers `{"error": {"code", "message"}}` (the toolkit itself would append a traceback to the body).
+
+The network runs with ONNX Runtime when the artifact holds `model.onnx` and onnxruntime is installed (the
+SageMaker PyTorch image has none: there it runs with PyTorch; `DOGS_INFERENCE_BACKEND=pytorch` forces
+it). Intra-op threads: `DOGS_INFERENCE_THREADS`, else the cores shared among the model server's workers
+(`SAGEMAKER_MODEL_SERVER_WORKERS`, default 1), so workers x threads = vCPUs. Beyond the contract,
+`preprocess(image, model)` and `forward(batch, model)` let a server batch requests.
 """
 from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import warnings
+from http import HTTPStatus
 from typing import Any, Callable
 
 import numpy as np
@@ -25,27 +32,60 @@ from PIL import Image
 
 from training.preprocess import ServingTransform, decode_size
 
+try:  # the container's toolkit (sagemaker-pytorch-inference carries sagemaker_inference)
+    from sagemaker_inference.errors import BaseInferenceToolkitError as _ToolkitError
+except ImportError:  # read outside a container: the same shape
+    class _ToolkitError(Exception):
+        def __init__(self, status_code, message, phrase):
+            self.status_code, self.message, self.phrase = status_code, message, phrase
+            super().__init__(status_code, message, phrase)
+
+logger = logging.getLogger(__name__)
 IMAGE_TYPES = ("application/x-image", "image/jpeg", "image/png")
 JSON = "application/json"
 MAX_PIXELS = 40_000_000  # about 6300 x 6300; larger is refused rather than decoded
 BACKEND_ENV = "DOGS_INFERENCE_BACKEND"
 THREADS_ENV = "DOGS_INFERENCE_THREADS"
-# input_fn does not receive the model (SageMaker's contract), so model_fn leaves here the short side
-# JPEGs may be decoded at (draft mode: libjpeg scales by 1/2, 1/4, 1/8 while decoding). One model per
-# container; ops.artifact imports each artifact's inference.py as its own module.
+WORKERS_ENV = "SAGEMAKER_MODEL_SERVER_WORKERS"  # read by the toolkit: TorchServe's workers
+# The toolkit's input_fn would not receive the model, so model_fn leaves here the short side JPEGs may be
+# decoded at (draft mode: libjpeg scales by 1/2, 1/4, 1/8 while decoding). One model per worker process;
+# ops.artifact imports each artifact's inference.py as its own module.
 _draft_short_side: int | None = None
 
 
-class UnsupportedContentType(ValueError):
+class InferenceError(_ToolkitError, ValueError):
+    """A request this model refuses: an HTTP status, a stable code and a message for the client."""
+    status = HTTPStatus.BAD_REQUEST
+    code = "bad_request"
+
+    def __init__(self, message: str):
+        super().__init__(int(self.status), message, self.status.phrase)
+
+    def __str__(self) -> str:
+        return self.message
+
+    def body(self) -> str:
+        return json.dumps({"error": {"code": self.code, "message": self.message}})
+
+
+class UnsupportedContentType(InferenceError):
     """The request's content type is not an image type this model reads."""
+    status, code = HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"
 
 
-class UnsupportedAccept(ValueError):
+class UnsupportedAccept(InferenceError):
     """The response type asked for is not JSON."""
+    status, code = HTTPStatus.NOT_ACCEPTABLE, "not_acceptable"
 
 
-class InvalidImage(ValueError):
-    """The request body is not an image that can be decoded (or is too large to)."""
+class InvalidImage(InferenceError):
+    """The request body is not an image that can be decoded."""
+    status, code = HTTPStatus.UNPROCESSABLE_ENTITY, "invalid_image"
+
+
+class ImageTooLarge(InvalidImage):
+    """The image has more pixels than are decoded."""
+    status, code = HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "image_too_large"
 
 
 class Predictor:
@@ -70,7 +110,7 @@ def model_fn(model_dir: str) -> Predictor:
     p = description["preprocessing"]
     transform = ServingTransform(resize=p["resize"], crop=tuple(p["crop"]), mean=p["mean"],
                                  std=p["std"])
-    threads = int(os.environ.get(THREADS_ENV) or 0) or os.cpu_count() or 1
+    threads = intra_op_threads()
     onnx_file = (description.get("onnx") or {}).get("file")
     providers = _onnx_providers() if os.environ.get(BACKEND_ENV, "").lower() != "pytorch" else []
     if onnx_file and os.path.exists(os.path.join(model_dir, onnx_file)) and providers:
@@ -81,6 +121,22 @@ def model_fn(model_dir: str) -> Predictor:
         forward, backend = _torch_forward(network), "pytorch"
     _draft_short_side = p["resize"]
     return Predictor(forward, transform, classes, description, backend, network)
+
+
+def intra_op_threads() -> int:
+    """DOGS_INFERENCE_THREADS, else this worker's share of the cores (workers x threads = vCPUs)."""
+    explicit = _positive_int(THREADS_ENV)
+    if explicit:
+        return explicit
+    return max(1, (os.cpu_count() or 1) // (_positive_int(WORKERS_ENV) or 1))
+
+
+def _positive_int(name: str) -> int:
+    try:
+        return max(0, int(os.environ.get(name) or 0))
+    except ValueError:
+        logger.warning("%s=%r is not a whole number; ignored", name, os.environ.get(name))
+        return 0
 
 
 def _onnx_providers() -> list[str]:
@@ -141,13 +197,15 @@ def _torch_forward(network) -> Callable[[np.ndarray], np.ndarray]:
     return forward
 
 
-def input_fn(request_body: bytes, request_content_type: str) -> Image.Image:
+def decode_request(request_body: bytes, request_content_type: str) -> Image.Image:
     """Decode one image to RGB; other content types and undecodable bytes are refused."""
     content_type = (request_content_type or "").split(";")[0].strip().lower()
     if content_type not in IMAGE_TYPES:
         raise UnsupportedContentType(
             f"content type {request_content_type!r} is not supported; send one image as "
             f"{', '.join(IMAGE_TYPES)}")
+    if isinstance(request_body, str):  # the toolkit decodes text types; none of ours is one
+        request_body = request_body.encode("utf-8")
     return decode_image(request_body, _draft_short_side)
 
 
@@ -161,18 +219,19 @@ def decode_image(body: bytes, short_side: int | None = None) -> Image.Image:
             image = Image.open(io.BytesIO(body))
             width, height = image.size
             if width * height > MAX_PIXELS:
-                raise InvalidImage(f"the image is {width}x{height} pixels; at most {MAX_PIXELS} "
-                                   f"pixels are accepted")
+                raise ImageTooLarge(f"the image is {width}x{height} pixels; at most {MAX_PIXELS} "
+                                    f"pixels are accepted")
             if short_side and image.format == "JPEG":
                 image.draft(None, decode_size(image.size, short_side))
             image.load()
     except InvalidImage:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise InvalidImage(f"the image is too large to decode ({exc})") from None
+        raise ImageTooLarge(f"the image is too large to decode ({exc})") from None
     except Exception as exc:  # Pillow raises several types for bad bytes
+        detail = str(exc).split(" <")[0]  # Pillow names the buffer object: not the client's business
         raise InvalidImage(f"the request body is not a decodable image "
-                           f"({type(exc).__name__}: {exc})") from None
+                           f"({type(exc).__name__}: {detail})") from None
     return to_rgb(image)
 
 
@@ -195,13 +254,33 @@ def forward(batch: np.ndarray, model: Predictor) -> np.ndarray:
     return model.forward(np.ascontiguousarray(batch, dtype=np.float32))
 
 
-def predict_fn(data: Image.Image, model: Predictor) -> list[float]:
-    return forward(preprocess(data, model)[None], model)[0].tolist()
+def predict(image: Image.Image, model: Predictor) -> list[float]:
+    """Class probabilities of one decoded image."""
+    return forward(preprocess(image, model)[None], model)[0].tolist()
 
 
-def output_fn(prediction: list[float], accept: str | None = JSON) -> str:
-    """The built-in algorithm's response: a JSON array of probabilities in class-id order."""
-    accept = (accept or JSON).split(";")[0].strip().lower()
-    if accept not in (JSON, "*/*"):
+def response_type(accept: str | None) -> str:
+    """JSON, the one response type; refused before any work when the client accepts none."""
+    types = [t.split(";")[0].strip().lower() for t in (accept or JSON).split(",")]
+    if not any(t in (JSON, "*/*", "application/*", "") for t in types):
         raise UnsupportedAccept(f"accept type {accept!r} is not supported; ask for {JSON}")
-    return json.dumps(prediction)
+    return JSON
+
+
+def transform_fn(model: Predictor, request_body: bytes, content_type: str, accept: str,
+                 context: Any = None) -> tuple[str, str]:
+    """One request, as the toolkit calls it: (JSON probabilities, content type).
+
+    A refused request is answered with its status set on the model server's request `context`
+    (what the toolkit's own error handling does) and a JSON error body; without a context (called
+    directly) the error is raised.
+    """
+    try:
+        answer_type = response_type(accept)
+        return json.dumps(predict(decode_request(request_body, content_type), model)), answer_type
+    except InferenceError as exc:
+        if context is None:
+            raise
+        logger.info("refused: %s %s", exc.status_code, exc.message)
+        context.set_response_status(code=exc.status_code, phrase=exc.phrase)
+        return exc.body(), JSON

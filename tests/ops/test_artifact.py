@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ops.artifact import ArtifactError, load_artifact
+from ops.artifact import InferenceFailed, ArtifactError, load_artifact
 from ops.config import PROJECT_ROOT
 
 pytestmark = pytest.mark.slow
@@ -30,8 +30,9 @@ def test_artifact_holds_weights_metadata_and_serving_code(tiny_artifact):
         metrics = json.load(tar.extractfile("metrics.json"))
 
     assert {"model.pt", "classes.json", "model.json", "metrics.json", "hyperparameters.json",
-            "code/inference.py", "code/requirements.txt", "code/training/model.py",
-            "code/training/preprocess.py"} <= names
+            "code/inference.py", "code/training/model.py", "code/training/preprocess.py",
+            "code/efficientnet_lite_pytorch/model.py", "code/efficientnet_lite_pytorch/LICENSE"} <= names
+    assert not any(n.endswith("requirements.txt") for n in names)  # nothing to install at start
     assert model["backbone"] == "efficientnet_lite0"
     assert model["preprocessing"]["mean"] == [0.5, 0.5, 0.5]
     assert model["preprocessing"]["crop"] == [128, 128]
@@ -52,11 +53,13 @@ def test_artifact_classifies_jpegs_in_a_fresh_process(tiny_artifact, dogs10, tmp
         model = inference.model_fn({str(tmp_path)!r})
         answers = []
         for path in {[str(p) for _, p in photos]!r}:
-            data = inference.input_fn(open(path, "rb").read(), "application/x-image")
-            answers.append(json.loads(inference.output_fn(inference.predict_fn(data, model),
-                                                          "application/json")))
+            body, _ = inference.transform_fn(model, open(path, "rb").read(), "application/x-image",
+                                             "application/json")
+            answers.append(json.loads(body))
+        import efficientnet_lite_pytorch
         print(json.dumps({{"answers": answers,
-                          "code": inference.ServingTransform.__call__.__code__.co_filename}}))
+                          "code": inference.ServingTransform.__call__.__code__.co_filename,
+                          "network": efficientnet_lite_pytorch.__file__}}))
     """)
 
     # When it loads the model through inference.py and classifies held-out photos
@@ -67,6 +70,7 @@ def test_artifact_classifies_jpegs_in_a_fresh_process(tiny_artifact, dogs10, tmp
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout.strip().splitlines()[-1])
     assert out["code"].startswith(str(tmp_path / "code"))
+    assert out["network"].startswith(str(tmp_path / "code"))  # vendored, not installed
     for answer in out["answers"]:
         assert len(answer) == len(classes) and abs(sum(answer) - 1) < 1e-4
     right = sum(max(range(len(a)), key=a.__getitem__) == cid
@@ -86,16 +90,17 @@ def test_load_artifact_uses_the_artifacts_own_code(tiny_artifact, dogs10, tmp_pa
     assert loaded.model_id.startswith("dogs-efficientnet-lite0-")
 
 
-def test_load_artifact_passes_request_errors_through(tiny_artifact, tmp_path):
+def test_load_artifact_answers_request_errors_as_the_toolkit_does(tiny_artifact, tmp_path):
     loaded = load_artifact(tiny_artifact, extract_to=tmp_path / "x")
 
-    with pytest.raises(ValueError) as bad_type:
-        loaded.invoke(b"...", "text/plain")
-    with pytest.raises(ValueError) as bad_image:
+    bad_type = loaded.handle(b"...", "text/plain")
+    bad_image = loaded.handle(b"...", "image/jpeg")
+    with pytest.raises(InferenceFailed) as raised:
         loaded.invoke(b"...", "image/jpeg")
 
-    assert type(bad_type.value).__name__ == "UnsupportedContentType"
-    assert type(bad_image.value).__name__ == "InvalidImage"
+    assert (bad_type.status, bad_image.status, raised.value.status_code) == (415, 422, 422)
+    assert json.loads(bad_type.body)["error"]["code"] == "unsupported_media_type"
+    assert bad_image.content_type == "application/json"
 
 
 def test_load_artifact_refuses_what_is_not_an_artifact(tmp_path):

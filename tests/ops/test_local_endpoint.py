@@ -54,8 +54,8 @@ def test_a_model_failure_is_a_model_error_with_the_original_status(runtime, samp
     response = caught.value.response
     assert response["Error"]["Code"] == "ModelError"
     assert response["ResponseMetadata"]["HTTPStatusCode"] == 424
-    assert response["OriginalStatusCode"] == 400
-    assert response["OriginalMessage"]
+    assert response["OriginalStatusCode"] == 422
+    assert json.loads(response["OriginalMessage"])["error"]["code"] == "invalid_image"
 
 
 def test_an_unknown_endpoint_is_a_validation_error(runtime, photos):

@@ -18,57 +18,113 @@ def encode(image: Image.Image, fmt: str) -> bytes:
 
 @pytest.mark.parametrize("content_type", ["application/x-image", "image/jpeg", "image/png",
                                           "Image/JPEG; charset=binary"])
-def test_input_fn_accepts_image_types(content_type):
+def test_decode_request_accepts_image_types(content_type):
     body = encode(Image.new("RGB", (40, 30), (200, 10, 10)), "JPEG")
 
-    image = inference.input_fn(body, content_type)
+    image = inference.decode_request(body, content_type)
 
     assert image.mode == "RGB" and image.size == (40, 30)
 
 
 @pytest.mark.parametrize("content_type", ["application/json", "text/plain", "", None])
-def test_input_fn_refuses_other_content_types(content_type):
+def test_decode_request_refuses_other_content_types(content_type):
     body = encode(Image.new("RGB", (8, 8)), "PNG")
 
     with pytest.raises(inference.UnsupportedContentType, match="application/x-image"):
-        inference.input_fn(body, content_type)
+        inference.decode_request(body, content_type)
 
 
 @pytest.mark.parametrize("body", [b"", b"not an image", b"\xff\xd8\xff\xe0" + b"\0" * 50],
                          ids=["empty", "text", "truncated-jpeg"])
-def test_input_fn_refuses_undecodable_bytes(body):
+def test_decode_request_refuses_undecodable_bytes(body):
     with pytest.raises(inference.InvalidImage):
-        inference.input_fn(body, "application/x-image")
+        inference.decode_request(body, "application/x-image")
 
 
-def test_input_fn_refuses_a_decompression_bomb():
+def test_decode_request_refuses_a_decompression_bomb():
     # 1-bit 8000x8000 PNG: a few kB on the wire, 64 Mpixels decoded
     bomb = encode(Image.new("1", (8000, 8000)), "PNG")
     assert len(bomb) < 100_000
 
     with pytest.raises(inference.InvalidImage, match="pixels|too large"):
-        inference.input_fn(bomb, "image/png")
+        inference.decode_request(bomb, "image/png")
 
 
 @pytest.mark.parametrize("mode,fmt", [("L", "JPEG"), ("CMYK", "JPEG"), ("RGBA", "PNG"),
                                       ("LA", "PNG"), ("P", "PNG")])
-def test_input_fn_converts_to_rgb(mode, fmt):
+def test_decode_request_converts_to_rgb(mode, fmt):
     body = encode(Image.new(mode, (16, 16)), fmt)
 
-    assert inference.input_fn(body, "application/x-image").mode == "RGB"
+    assert inference.decode_request(body, "application/x-image").mode == "RGB"
 
 
 def test_transparent_pixels_become_white():
     body = encode(Image.new("RGBA", (4, 4), (0, 0, 0, 0)), "PNG")
 
-    assert inference.input_fn(body, "image/png").getpixel((0, 0)) == (255, 255, 255)
+    assert inference.decode_request(body, "image/png").getpixel((0, 0)) == (255, 255, 255)
 
 
-def test_output_fn_is_a_json_array_in_class_order():
-    assert json.loads(inference.output_fn([0.25, 0.75], "application/json")) == [0.25, 0.75]
-    assert json.loads(inference.output_fn([1.0], None)) == [1.0]
+class Context:
+    """What transform_fn uses of a model server's request context (TorchServe's ts.context.Context)."""
+
+    def __init__(self):
+        self.status = None
+
+    def set_response_status(self, code=200, phrase=""):
+        self.status = (code, phrase)
 
 
-def test_output_fn_refuses_other_accept_types():
-    with pytest.raises(inference.UnsupportedAccept):
-        inference.output_fn([1.0], "text/csv")
+class EchoModel:
+    """Stands in for a loaded Predictor where no forward pass is reached."""
+
+
+@pytest.mark.parametrize("body,content_type,accept,status,code", [
+    (b"x", "text/plain", "application/json", 415, "unsupported_media_type"),
+    (b"not an image", "image/jpeg", "application/json", 422, "invalid_image"),
+    (b"", "image/jpeg", "application/json", 422, "invalid_image"),
+    (encode(Image.new("1", (8000, 8000)), "PNG"), "image/png", "application/json", 413, "image_too_large"),
+    (b"x", "image/jpeg", "text/csv", 406, "not_acceptable"),
+], ids=["content-type", "undecodable", "empty", "too-many-pixels", "accept"])
+def test_transform_fn_answers_refusals_with_their_status_and_a_json_error(body, content_type, accept,
+                                                                          status, code):
+    context = Context()
+
+    answer, answer_type = inference.transform_fn(EchoModel(), body, content_type, accept, context)
+
+    assert context.status[0] == status
+    assert answer_type == "application/json"
+    error = json.loads(answer)["error"]
+    assert error["code"] == code and error["message"] and "Traceback" not in answer
+
+
+def test_refusals_are_the_toolkits_own_error_type():
+    from sagemaker_inference.errors import BaseInferenceToolkitError
+
+    with pytest.raises(BaseInferenceToolkitError) as refused:
+        inference.decode_request(b"x", "text/plain")
+    assert refused.value.status_code == 415 and refused.value.phrase == "Unsupported Media Type"
+
+
+def test_transform_fn_without_a_context_raises():
+    with pytest.raises(inference.UnsupportedContentType):
+        inference.transform_fn(EchoModel(), b"x", "text/plain", "application/json")
+
+
+@pytest.mark.parametrize("accept", ["application/json", "*/*", None, "text/html, application/json;q=0.9"])
+def test_response_type_is_json(accept):
+    assert inference.response_type(accept) == "application/json"
+
+
+@pytest.mark.parametrize("env,threads", [
+    ({}, 4), ({"SAGEMAKER_MODEL_SERVER_WORKERS": "2"}, 2), ({"SAGEMAKER_MODEL_SERVER_WORKERS": "8"}, 1),
+    ({"DOGS_INFERENCE_THREADS": "3", "SAGEMAKER_MODEL_SERVER_WORKERS": "4"}, 3),
+    ({"SAGEMAKER_MODEL_SERVER_WORKERS": "x"}, 4),
+], ids=["all-cores", "two-workers", "more-workers-than-cores", "explicit", "bad-value"])
+def test_threads_share_the_cores_among_the_workers(monkeypatch, env, threads):
+    monkeypatch.delenv("DOGS_INFERENCE_THREADS", raising=False)
+    monkeypatch.delenv("SAGEMAKER_MODEL_SERVER_WORKERS", raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(inference.os, "cpu_count", lambda: 4)
+
+    assert inference.intra_op_threads() == threads

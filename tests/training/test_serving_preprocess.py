@@ -63,7 +63,7 @@ def test_draft_decoding_gives_the_same_answers_on_real_photos(loaded_tiny, photo
     handlers, model = loaded_tiny.handlers, loaded_tiny.model
     for _, jpeg in photos.values():
         body = large_jpeg(jpeg)
-        drafted = handlers.input_fn(body, "image/jpeg")  # model_fn set the size JPEGs may shrink to
+        drafted = handlers.decode_request(body, "image/jpeg")  # model_fn set the size JPEGs may shrink to
         full = handlers.decode_image(body)
         assert drafted.size[0] * 4 == full.size[0] and min(drafted.size) >= 146
         fast = handlers.forward(handlers.preprocess(drafted, model)[None], model)[0]

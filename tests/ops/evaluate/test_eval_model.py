@@ -28,7 +28,7 @@ def counts(report):
 
 
 def runtime_app_from(model, endpoint_name):
-    """A SageMaker runtime endpoint answering with the artifact's own input_fn/predict_fn/output_fn."""
+    """A SageMaker runtime endpoint answering with the artifact's own handlers."""
     @Request.application
     def app(request):
         if request.path != f"/endpoints/{endpoint_name}/invocations":

@@ -1,0 +1,227 @@
+"""SageMaker's PyTorch inference container, run here: an artifact served by the image's own `serve`, offline.
+
+What SageMaker does to start an endpoint's container, with the same open-source code inside:
+- the artifact is unpacked as `/opt/ml/model` (here `<run>/opt/ml/model`; the toolkit honours
+  `SAGEMAKER_BASE_DIR`), with the environment the stack gives the model (`SAGEMAKER_PROGRAM`, workers);
+- the image's entry point `serve` (sagemaker-pytorch-inference → TorchServe, Java frontend + Python
+  workers) runs from a venv that holds only what the serving image holds (`ops.container_env`);
+- inside a network namespace with only loopback (SageMaker's network isolation: nothing installs, nothing
+  downloads), its own PID namespace (the toolkit looks for *the* TorchServe process among all processes)
+  and mount namespace (the toolkit writes its config to /etc/sagemaker-ts.properties: each run gets its
+  own file bound there).
+Clients reach `/ping` and `/invocations` from threads that joined the namespace (`ops.netns.enter`).
+"""
+from __future__ import annotations
+
+import contextlib
+import http.client
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator, Mapping
+
+from ops import container_env, netns
+from training.errors import UserError
+
+PORT = 8080  # SageMaker's container port (SAGEMAKER_BIND_TO_PORT default); alone in its namespace
+READY_TIMEOUT_S = 180.0
+TS_CONFIG = Path("/etc/sagemaker-ts.properties")  # where the toolkit writes TorchServe's config
+
+
+class ContainerError(UserError, RuntimeError):
+    """The serving container did not start, or stopped."""
+
+
+@dataclass
+class ServingContainer:
+    """A running serving container: its request client and where its logs are."""
+    root: Path
+    namespace: Path
+    process: subprocess.Popen
+    log: Path
+    environment: dict[str, str]
+    started_s: float = 0.0  # process start to the first /ping 200
+    _pool: ThreadPoolExecutor | None = field(default=None, repr=False)
+    _local: threading.local = field(default_factory=threading.local, repr=False)
+
+    def clients(self, count: int) -> ThreadPoolExecutor:
+        """A pool of `count` threads inside the container's network namespace."""
+        return ThreadPoolExecutor(count, thread_name_prefix="container-client", initializer=netns.enter,
+                                  initargs=(self.namespace,))
+
+    def _run(self, fn, *args):
+        if self._pool is None:
+            self._pool = self.clients(1)
+        return self._pool.submit(fn, *args).result()
+
+    def request(self, method: str, path: str, body: bytes | None = None,
+                headers: Mapping[str, str] | None = None, timeout: float = 60) -> tuple[int, str, bytes]:
+        """(status, content type, body); from a thread already in the namespace, or via one."""
+        if getattr(self._local, "inside", False) or threading.current_thread().name.startswith(
+                "container-client"):
+            return self._request(method, path, body, headers, timeout)
+        return self._run(self._request, method, path, body, headers, timeout)
+
+    def _request(self, method, path, body, headers, timeout) -> tuple[int, str, bytes]:
+        connection = getattr(self._local, "connection", None)
+        for attempt in (0, 1):
+            if connection is None:
+                connection = http.client.HTTPConnection("127.0.0.1", PORT, timeout=timeout)
+            try:
+                connection.request(method, path, body=body, headers=dict(headers or {}))
+                response = connection.getresponse()
+                data = response.read()
+                self._local.connection = connection
+                return response.status, response.getheader("Content-Type", ""), data
+            except (ConnectionError, http.client.RemoteDisconnected, http.client.BadStatusLine):
+                connection.close()
+                connection = self._local.connection = None
+                if attempt or body is not None and method != "GET":
+                    raise
+        raise AssertionError("unreachable")
+
+    def ping(self) -> int:
+        return self.request("GET", "/ping", timeout=5)[0]
+
+    def invoke(self, body: bytes, content_type: str,
+               accept: str = "application/json") -> tuple[int, str, bytes]:
+        headers = {"Content-Type": content_type}
+        if accept:
+            headers["Accept"] = accept
+        return self.request("POST", "/invocations", body, headers)
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def peak_rss_mb(self) -> float:
+        """The largest total resident memory of the container's processes seen by `sample_rss`."""
+        return getattr(self, "_peak_rss", 0.0) / 1e6
+
+    def sample_rss(self) -> float:
+        """Resident memory of every process in the container now (bytes); keeps the peak."""
+        import psutil
+
+        total = 0
+        try:
+            root = psutil.Process(self.process.pid)
+            for proc in [root, *root.children(recursive=True)]:
+                with contextlib.suppress(psutil.Error):
+                    total += proc.memory_info().rss
+        except psutil.Error:
+            return 0.0
+        self._peak_rss = max(getattr(self, "_peak_rss", 0), total)
+        return float(total)
+
+
+def container_environment(base_dir: Path, workers: int, extra: Mapping[str, str] | None = None) -> dict:
+    """The container's environment: the image's PATH, the model's variables as the stack sets them."""
+    venv = container_env.venv_dir("serving")
+    env = {
+        "PATH": f"{venv / 'bin'}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "HOME": str(base_dir.parent.parent),
+        "LANG": "C.UTF-8",
+        "PYTHONUNBUFFERED": "1",
+        "SAGEMAKER_BASE_DIR": str(base_dir),
+        # as terraform/main.tf sets them for the model
+        "SAGEMAKER_PROGRAM": "inference.py",
+        "SAGEMAKER_SUBMIT_DIRECTORY": str(base_dir / "model" / "code"),
+        "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
+        "SAGEMAKER_REGION": "us-east-1",
+        "SAGEMAKER_MODEL_SERVER_WORKERS": str(workers),
+    }
+    if os.environ.get("JAVA_HOME"):
+        env["JAVA_HOME"] = os.environ["JAVA_HOME"]
+    env.update(extra or {})
+    return env
+
+
+def _unpack(model: Path, model_dir: Path) -> None:
+    from ops.artifact import extract
+
+    if model.is_dir():
+        shutil.copytree(model, model_dir)
+    elif model.is_file():
+        extract(model, model_dir)
+    else:
+        raise ContainerError(f"{model}: no such model artifact")
+
+
+@contextlib.contextmanager
+def serve(model: Path, *, workers: int | None = None, env: Mapping[str, str] | None = None,
+          ready_timeout_s: float = READY_TIMEOUT_S, echo=None) -> Iterator[ServingContainer]:
+    """Start `model` (model.tar.gz or its folder) in the serving container; stop it on exit."""
+    echo = echo or (lambda _: None)
+    container_env.ensure("serving", echo=echo)
+    container_env.java()
+    root = Path(tempfile.mkdtemp(prefix="dogs-serving-"))
+    namespace = None
+    process = None
+    try:
+        base = root / "opt" / "ml"
+        _unpack(Path(model), base / "model")
+        workers = workers or os.cpu_count() or 1
+        environment = container_environment(base, workers, env)
+        namespace = netns.create(root / "ns")
+        config = root / "sagemaker-ts.properties"
+        config.touch()
+        if not TS_CONFIG.exists():
+            TS_CONFIG.touch()  # a mount point for each run's own file
+        log = root / "container.log"
+        command = [*netns.prefix(namespace), "unshare", "--mount", "--pid", "--fork", "--mount-proc",
+                   "--kill-child", "--", "sh", "-c", 'mount --bind "$1" "$2" && exec serve', "sh",
+                   str(config), str(TS_CONFIG)]
+        started = time.monotonic()
+        with open(log, "wb") as out:
+            process = subprocess.Popen(command, cwd=root, env=environment, stdout=out,
+                                       stderr=subprocess.STDOUT, start_new_session=True)
+        container = ServingContainer(root, namespace, process, log, environment)
+        _wait_ready(container, started, ready_timeout_s)
+        echo(f"serving container ready in {container.started_s:.1f} s ({workers} workers)")
+        yield container
+    finally:
+        if process is not None:
+            _stop(process)
+        if namespace is not None:
+            netns.remove(namespace)
+        if os.environ.get("DOGS_KEEP_CONTAINER_LOGS"):
+            print(f"container files kept in {root}")
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+def _wait_ready(container: ServingContainer, started: float, timeout_s: float) -> None:
+    deadline = started + timeout_s
+    while time.monotonic() < deadline:
+        if container.process.poll() is not None:
+            raise ContainerError(f"the serving container exited ({container.process.returncode}) "
+                                 f"before answering /ping:\n{container.log_tail()}")
+        try:
+            if container.ping() == 200:
+                container.started_s = time.monotonic() - started
+                return
+        except OSError:
+            pass
+        time.sleep(0.25)
+    raise ContainerError(f"the serving container did not answer /ping within {timeout_s:g} s:\n"
+                         f"{container.log_tail()}")
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """unshare's --kill-child ends the container's PID 1, and the kernel the rest of its namespace."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, 9)
+            process.wait(5)
