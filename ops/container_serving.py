@@ -130,6 +130,9 @@ def container_environment(base_dir: Path, workers: int, extra: Mapping[str, str]
         "HOME": str(base_dir.parent.parent),
         "LANG": "C.UTF-8",
         "PYTHONUNBUFFERED": "1",
+        # no pip configuration of this machine's (its local package mirrors would let an install at
+        # start succeed offline, where the real container has no index at all)
+        "PIP_CONFIG_FILE": os.devnull,
         "SAGEMAKER_BASE_DIR": str(base_dir),
         # as terraform/main.tf sets them for the model
         "SAGEMAKER_PROGRAM": "inference.py",

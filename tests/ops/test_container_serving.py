@@ -1,0 +1,114 @@
+"""A trained artifact under SageMaker's own serving container code (TorchServe + sagemaker-pytorch-inference),
+with no network, held to the same answers as the in-process model and the local endpoint."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+import requests
+
+from ops import container_serving
+from ops.artifact import extract
+from tests.fixtures.paths import SHARED
+
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root (CI runs as root)")]
+UNSEEN = SHARED / "data" / "unseen-val" / "Images"
+
+
+@pytest.fixture(scope="module")
+def container(tiny_artifact):
+    with container_serving.serve(tiny_artifact) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def unseen_photos() -> list[Path]:
+    """20 real photos the backbone never saw, 2 of each breed."""
+    photos = [p for folder in sorted(UNSEEN.iterdir()) for p in sorted(folder.glob("*.JPEG"))[:2]]
+    assert len(photos) == 20
+    return photos
+
+
+def corpus(sample_images) -> dict[str, tuple[bytes, str, str]]:
+    """Requests good and bad, as (body, content type, accept): the API tests' inputs and more."""
+    images = {name: (body, "application/x-image", "application/json") for name, body in sample_images.items()}
+    jpeg = sample_images["jpeg"]
+    return {**images,
+            "jpeg_as_image_jpeg": (jpeg, "image/jpeg", "application/json"),
+            "jpeg_accept_any": (jpeg, "application/x-image", "*/*"),
+            "json_body": (b'{"image": "x"}', "application/json", "application/json"),
+            "text_body": (b"hello", "text/plain", "application/json"),
+            "csv_body": (b"1,2,3", "text/csv", "application/json"),
+            "no_content_type": (jpeg, "", "application/json"),
+            "accept_csv": (jpeg, "application/x-image", "text/csv")}
+
+
+def test_the_container_answers_ping_with_no_network(container):
+    assert container.ping() == 200
+    assert container.environment["SAGEMAKER_MODEL_SERVER_WORKERS"] == str(os.cpu_count())
+
+
+def test_it_answers_the_same_probabilities_as_the_in_process_model(container, loaded_tiny, unseen_photos):
+    for photo in unseen_photos:
+        body = photo.read_bytes()
+        status, content_type, answer = container.invoke(body, "application/x-image")
+
+        assert (status, content_type) == (200, "application/json")
+        assert np.abs(np.array(json.loads(answer)) - loaded_tiny.predict(body)).max() <= 1e-4
+
+
+def test_every_bad_input_is_a_4xx_with_a_json_error(container, sample_images):
+    bad = {name: request for name, request in corpus(sample_images).items()
+           if name not in ("jpeg", "png_alpha", "grayscale", "cmyk", "jpeg_as_image_jpeg", "jpeg_accept_any")}
+
+    for name, (body, content_type, accept) in bad.items():
+        status, answer_type, answer = container.invoke(body, content_type, accept)
+
+        assert 400 <= status < 500, (name, status, answer[:300])
+        assert answer_type == "application/json" and b"Traceback" not in answer, name
+        assert json.loads(answer)["error"]["message"], name
+
+
+def test_the_local_endpoint_answers_every_request_as_the_container_does(container, local_endpoint,
+                                                                        sample_images):
+    for name, (body, content_type, accept) in corpus(sample_images).items():
+        status, _, answer = container.invoke(body, content_type, accept)
+        local = requests.post(f"{local_endpoint.url}/invocations", data=body, timeout=60,
+                              headers={"Content-Type": content_type, "Accept": accept})
+
+        assert local.status_code == status, (name, local.text[:300], answer[:300])
+        if status == 200:
+            assert np.abs(np.array(local.json()) - json.loads(answer)).max() <= 1e-4, name
+        else:
+            assert local.json()["error"]["code"] == json.loads(answer)["error"]["code"], name
+
+
+def test_sixteen_concurrent_clients_are_all_answered(container, photos):
+    bodies = [jpeg for _, jpeg in photos.values()] * 16
+
+    with container.clients(16) as pool:
+        statuses = list(pool.map(lambda body: container.invoke(body, "image/jpeg")[0], bodies))
+
+    assert statuses == [200] * len(bodies)
+
+
+def test_an_artifact_that_installs_at_start_cannot_start_without_network(tiny_artifact, tmp_path):
+    # Given the artifact as it was before: a requirements.txt the container pip-installs at start
+    model = extract(tiny_artifact, tmp_path / "model")
+    shutil.rmtree(model / "code" / "efficientnet_lite_pytorch")
+    (model / "code" / "requirements.txt").write_text("efficientnet-lite-pytorch==0.1.0\n")
+
+    # When the container starts it with no network, as network isolation does
+    with pytest.raises(container_serving.ContainerError) as failed:
+        with container_serving.serve(model, ready_timeout_s=120):
+            pass
+
+    # Then it exits, as the endpoint would never become InService
+    assert "exited" in str(failed.value)
+    assert "failed to install required packages" in str(failed.value)
