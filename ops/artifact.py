@@ -157,6 +157,16 @@ def _as_user_module(handlers: ModuleType):
                 os.environ["PYTHONPATH"] = saved_path
 
 
+def recorded_artifact() -> Path:
+    """The model.tar.gz `invoke train` recorded in the project state."""
+    from ops import state
+
+    artifact = state.read("artifact") or {}
+    if artifact.get("local_path") and Path(artifact["local_path"]).is_file():
+        return Path(artifact["local_path"])
+    raise ArtifactError("no trained model here: run `invoke train`, or give --model PATH/model.tar.gz")
+
+
 def load_artifact(path: str | Path, *, extract_to: str | Path | None = None) -> LoadedModel:
     """Load `path` (model.tar.gz, or a folder holding its contents)."""
     path = Path(path)

@@ -66,3 +66,53 @@ def remove(path: Path) -> None:
         path.parent.rmdir()
     except OSError:
         pass
+
+
+class Forwarder:
+    """A TCP port on this host's loopback piped to a port inside the namespace (inbound only: the
+    namespace still has no route out). For people and tools outside it, such as curl."""
+
+    def __init__(self, path: Path, inner_port: int, port: int = 0, host: str = "127.0.0.1"):
+        import socketserver
+
+        namespace = path
+
+        class Pipe(socketserver.BaseRequestHandler):
+            def handle(self):
+                enter(namespace)  # this handler's own thread; the accepted socket stays outside
+                import socket
+
+                with socket.create_connection(("127.0.0.1", inner_port), timeout=30) as inner:
+                    inner.settimeout(None)
+                    self.request.settimeout(None)
+                    _pipe_both_ways(self.request, inner)
+
+        class Server(socketserver.ThreadingTCPServer):
+            daemon_threads = True
+            allow_reuse_address = True
+
+        self.server = Server((host, port), Pipe)
+        self.url = f"http://{host}:{self.server.server_address[1]}"
+        import threading
+
+        self.thread = threading.Thread(target=self.server.serve_forever, name="netns-forwarder",
+                                       daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _pipe_both_ways(a, b) -> None:
+    import selectors
+
+    with selectors.DefaultSelector() as selector:
+        selector.register(a, selectors.EVENT_READ, b)
+        selector.register(b, selectors.EVENT_READ, a)
+        while True:
+            for key, _ in selector.select():
+                data = key.fileobj.recv(65536)
+                if not data:
+                    return
+                key.data.sendall(data)
