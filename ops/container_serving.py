@@ -7,8 +7,9 @@ What SageMaker does to start an endpoint's container, with the same open-source 
   workers) runs from a venv that holds only what the serving image holds (`ops.container_env`);
 - inside a network namespace with only loopback (SageMaker's network isolation: nothing installs, nothing
   downloads), its own PID namespace (the toolkit looks for *the* TorchServe process among all processes)
-  and mount namespace (the toolkit writes its config to /etc/sagemaker-ts.properties: each run gets its
-  own file bound there).
+  and mount namespace (the toolkit writes its config to /etc/sagemaker-ts.properties, TorchServe its
+  worker sockets to /tmp/.ts.sock.<port>: each run gets its own file bound there and its own /tmp, so
+  two containers at once never meet). Run folders live in `.containers/runs/`.
 Clients reach `/ping` and `/invocations` from threads that joined the namespace (`ops.netns.enter`).
 """
 from __future__ import annotations
@@ -32,6 +33,8 @@ from training.errors import UserError
 PORT = 8080  # SageMaker's container port (SAGEMAKER_BIND_TO_PORT default); alone in its namespace
 READY_TIMEOUT_S = 180.0
 TS_CONFIG = Path("/etc/sagemaker-ts.properties")  # where the toolkit writes TorchServe's config
+_POOL_LOCK = threading.Lock()
+RUN_PREFIX = "dogs-serving-"
 
 
 class ContainerError(UserError, RuntimeError):
@@ -56,8 +59,9 @@ class ServingContainer:
                                   initargs=(self.namespace,))
 
     def _run(self, fn, *args):
-        if self._pool is None:
-            self._pool = self.clients(1)
+        with _POOL_LOCK:
+            if self._pool is None:  # callers outside the namespace share these (one connection each)
+                self._pool = self.clients(16)
         return self._pool.submit(fn, *args).result()
 
     def request(self, method: str, path: str, body: bytes | None = None,
@@ -165,9 +169,12 @@ def serve(model: Path, *, workers: int | None = None, env: Mapping[str, str] | N
     echo = echo or (lambda _: None)
     container_env.ensure("serving", echo=echo)
     container_env.java()
-    root = Path(tempfile.mkdtemp(prefix="dogs-serving-"))
-    namespace = None
-    process = None
+    _sweep_stale_runs()
+    runs = container_env.HOME / "runs"
+    runs.mkdir(parents=True, exist_ok=True)
+    root = Path(tempfile.mkdtemp(prefix=RUN_PREFIX, dir=runs))
+    (root / "owner").write_text(str(os.getpid()))
+    namespace = process = container = None
     try:
         base = root / "opt" / "ml"
         _unpack(Path(model), base / "model")
@@ -176,21 +183,26 @@ def serve(model: Path, *, workers: int | None = None, env: Mapping[str, str] | N
         namespace = netns.create(root / "ns")
         config = root / "sagemaker-ts.properties"
         config.touch()
+        (root / "tmp").mkdir()
         if not TS_CONFIG.exists():
             TS_CONFIG.touch()  # a mount point for each run's own file
         log = root / "container.log"
         command = [*netns.prefix(namespace), "unshare", "--mount", "--pid", "--fork", "--mount-proc",
-                   "--kill-child", "--", "sh", "-c", 'mount --bind "$1" "$2" && exec serve', "sh",
-                   str(config), str(TS_CONFIG)]
+                   "--kill-child", "--", "sh", "-c",
+                   'mount --bind "$1" "$2" && mount --bind "$3" /tmp && exec serve', "sh",
+                   str(config), str(TS_CONFIG), str(root / "tmp")]
         started = time.monotonic()
         with open(log, "wb") as out:
             process = subprocess.Popen(command, cwd=root, env=environment, stdout=out,
-                                       stderr=subprocess.STDOUT, start_new_session=True)
+                                       stderr=subprocess.STDOUT, start_new_session=True,
+                                       preexec_fn=_die_with_parent)
         container = ServingContainer(root, namespace, process, log, environment)
         _wait_ready(container, started, ready_timeout_s)
         echo(f"serving container ready in {container.started_s:.1f} s ({workers} workers)")
         yield container
     finally:
+        if container is not None and container._pool is not None:
+            container._pool.shutdown(wait=False)
         if process is not None:
             _stop(process)
         if namespace is not None:
@@ -199,6 +211,20 @@ def serve(model: Path, *, workers: int | None = None, env: Mapping[str, str] | N
             print(f"container files kept in {root}")
         else:
             shutil.rmtree(root, ignore_errors=True)
+
+
+def _sweep_stale_runs() -> None:
+    """Remove what runs whose process was killed left (their namespace file and folder)."""
+    for folder in (container_env.HOME / "runs").glob(RUN_PREFIX + "*"):
+        try:
+            os.kill(int((folder / "owner").read_text()), 0)
+            continue  # its owner still runs
+        except ProcessLookupError:
+            pass
+        except (OSError, ValueError):
+            continue  # not ours to judge (no owner file yet, or another user's)
+        netns.remove(folder / "ns" / "net")
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _wait_ready(container: ServingContainer, started: float, timeout_s: float) -> None:
@@ -216,6 +242,16 @@ def _wait_ready(container: ServingContainer, started: float, timeout_s: float) -
         time.sleep(0.25)
     raise ContainerError(f"the serving container did not answer /ping within {timeout_s:g} s:\n"
                          f"{container.log_tail()}")
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGKILL when the process that started it ends, however it ends
+    (unshare's --kill-child passes it on to the container's PID 1, whose end ends the namespace).
+    Linux sends it when the starting *thread* ends: start containers from a thread that outlives them."""
+    import ctypes
+
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, 9, 0, 0, 0)
 
 
 def _stop(process: subprocess.Popen) -> None:

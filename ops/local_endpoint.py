@@ -245,6 +245,9 @@ def main(argv: list[str] | None = None) -> None:
                              f"(default: {DEFAULT_MAX_WAIT_MS:g})")
     parser.add_argument("--max-in-flight", type=int, default=64,
                         help="concurrent invocations beyond which it throttles (default: 64)")
+    parser.add_argument("--container", action="store_true",
+                        help="answer with SageMaker's own serving container (TorchServe and the toolkit, "
+                             "with no network; needs root and Java) instead of the model in-process")
     args = parser.parse_args(argv)
     if args.intra_op_threads < 1 or (args.lanes is not None and args.lanes < 1) or args.max_batch < 1:
         parser.error("--intra-op-threads, --lanes and --max-batch must be at least 1")
@@ -260,6 +263,8 @@ def main(argv: list[str] | None = None) -> None:
             work = args.work_dir or state.home() / "local_endpoint"
             source, model_path = fetch_deployed_model(args.aws_url, args.region, args.endpoint_name, work)
             logger.info(json.dumps({"event": "model_source", **source.__dict__}))
+        if args.container:
+            return _serve_container(args, model_path)
         from ops.artifact import load_artifact
 
         os.environ["DOGS_INFERENCE_THREADS"] = str(args.intra_op_threads)
@@ -285,6 +290,32 @@ def main(argv: list[str] | None = None) -> None:
 
     waitress.serve(app, host=args.host, port=args.port, threads=max(args.threads, lanes + 2),
                    ident="local-endpoint")
+
+
+def _serve_container(args: argparse.Namespace, model_path: Path) -> None:
+    """The runtime API in front of the real serving container: what InvokeEndpoint reaches on AWS."""
+    import signal
+
+    import waitress
+
+    from ops import container_serving
+    from ops.artifact import InferenceFailed
+
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(SystemExit(0)))  # unwind: stop it
+    with container_serving.serve(model_path, echo=logger.info) as running:
+        def invoke(body: bytes, content_type: str, accept: str) -> bytes:
+            status, answer_type, answer = running.invoke(body, content_type, accept)
+            if status != 200:
+                raise InferenceFailed(status, answer, answer_type)
+            return answer
+
+        app = create_app(invoke, args.endpoint_name, max_in_flight=args.max_in_flight, serialize=False)
+        logger.info(json.dumps({"event": "listening", "url": f"http://{args.host}:{args.port}",
+                                "endpoint_name": args.endpoint_name, "backend": "sagemaker-container",
+                                "workers": running.environment["SAGEMAKER_MODEL_SERVER_WORKERS"],
+                                "container_log": str(running.log)}))
+        waitress.serve(app, host=args.host, port=args.port, threads=max(args.threads, 8),
+                       ident="local-endpoint")
 
 
 if __name__ == "__main__":

@@ -71,8 +71,9 @@ def running() -> Serving | None:
 
 
 def start(deployment: Deployment, endpoint_port: int | None = None, api_port: int | None = None,
-          log_dir: Path | None = None) -> Serving:
-    """Start the local endpoint, then the local API in front of the deployed Lambda handler."""
+          log_dir: Path | None = None, container: bool = False) -> Serving:
+    """Start the local endpoint, then the local API in front of the deployed Lambda handler. With
+    `container`, the endpoint answers through SageMaker's own serving container (ops.container_serving)."""
     from ops.local_aws import CREDENTIALS
 
     log_dir = log_dir or state.home() / "serve"
@@ -83,7 +84,8 @@ def start(deployment: Deployment, endpoint_port: int | None = None, api_port: in
     endpoint = servers.start("local-endpoint", "ops.local_endpoint", [
         "--endpoint-name", deployment.endpoint_name, "--aws-url", deployment.aws_url,
         "--region", deployment.region, "--port", str(endpoint_port),
-        "--work-dir", str(log_dir / "model")], endpoint_port, "/ping", log_dir, env=env)
+        "--work-dir", str(log_dir / "model"), *(["--container"] if container else [])],
+        endpoint_port, "/ping", log_dir, env=env)
     api_port = api_port or servers.free_port()
     try:
         api = servers.start("local-api", "ops.local_api", [

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -112,3 +114,42 @@ def test_an_artifact_that_installs_at_start_cannot_start_without_network(tiny_ar
     # Then it exits, as the endpoint would never become InService
     assert "exited" in str(failed.value)
     assert "failed to install required packages" in str(failed.value)
+
+
+def test_the_runtime_api_can_front_the_real_container(tiny_artifact, fake_aws_credentials, loaded_tiny,
+                                                      sample_images, tmp_path):
+    # Given the local endpoint with --container: InvokeEndpoint reaches TorchServe, as on AWS
+    import boto3
+    from botocore.exceptions import ClientError
+
+    from ops import servers
+
+    port = servers.free_port()
+    server = servers.start("local-endpoint", "ops.local_endpoint",
+                           ["--model", str(tiny_artifact), "--endpoint-name", "dogs-container",
+                            "--port", str(port), "--container"], port, "/ping", tmp_path)
+    try:
+        runtime = boto3.client("sagemaker-runtime", endpoint_url=server.url, region_name="us-east-1")
+
+        # When a photo and a truncated JPEG are sent through the runtime API
+        good = runtime.invoke_endpoint(EndpointName="dogs-container", Body=sample_images["jpeg"],
+                                       ContentType="application/x-image", Accept="application/json")
+        with pytest.raises(ClientError) as refused:
+            runtime.invoke_endpoint(EndpointName="dogs-container", Body=sample_images["truncated_jpeg"],
+                                    ContentType="application/x-image")
+
+        # Then the photo's probabilities are the in-process model's, the bad one a ModelError with 422
+        probabilities = json.loads(good["Body"].read())
+        assert np.abs(np.array(probabilities) - loaded_tiny.predict(sample_images["jpeg"])).max() <= 1e-4
+        error = refused.value.response
+        assert error["Error"]["Code"] == "ModelError" and error["OriginalStatusCode"] == 422
+        assert json.loads(error["OriginalMessage"])["error"]["code"] == "invalid_image"
+        assert "TorchServe" in (tmp_path / "local-endpoint.log").read_text() or \
+            "sagemaker-container" in (tmp_path / "local-endpoint.log").read_text()
+    finally:
+        server.stop()
+
+    # And stopping the endpoint stops the container with it (no TorchServe left behind)
+    time.sleep(1)
+    leftover = subprocess.run(["pgrep", "-f", "org.pytorch.serve.ModelServer"], capture_output=True, text=True)
+    assert leftover.stdout.strip() == "", leftover.stdout
