@@ -34,7 +34,7 @@ from typing import Any, Callable, Mapping
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ops import config as config_mod
-from ops import s3sync, state, training_cost
+from ops import s3sync, sagemaker_images, state, training_cost
 from ops.aws_clients import AwsError, account_id, aws_errors, session_for
 from training import classmap
 from training import hyperparameters as hp
@@ -315,7 +315,7 @@ def _plan_builtin(plan: JobPlan, values: dict, split: str, train_lst: Path, test
     keys = hp.ORIGINAL_KEYS + BUILTIN_EXTRA_KEYS + (
         ("lr_scheduler_step",) if values.get("lr_scheduler_step") else ())
     plan.hyperparameters = hp.to_sagemaker({k: values[k] for k in keys}, builtin_only=True)
-    plan.image = _image_uri("image-classification", plan.region)
+    plan.image = sagemaker_images.builtin_image(plan.region)
     # The LST channels name their one file: the built-in algorithm reads what its channel holds.
     plan.channels = [
         _channel("train", plan.uri("images/")),
@@ -327,9 +327,10 @@ def _plan_builtin(plan: JobPlan, values: dict, split: str, train_lst: Path, test
 
 def _plan_pytorch(plan: JobPlan, values: dict, split: str) -> None:
     s = plan.settings
-    version, py_version = pytorch_versions(s["pytorch_version"])
-    plan.image = _image_uri("pytorch", plan.region, version=version, py_version=py_version,
-                            instance_type=s["instance_type"], image_scope="training")
+    resolved = sagemaker_images.pytorch_version(s["pytorch_version"])
+    version, py_version = resolved.version, resolved.py_version("training")
+    plan.image = sagemaker_images.pytorch_image(plan.region, s["pytorch_version"], "training",
+                                                s["instance_type"])
     archive = source_archive()
     key = f"{plan.prefix}code/sourcedir-{hashlib.sha256(archive).hexdigest()[:16]}.tar.gz"
     plan.source = (key, archive)
@@ -355,39 +356,9 @@ def _plan_pytorch(plan: JobPlan, values: dict, split: str) -> None:
     ]
 
 
-def _sagemaker():
-    """The SageMaker Python SDK, imported on first use (slow to import; chatty at INFO)."""
-    os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
-    logging.getLogger("sagemaker.config").setLevel(logging.WARNING)
-    import sagemaker.fw_utils
-    import sagemaker.image_uris
-
-    return sagemaker
-
-
-def _image_uri(framework: str, region: str, **kwargs) -> str:
-    try:
-        return _sagemaker().image_uris.retrieve(framework, region, **kwargs)
-    except ValueError as exc:
-        what = kwargs.get("instance_type", "")
-        raise UserError(f"no SageMaker {framework} image for {region} {what}: "
-                        f"{' '.join(str(exc).split())}") from None
-
-
-def pytorch_versions(version: str) -> tuple[str, str]:
-    """The full PyTorch version with SageMaker training images, and its (newest) Python version."""
-    table = _sagemaker().image_uris.config_for_framework("pytorch")["training"]
-    full = table.get("version_aliases", {}).get(version, version)
-    if full not in table["versions"]:
-        known = ", ".join(v for v in table["versions"] if v.startswith("2."))
-        raise UserError(f"aws.pytorch_version {version!r}: no SageMaker PyTorch training image; "
-                        f"known: {known}")
-    return full, table["versions"][full]["py_versions"][-1]
-
-
 def _check_torch_distributed(instance_type: str, version: str, py_version: str) -> None:
     try:
-        _sagemaker().fw_utils.validate_torch_distributed_distribution(
+        sagemaker_images.sdk().fw_utils.validate_torch_distributed_distribution(
             instance_type, {"torch_distributed": {"enabled": True}}, version, py_version, None,
             ENTRY_POINT)
     except ValueError as exc:

@@ -16,16 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from ops import lambda_package, local_aws, state
+from ops import lambda_package, local_aws, sagemaker_images, state
 from ops import terraform as tf
-from ops.config import Config
+from ops.aws_training import ALGORITHMS
+from ops.config import AWS_DEFAULTS, Config
 from training import classmap
 from training.errors import UserError
 
 NAME = "dog-breeds"
-# The SageMaker PyTorch inference image serving training/inference.py (CPU unless a GPU type is chosen).
-FRAMEWORK_VERSION = "2.3"
-PY_VERSION = "py311"
+DEFAULT_ALGORITHM = "pytorch"  # an artifact given by --model-data without a record of its training
 S3_URL = re.compile(r"^s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(.+)$")
 STORAGE = "module.storage"  # destroy --target aws keeps it (the training data) unless asked
 BUCKET_ADDRESS = "module.storage.aws_s3_bucket.this"
@@ -42,6 +41,7 @@ class Model:
     model_id: str
     class_names: list[str]
     local_path: Path | None = None  # uploaded to the local AWS's S3 for target local
+    algorithm: str = DEFAULT_ALGORITHM  # what trained it: pytorch (our script) or builtin (SageMaker's)
 
 
 @dataclass
@@ -53,6 +53,7 @@ class Settings:
     instance_type: str | None = None
     var_file: Path | None = None
     plugin_dir: str | None = None
+    pytorch_version: str = AWS_DEFAULTS["pytorch_version"]  # config aws.pytorch_version
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -63,13 +64,30 @@ def settings(cfg: Config, target: str, **options: Any) -> Settings:
     if var_file and not Path(var_file).is_file():
         raise DeployError(f"--var-file {var_file}: no such file")
     bucket = (cfg.aws["bucket"] or None) if target == "aws" else None
+    _check_endpoint_options(options.get("endpoint_type"), options.get("instance_type"), var_file)
     return Settings(target, region, bucket, var_file=Path(var_file).resolve() if var_file else None,
-                    **options)
+                    pytorch_version=cfg.aws["pytorch_version"], **options)
+
+
+def _check_endpoint_options(endpoint_type: str | None, instance_type: str | None,
+                            var_file: str | None) -> None:
+    """A serverless endpoint has no instances (SageMaker sizes it by memory; no GPUs)."""
+    if endpoint_type not in (None, "realtime", "serverless"):
+        raise DeployError(f"--endpoint-type {endpoint_type!r}: allowed: realtime, serverless")
+    serverless = endpoint_type == "serverless" or (endpoint_type is None and var_file is None)
+    if instance_type and serverless:
+        raise DeployError(f"--instance-type {instance_type}: only a real-time endpoint has instances; "
+                          "add --endpoint-type realtime (a serverless endpoint, the default, is sized "
+                          "by serverless.memory_size_in_mb and runs on CPU)")
 
 
 # ---------------------------------------------------------------- the model
-def find_model(model_data: str | None = None, classes: str | None = None) -> Model:
-    """The model to serve: --model-data, else the artifact `invoke train` recorded."""
+def find_model(model_data: str | None = None, classes: str | None = None,
+               algorithm: str | None = None) -> Model:
+    """The model to serve: --model-data, else the artifact `invoke train` recorded; its algorithm from
+    that record, else --algorithm (default pytorch)."""
+    if algorithm is not None and algorithm not in ALGORITHMS:
+        raise DeployError(f"--algorithm {algorithm!r}: allowed: {', '.join(ALGORITHMS)}")
     artifact = state.read("artifact") or {}
     if model_data is None and not artifact:
         raise DeployError("no trained model: run `invoke train` first, or pass --model-data s3://.../model.tar.gz")
@@ -83,9 +101,19 @@ def find_model(model_data: str | None = None, classes: str | None = None) -> Mod
     if not model_data and local_path is None:
         raise DeployError("the trained artifact has neither an S3 copy nor a local file; "
                           "run `invoke train` again, or pass --model-data s3://.../model.tar.gz")
+    recorded = model_data == artifact.get("s3_uri") or (not model_data and local_path is not None)
     model_id = artifact.get("model_id") if model_data == artifact.get("s3_uri") else None
     names = _class_names(classes, artifact, local_path)
-    return Model(model_data, _model_id(model_id, model_data), names, local_path)
+    return Model(model_data, _model_id(model_id, model_data), names, local_path,
+                 _algorithm(algorithm, artifact.get("algorithm") if recorded else None))
+
+
+def _algorithm(option: str | None, recorded: str | None) -> str:
+    """The recorded artifact's algorithm wins; --algorithm names it for an artifact without a record."""
+    if option and recorded and option != recorded:
+        raise DeployError(f"--algorithm {option}: the recorded artifact was trained with --algorithm "
+                          f"{recorded}; leave --algorithm out, or pass --model-data for another artifact")
+    return recorded or option or DEFAULT_ALGORITHM
 
 
 def _model_id(model_id: str | None, model_data: str) -> str:
@@ -111,13 +139,23 @@ def _class_names(classes: str | None, artifact: dict, local_path: Path | None) -
                       "(written by `invoke lst`)")
 
 
-def image_uri(region: str, instance_type: str = "ml.m5.large") -> str:
-    """The SageMaker PyTorch inference image for the region (the sagemaker SDK's own table)."""
-    os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
-    from sagemaker import image_uris
+def image_uri(region: str, instance_type: str = "ml.m5.large", algorithm: str = DEFAULT_ALGORITHM,
+              pytorch_version: str = AWS_DEFAULTS["pytorch_version"]) -> str:
+    """The inference image for the model: the built-in algorithm's own, or the SageMaker PyTorch
+    inference image of the version it was trained with (CPU unless a GPU instance type is chosen)."""
+    if algorithm == "builtin":
+        return sagemaker_images.builtin_image(region)
+    return sagemaker_images.pytorch_image(region, pytorch_version, "inference", instance_type)
 
-    return image_uris.retrieve("pytorch", region, version=FRAMEWORK_VERSION, py_version=PY_VERSION,
-                               instance_type=instance_type, image_scope="inference")
+
+def check_servable(s: Settings, model: Model) -> None:
+    """A model the target cannot serve is an error before anything runs."""
+    if s.target == "local" and model.algorithm == "builtin":
+        raise DeployError(
+            "the built-in image-classification algorithm's model cannot be served locally: it runs only "
+            "in SageMaker's own MXNet image, which has no local runtime here (the local endpoint runs "
+            "SageMaker's PyTorch serving toolkit); deploy it with --target aws, or train a model for "
+            "local serving with `invoke train --algorithm pytorch`")
 
 
 # ---------------------------------------------------------------- variables
@@ -130,6 +168,7 @@ def variables(s: Settings, model: Model, image: str, package: lambda_package.Lam
         "model_id": model.model_id,
         "class_names": model.class_names,
         "image_uri": image,
+        "algorithm": model.algorithm,
         "lambda_package": package.as_tfvar(),
     }
     if bucket:
@@ -162,11 +201,14 @@ def _aws_bucket(region: str) -> str:
 # ---------------------------------------------------------------- commands
 def prepare(s: Settings, model: Model | None, echo: Callable[[str], None] = print) -> dict[str, Any]:
     """Sync, render, init and write the variables; returns them. Image lookup runs beside init."""
+    if model is not None:
+        check_servable(s, model)
     running = local_aws.require() if s.target == "local" else None
     package = lambda_package.build(state.home() / "build")
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         # Importing the sagemaker SDK takes seconds: look the image up while init runs.
-        image = pool.submit(image_uri, s.region, s.instance_type or "ml.m5.large") if model else None
+        image = pool.submit(image_uri, s.region, s.instance_type or "ml.m5.large", model.algorithm,
+                            s.pytorch_version) if model else None
         work = tf.sync_module(s.target)
         if running:
             tf.render_local_override(work, running.url, s.region, running.ca_bundle)

@@ -5,12 +5,22 @@ locals {
   endpoint_name        = var.name
   lambda_function_name = "${var.name}-predict"
 
-  inference_environment = merge({
-    SAGEMAKER_PROGRAM             = "inference.py"
-    SAGEMAKER_SUBMIT_DIRECTORY    = "/opt/ml/model/code"
-    SAGEMAKER_CONTAINER_LOG_LEVEL = "20"
-    SAGEMAKER_REGION              = var.region
-  }, var.inference_environment)
+  # The contract with training/inference.py in the SageMaker PyTorch inference image. Real-time: one
+  # single-threaded worker per vCPU of the instance type. Serverless: AWS sizes the vCPUs by memory and
+  # does not publish the count, so one worker, whose threads default to all the cores it finds.
+  realtime        = var.endpoint_type == "realtime"
+  serving_workers = local.realtime ? coalesce(var.realtime.model_server_workers, lookup(local.realtime_instance_vcpus, var.realtime.instance_type, 1)) : 1
+  serving_threads = { for name in ["DOGS_INFERENCE_THREADS", "OMP_NUM_THREADS"] : name => "1" if local.realtime }
+  pytorch_environment = merge({
+    SAGEMAKER_PROGRAM              = "inference.py"
+    SAGEMAKER_SUBMIT_DIRECTORY     = "/opt/ml/model/code"
+    SAGEMAKER_CONTAINER_LOG_LEVEL  = "20"
+    SAGEMAKER_REGION               = var.region
+    SAGEMAKER_MODEL_SERVER_WORKERS = tostring(local.serving_workers)
+  }, local.serving_threads)
+  # The built-in algorithm's image serves its own artifact: none of the PyTorch container's variables.
+  # The user's inference_environment wins over both.
+  inference_environment = merge({ for k, v in local.pytorch_environment : k => v if var.algorithm == "pytorch" }, var.inference_environment)
 
   # The contract with lambda/handler.py.
   lambda_environment = {
@@ -18,7 +28,7 @@ locals {
     CLASS_NAMES              = jsonencode(var.class_names)
     MODEL_ID                 = var.model_id
     MAX_IMAGES               = tostring(var.limits.max_images)
-    MAX_BODY_BYTES           = tostring(var.limits.max_body_bytes)
+    MAX_BODY_BYTES           = tostring(coalesce(var.limits.max_body_bytes, local.realtime ? 5242880 : 4194304))
     ENDPOINT_TIMEOUT_SECONDS = tostring(var.limits.endpoint_timeout_seconds)
     DEFAULT_TOP_K            = tostring(var.limits.default_top_k)
     LOG_LEVEL                = var.limits.log_level

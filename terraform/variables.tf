@@ -100,17 +100,34 @@ variable "class_names" {
 }
 
 variable "image_uri" {
-  description = "ECR URI of the inference image (the SageMaker PyTorch inference image of the region; `invoke deploy` looks it up)."
+  description = "ECR URI of the inference image (the SageMaker PyTorch inference image of aws.pytorch_version, or the built-in algorithm's; `invoke deploy` looks it up)."
   type        = string
 
   validation {
     condition     = can(regex("^[0-9]{12}\\.dkr\\.ecr\\.[a-z0-9-]+\\.amazonaws\\.com(\\.cn)?/[a-z0-9._/-]+(:[A-Za-z0-9._-]+|@sha256:[a-f0-9]{64})$", var.image_uri))
     error_message = "image_uri must be an ECR image URI, <account>.dkr.ecr.<region>.amazonaws.com/<repository>:<tag>."
   }
+
+  # Serverless Inference has no GPUs (https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints.html).
+  validation {
+    condition     = var.endpoint_type != "serverless" || !strcontains(var.image_uri, "-gpu")
+    error_message = "image_uri is a GPU image, and a serverless endpoint runs on CPU only: use the CPU image (invoke deploy picks it), or endpoint_type = realtime with a GPU instance type."
+  }
+}
+
+variable "algorithm" {
+  description = "What trained the model: pytorch (training/train.py; the PyTorch image runs training/inference.py with the workers/threads environment) or builtin (SageMaker's image-classification algorithm, served by its own image with no such environment)."
+  type        = string
+  default     = "pytorch"
+
+  validation {
+    condition     = contains(["pytorch", "builtin"], var.algorithm)
+    error_message = "algorithm must be pytorch or builtin."
+  }
 }
 
 variable "inference_environment" {
-  description = "Extra environment of the inference container (beside SAGEMAKER_PROGRAM and SAGEMAKER_SUBMIT_DIRECTORY)."
+  description = "Extra environment of the inference container; its entries win over the stack's (SAGEMAKER_PROGRAM, SAGEMAKER_MODEL_SERVER_WORKERS, DOGS_INFERENCE_THREADS, OMP_NUM_THREADS...)."
   type        = map(string)
   default     = {}
 }
@@ -128,13 +145,14 @@ variable "endpoint_type" {
 }
 
 variable "realtime" {
-  description = "Real-time endpoint: instance type and count, autoscaling bounds and target invocations per instance per minute."
+  description = "Real-time endpoint: instance type and count, autoscaling bounds, target invocations per instance per minute, and TorchServe workers per instance (null: the type's vCPUs, each single-threaded)."
   type = object({
     instance_type                   = optional(string, "ml.m5.large")
     initial_instance_count          = optional(number, 1)
     min_capacity                    = optional(number, 1)
     max_capacity                    = optional(number, 2)
     target_invocations_per_instance = optional(number, 100)
+    model_server_workers            = optional(number)
   })
   default = {}
 
@@ -153,8 +171,19 @@ variable "realtime" {
     condition     = var.realtime.target_invocations_per_instance > 0
     error_message = "realtime.target_invocations_per_instance must be positive."
   }
+
+  validation {
+    condition     = var.realtime.model_server_workers == null || try(var.realtime.model_server_workers >= 1 && floor(var.realtime.model_server_workers) == var.realtime.model_server_workers, false)
+    error_message = "realtime.model_server_workers must be a whole number of at least 1, or null (the instance type's vCPUs)."
+  }
+
+  validation {
+    condition     = var.endpoint_type != "realtime" || var.algorithm != "pytorch" || var.realtime.model_server_workers != null || contains(keys(local.realtime_instance_vcpus), var.realtime.instance_type)
+    error_message = "realtime.instance_type must be one whose vCPUs set the workers: ml.m5, m5d, m6i, c5, c5d, c6i, c7i, r5 (large to 48xlarge), ml.t2 (large to 2xlarge), ml.g4dn, g5 (xlarge up) or ml.p3 (2xlarge up), as listed in terraform/instance_types.tf; for another type set realtime.model_server_workers."
+  }
 }
 
+# Limits: https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ProductionVariantServerlessConfig.html
 variable "serverless" {
   description = "Serverless endpoint: memory (MB), most concurrent invocations, provisioned concurrency (0: none)."
   type = object({
@@ -175,8 +204,8 @@ variable "serverless" {
   }
 
   validation {
-    condition     = var.serverless.provisioned_concurrency >= 0 && var.serverless.provisioned_concurrency <= var.serverless.max_concurrency
-    error_message = "serverless.provisioned_concurrency must be from 0 to max_concurrency."
+    condition     = var.serverless.provisioned_concurrency >= 0 && var.serverless.provisioned_concurrency <= var.serverless.max_concurrency && floor(var.serverless.provisioned_concurrency) == var.serverless.provisioned_concurrency
+    error_message = "serverless.provisioned_concurrency must be a whole number from 0 (none) to max_concurrency."
   }
 }
 
@@ -236,10 +265,10 @@ variable "lambda" {
 }
 
 variable "limits" {
-  description = "What the API accepts and answers: images per request, body bytes, endpoint timeout, default top-k, log level."
+  description = "What the API accepts and answers: images per request, body bytes (null: 5 MiB, 4 MiB for serverless), endpoint timeout, default top-k, log level."
   type = object({
     max_images               = optional(number, 8)
-    max_body_bytes           = optional(number, 5242880)
+    max_body_bytes           = optional(number)
     endpoint_timeout_seconds = optional(number, 20)
     default_top_k            = optional(number, 5)
     log_level                = optional(string, "INFO")
@@ -247,8 +276,15 @@ variable "limits" {
   default = {}
 
   validation {
-    condition     = var.limits.max_images >= 1 && var.limits.max_body_bytes >= 1024 && var.limits.max_body_bytes <= 6291456
-    error_message = "limits.max_images must be at least 1 and limits.max_body_bytes from 1024 to 6291456 (Lambda's 6 MB payload)."
+    condition     = var.limits.max_images >= 1 && (var.limits.max_body_bytes == null || try(var.limits.max_body_bytes >= 1024 && var.limits.max_body_bytes <= 6291456, false))
+    error_message = "limits.max_images must be at least 1 and limits.max_body_bytes from 1024 to 6291456 (Lambda's 6 MB payload), or null."
+  }
+
+  # A raw image body goes to the endpoint as it came; a serverless invocation takes at most 4 MB
+  # (https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints-invoke.html).
+  validation {
+    condition     = var.endpoint_type != "serverless" || var.limits.max_body_bytes == null || try(var.limits.max_body_bytes <= 4194304, false)
+    error_message = "limits.max_body_bytes must be at most 4194304 for a serverless endpoint (its 4 MB payload limit), or null."
   }
 
   validation {

@@ -132,7 +132,7 @@ def test_pytorch_request_runs_our_script_like_the_sdk(cfg, training_inputs, mock
     (request,) = captured
     spec = request["AlgorithmSpecification"]
     assert spec["TrainingImage"] == ("763104351884.dkr.ecr.us-east-1.amazonaws.com/"
-                                     "pytorch-training:2.8.0-gpu-py312")
+                                     "pytorch-training:2.6.0-gpu-py312")
     hyper = request["HyperParameters"]
     assert all(isinstance(v, str) for v in hyper.values())
     assert hyper["sagemaker_program"] == '"training/train.py"'

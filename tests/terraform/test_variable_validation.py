@@ -8,7 +8,8 @@ from ops import terraform as tf
 
 pytestmark = pytest.mark.slow  # one real terraform plan against the local AWS
 
-GOOD_IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.3-cpu-py311"
+GOOD_MODEL = "s3://dog-breeds-models/m/model.tar.gz"
+GOOD_IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.6.0-cpu-py312"
 BAD = {
     "model_data_url": ("https://example.com/model.tar.gz", "var.model_data_url"),
     "realtime": ({"instance_type": "m5.large"}, "var.realtime"),
@@ -59,3 +60,64 @@ def test_missing_artifact_is_a_user_error(tmp_path, use_home):
     use_home(tmp_path)
     with pytest.raises(deploy.DeployError, match="no trained model: run `invoke train`"):
         deploy.find_model()
+
+
+# Combinations SageMaker refuses, or that the workers x threads rule cannot size, per endpoint type:
+# (the variables, what the one error line must say).
+COMBINATIONS = {
+    "serverless": ({
+        "endpoint_type": "serverless",
+        "image_uri": GOOD_IMAGE.replace("-cpu-", "-gpu-"),
+        "serverless": {"max_concurrency": 5, "provisioned_concurrency": 6},
+        "limits": {"max_body_bytes": 5242880},
+    }, ["var.image_uri", "serverless endpoint runs on CPU only",
+        "var.serverless", "provisioned_concurrency must be a whole number from 0 (none) to max_concurrency",
+        "var.limits", "at most 4194304 for a serverless endpoint"]),
+    "realtime": ({
+        "endpoint_type": "realtime",
+        "realtime": {"instance_type": "ml.x2iedn.xlarge"},
+    }, ["var.realtime", "realtime.instance_type must be one whose vCPUs set the workers",
+        "set realtime.model_server_workers"]),
+    "workers": ({
+        "endpoint_type": "realtime",
+        "realtime": {"instance_type": "ml.c5.xlarge", "model_server_workers": 0.5},
+    }, ["var.realtime", "model_server_workers must be a whole number of at least 1"]),
+    # (alone: Terraform skips the validations that refer to a variable that failed its own)
+    "algorithm": ({"algorithm": "mxnet"}, ["var.algorithm", "algorithm must be pytorch or builtin"]),
+}
+
+
+def _plan_error(values: dict) -> str:
+    package = lambda_package.build(state.home() / "build")
+    tf.write_tfvars("local", {"model_data_url": GOOD_MODEL, "class_names": ["a", "b"],
+                              "image_uri": GOOD_IMAGE, "lambda_package": package.as_tfvar(), **values})
+    with pytest.raises(tf.TerraformError) as caught:
+        tf.plan("local", echo=False)
+    return str(caught.value)
+
+
+@pytest.fixture(scope="module")
+def combinations(rejected):
+    """One plan per entry of COMBINATIONS (the working directory `rejected` initialised)."""
+    return {name: _plan_error(values) for name, (values, _) in COMBINATIONS.items()}
+
+
+@pytest.mark.parametrize("name", sorted(COMBINATIONS))
+def test_impossible_combination_is_named_in_one_error_line(combinations, name):
+    message = combinations[name]
+    assert "\n" not in message
+    for words in COMBINATIONS[name][1]:
+        assert words in message, message
+
+
+def test_good_combinations_plan(rejected):
+    for values in ({"endpoint_type": "serverless", "serverless": {"max_concurrency": 200,
+                                                                    "provisioned_concurrency": 200}},
+                   {"endpoint_type": "realtime", "realtime": {"instance_type": "ml.g4dn.xlarge"},
+                    "image_uri": GOOD_IMAGE.replace("-cpu-", "-gpu-")},
+                   {"endpoint_type": "realtime", "algorithm": "builtin",
+                    "realtime": {"instance_type": "ml.x2iedn.xlarge"}}):
+        package = lambda_package.build(state.home() / "build")
+        tf.write_tfvars("local", {"model_data_url": GOOD_MODEL, "class_names": ["a", "b"],
+                                  "image_uri": GOOD_IMAGE, "lambda_package": package.as_tfvar(), **values})
+        tf.plan("local", echo=False)  # raises on a validation error

@@ -2,9 +2,14 @@ locals {
   realtime     = var.endpoint_type == "realtime"
   variant_name = "AllTraffic" # blue/green needs the same variant name in old and new configuration
 
-  # A new artifact, image or environment is a new model; a new model or capacity a new configuration.
-  # The names carry a hash of that content, so the replacement exists before the old one goes.
-  model_hash = substr(sha256(jsonencode([var.image_uri, var.model_data_url, var.environment, var.role_arn])), 0, 10)
+  # The container needs no network (SageMaker itself fetches the artifact and the image), but
+  # Serverless Inference does not support network isolation ("Feature exclusions" in
+  # https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints.html): on for real-time only.
+  network_isolation = local.realtime
+
+  # A new artifact, image, environment or isolation is a new model; a new model or capacity a new
+  # configuration. The names carry a hash of that content, so the replacement exists before the old one goes.
+  model_hash = substr(sha256(jsonencode([var.image_uri, var.model_data_url, var.environment, var.role_arn, local.network_isolation])), 0, 10)
   config_hash = substr(sha256(jsonencode([
     local.model_hash, var.endpoint_type,
     local.realtime ? [var.realtime.instance_type, var.realtime.initial_instance_count] : [],
@@ -13,10 +18,10 @@ locals {
 }
 
 resource "aws_sagemaker_model" "this" {
-  name               = "${var.name}-${local.model_hash}"
-  execution_role_arn = var.role_arn
-  # The container needs no network: SageMaker itself fetches the artifact and the image.
-  enable_network_isolation = true
+  # checkov:skip=CKV_AWS_370:Network isolation is on for real-time endpoints; Serverless Inference does not support it (see locals).
+  name                     = "${var.name}-${local.model_hash}"
+  execution_role_arn       = var.role_arn
+  enable_network_isolation = local.network_isolation
 
   primary_container {
     image          = var.image_uri

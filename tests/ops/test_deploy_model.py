@@ -1,0 +1,145 @@
+"""`invoke deploy` / `plan`: which image serves the model, its algorithm, and the options refused early.
+
+No AWS and no Terraform: the images come from the installed sagemaker SDK's table, the variables are the
+ones `invoke deploy --target aws` writes.
+"""
+from __future__ import annotations
+
+import pytest
+
+from ops import aws_training, config, deploy, lambda_package, sagemaker_images, state
+from tests.fixtures.terraform_stack import CLASS_FOLDERS
+from training import classmap
+from training.errors import UserError
+
+REGION = "us-east-1"
+BUILTIN_IMAGE = "811284229777.dkr.ecr.us-east-1.amazonaws.com/image-classification:1"
+S3_ARTIFACT = "s3://dog-breeds-123456789012-us-east-1/dogs/output/job-1/output/model.tar.gz"
+
+
+def record(algorithm: str | None, s3_uri: str = S3_ARTIFACT) -> None:
+    artifact = {"s3_uri": s3_uri, "model_id": "job-1"}
+    if algorithm:
+        artifact["algorithm"] = algorithm
+    state.record("artifact", artifact)
+
+
+@pytest.fixture
+def home(tmp_path, use_home):
+    """A project state folder, and a classes.json of two breeds for --classes."""
+    use_home(tmp_path)
+    classes = tmp_path / "classes.json"
+    classes.write_text(classmap.to_json(classmap.from_folders(CLASS_FOLDERS)))
+    return tmp_path, str(classes)
+
+
+# ---------------------------------------------------------------- one PyTorch version
+def test_config_default_has_training_and_inference_images():
+    resolved = sagemaker_images.pytorch_version(config.load().aws["pytorch_version"])
+    assert resolved.version == config.AWS_DEFAULTS["pytorch_version"] == "2.6.0"
+    assert resolved.py_versions == {"training": "py312", "inference": "py312"}
+
+
+def test_a_minor_version_resolves_to_the_full_one():
+    assert sagemaker_images.pytorch_version("2.6").version == "2.6.0"
+
+
+@pytest.mark.parametrize("version", ["2.8.0", "2.7", "9.9.9"])
+def test_a_version_without_an_inference_image_is_refused_listing_the_allowed(version):
+    with pytest.raises(UserError) as err:
+        sagemaker_images.pytorch_version(version)
+    message = str(err.value)
+    assert message.startswith(f"aws.pytorch_version {version!r}: ")
+    allowed = message.split("allowed: ")[1].split(", ")
+    assert "2.6.0" in allowed and "2.8.0" not in allowed and "2.3.0" in allowed
+
+
+def test_training_and_serving_images_are_the_same_version():
+    training = sagemaker_images.pytorch_image(REGION, "2.6.0", "training", "ml.g4dn.xlarge")
+    serving = deploy.image_uri(REGION, "ml.m5.large", "pytorch", "2.6.0")
+    assert training.endswith("/pytorch-training:2.6.0-gpu-py312")
+    assert serving == "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.6.0-cpu-py312"
+    assert deploy.image_uri(REGION, "ml.g4dn.xlarge", "pytorch", "2.6").endswith(":2.6.0-gpu-py312")
+
+
+def test_deploy_settings_carry_the_configured_version():
+    cfg = config.load()
+    assert deploy.settings(cfg, "aws").pytorch_version == cfg.aws["pytorch_version"]
+
+
+# ---------------------------------------------------------------- the built-in algorithm
+def test_builtin_model_is_served_by_the_image_it_trained_in():
+    assert deploy.image_uri(REGION, "ml.m5.large", "builtin") == BUILTIN_IMAGE
+    assert sagemaker_images.builtin_image(REGION) == BUILTIN_IMAGE  # what training uses
+
+
+def test_the_recorded_artifacts_algorithm_is_the_models(home):
+    _, classes = home
+    record("builtin")
+    assert deploy.find_model(classes=classes).algorithm == "builtin"
+    assert deploy.find_model(S3_ARTIFACT, classes).algorithm == "builtin"
+    record(None)  # a record older than the algorithm field: what aws training always was by default
+    assert deploy.find_model(classes=classes).algorithm == "pytorch"
+
+
+def test_algorithm_option_names_an_artifact_without_a_record(home):
+    _, classes = home
+    record("pytorch")
+    other = "s3://other-bucket/models/x/model.tar.gz"
+    assert deploy.find_model(other, classes, "builtin").algorithm == "builtin"
+    assert deploy.find_model(other, classes).algorithm == "pytorch"
+
+
+@pytest.mark.parametrize("option, words", [
+    ("builtin", "--algorithm builtin: the recorded artifact was trained with --algorithm pytorch"),
+    ("mxnet", "--algorithm 'mxnet': allowed: builtin, pytorch"),
+], ids=["contradicts-record", "unknown"])
+def test_bad_algorithm_option_is_refused(home, option, words):
+    _, classes = home
+    record("pytorch")
+    with pytest.raises(deploy.DeployError, match=words):
+        deploy.find_model(classes=classes, algorithm=option)
+
+
+def test_aws_variables_of_a_builtin_model_name_its_image_and_algorithm(home, tmp_path):
+    _, classes = home
+    record("builtin")
+    model = deploy.find_model(classes=classes)
+    s = deploy.settings(config.load(), "aws", endpoint_type="realtime", instance_type="ml.c5.xlarge")
+    package = lambda_package.build(tmp_path / "build")
+    image = deploy.image_uri(s.region, s.instance_type, model.algorithm, s.pytorch_version)
+    values = deploy.variables(s, model, image, package)
+    assert values["image_uri"] == BUILTIN_IMAGE and values["algorithm"] == "builtin"
+    assert values["model_data_url"] == S3_ARTIFACT
+    assert "inference_environment" not in values  # Terraform leaves the PyTorch variables out
+
+
+def test_builtin_model_is_refused_for_local_before_anything_runs(home):
+    _, classes = home
+    record("builtin")
+    model = deploy.find_model(classes=classes)
+    s = deploy.Settings(target="local", region=REGION)
+    with pytest.raises(deploy.DeployError) as err:
+        deploy.prepare(s, model, echo=lambda _: None)  # no local AWS runs: the check comes first
+    message = str(err.value)
+    assert "MXNet" in message and "--target aws" in message
+    assert "invoke train --algorithm pytorch" in message
+
+
+def test_training_and_deploy_know_the_same_algorithms():
+    assert set(aws_training.ALGORITHMS) == {"builtin", "pytorch"}
+
+
+# ---------------------------------------------------------------- serverless has no instances
+@pytest.mark.parametrize("options", [
+    {"endpoint_type": "serverless", "instance_type": "ml.g4dn.xlarge"},
+    {"instance_type": "ml.c5.xlarge"},  # serverless is the default
+], ids=["explicit", "default"])
+def test_instance_type_with_serverless_is_refused(options):
+    with pytest.raises(deploy.DeployError, match="--instance-type ml.* add --endpoint-type realtime"):
+        deploy.settings(config.load(), "aws", **options)
+
+
+def test_unknown_endpoint_type_is_refused():
+    with pytest.raises(deploy.DeployError, match="--endpoint-type 'batch': allowed: realtime, serverless"):
+        deploy.settings(config.load(), "aws", endpoint_type="batch")
