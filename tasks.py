@@ -296,6 +296,8 @@ _DEPLOY_HELP = {
     "target": "local (the local AWS, `invoke local.up`) or aws (default: local)",
     "model_data": "s3:// URL of a model.tar.gz (default: the artifact `invoke train` recorded)",
     "classes": "classes.json (or its folder) when the artifact carries none",
+    "algorithm": "pytorch or builtin: what trained a --model-data artifact (default: the recorded "
+                 "artifact's, else pytorch); builtin serves in the built-in algorithm's image, aws only",
     "endpoint_type": "realtime or serverless (default: the Terraform default, serverless)",
     "instance_type": "real-time instance type, e.g. ml.m5.large",
     "var_file": "a .tfvars file with more Terraform variables (see terraform/examples/)",
@@ -333,7 +335,7 @@ def _print_outputs(outputs: dict, show_api_key: bool) -> None:
 @task(help={**_DEPLOY_HELP, "auto_approve": "aws: apply without asking (local never asks)",
             "show_api_key": "print the API key too"})
 def deploy(c, target="local", model_data=None, classes=None, endpoint_type=None, instance_type=None,
-           var_file=None, plugin_dir=None, auto_approve=False, show_api_key=False):
+           var_file=None, plugin_dir=None, auto_approve=False, show_api_key=False, algorithm=None):
     """Deploy the trained model: Terraform applies the endpoint, Lambda and API; prints the URL."""
     import time
 
@@ -342,7 +344,7 @@ def deploy(c, target="local", model_data=None, classes=None, endpoint_type=None,
     started = time.monotonic()
     with user_errors():
         s = _deploy_settings(target, endpoint_type, instance_type, var_file, plugin_dir)
-        model = ops_deploy.find_model(model_data, classes)
+        model = ops_deploy.find_model(model_data, classes, algorithm)
         outputs = ops_deploy.deploy(s, model, auto_approve=auto_approve, confirm=_confirm)
     _print_outputs(outputs, show_api_key)
     print(f"deployed to {target} in {time.monotonic() - started:.0f} s; "
@@ -355,14 +357,14 @@ def deploy(c, target="local", model_data=None, classes=None, endpoint_type=None,
     "destroy": "plan the destroy instead (what `invoke destroy` would remove)",
 })
 def plan_(c, target="local", model_data=None, classes=None, endpoint_type=None, instance_type=None,
-          var_file=None, plugin_dir=None, summary=None, destroy=False):
+          var_file=None, plugin_dir=None, summary=None, destroy=False, algorithm=None):
     """Show what `invoke deploy` would change (terraform plan); exit 0 either way."""
     from ops import deploy as ops_deploy
     from ops import plan_review
 
     with user_errors():
         s = _deploy_settings(target, endpoint_type, instance_type, var_file, plugin_dir)
-        model = None if destroy else ops_deploy.find_model(model_data, classes)
+        model = None if destroy else ops_deploy.find_model(model_data, classes, algorithm)
         changes = plan_review.plan(s, model, summary, destroy=destroy)
     print("changes pending" if changes else "no changes")
 
@@ -421,8 +423,10 @@ def predict(c, images, url=None, api_key=None, top=5, json=False, target="local"
     "background": "start them in the background and return (stop with `invoke serve --stop`)",
     "endpoint-port": "the local endpoint's port (default: a free one)",
     "api-port": "the local API's port (default: a free one)",
+    "container": "the endpoint answers through SageMaker's own serving container (TorchServe, no "
+                 "network; needs root and Java) instead of the model in-process",
 })
-def serve(c, stop=False, background=False, endpoint_port=None, api_port=None):
+def serve(c, stop=False, background=False, endpoint_port=None, api_port=None, container=False):
     """Serve the locally deployed stack: local endpoint (the deployed model) + local API (the Lambda)."""
     import time
 
@@ -435,8 +439,8 @@ def serve(c, stop=False, background=False, endpoint_port=None, api_port=None):
         if serving.running():
             raise serving.ServingError("already serving; `invoke serve --stop` first")
         deployment = serving.local_deployment()
-        served = serving.start(deployment, endpoint_port and int(endpoint_port),
-                               api_port and int(api_port))
+        served = serving.start(deployment, _int_option("endpoint-port", endpoint_port, low=1),
+                               _int_option("api-port", api_port, low=1), container=container)
     print(f"POST {served.predict_url}  (header x-api-key: the output api_key_value of "
           f"`invoke deploy --target local`)\nlocal endpoint {served.endpoint_url}  logs {served.log_dir}")
     if background:
@@ -661,6 +665,95 @@ def bench(c, model=None, requests=64, max_batch=None, intra_op_threads=None, com
         serving_bench.bench(Path(model) if model else None, requests=requests, max_batch=max_batch,
                             threads=intra_op_threads, compare_batching=compare_batching, cold_runs=cold_runs,
                             out=Path(out) if out else None)
+
+
+# ---------------------------------------------------------------- SageMaker's containers (issue 13)
+@task(name="serve", iterable=["photo"], help={
+    "model": "model.tar.gz or its folder (default: the artifact `invoke train` recorded)",
+    "port": "host port forwarded into the container's namespace (default: a free one)",
+    "workers": "TorchServe workers, SAGEMAKER_MODEL_SERVER_WORKERS (default: one per core)",
+    "photo": "send this photo, print the answer (repeatable); then stop instead of serving on"})
+def container_serve(c, model=None, port=None, workers=None, photo=None):
+    """Serve a model in SageMaker's PyTorch inference container code (TorchServe), with no network."""
+    import json
+    import time
+    from pathlib import Path
+
+    from ops import artifact, container_serving, netns
+
+    port = _int_option("port", port, low=1)
+    workers = _int_option("workers", workers, low=1)
+    with user_errors():
+        path = Path(model) if model else artifact.recorded_artifact()
+        with container_serving.serve(path, workers=workers, echo=print) as running:
+            for name in photo or []:
+                try:
+                    status, _, body = running.invoke(Path(name).read_bytes(), "application/x-image")
+                except OSError as exc:  # a missing photo, or no answer in time
+                    raise Exit(f"error: {name}: {exc}\n{running.log_tail(10)}", code=1) from None
+                answer = json.loads(body)
+                if status == 200:
+                    best = max(range(len(answer)), key=answer.__getitem__)
+                    print(f"{name}: 200, class {best} ({answer[best]:.3f})")
+                else:
+                    print(f"{name}: {status} {answer['error']['message']}")
+            if photo:
+                return
+            forwarder = netns.Forwarder(running.namespace, container_serving.PORT, port or 0)
+            print(f"serving {path} at {forwarder.url} (/ping, /invocations); logs: {running.log}; "
+                  "Ctrl-C stops it")
+            try:
+                while running.process.poll() is None:
+                    time.sleep(0.5)
+                raise Exit(f"the container stopped:\n{running.log_tail()}")
+            except KeyboardInterrupt:
+                print("stopping")
+            finally:
+                forwarder.close()
+
+
+@task(name="train", help={
+    "data": "images root, one folder per breed (default: .dogs/data/Images)",
+    "lst-dir": "folder from `invoke lst` with the LST files and classes.json (default: .dogs/lst)",
+    "fold": "train on <name>_fold_<k>_train.lst / test on its _test.lst (folds from `invoke lst`)",
+    "out": "folder for model.tar.gz, metrics.json and the container's log "
+           "(default: .dogs/container/model)",
+    "processes": "training processes, torch_distributed through torchrun (default 2; 1: a plain job)",
+    "epochs": "override the epochs hyperparameter",
+    "learning-rate": "override learning_rate",
+    "batch-size": "override mini_batch_size",
+    "backbone": "override backbone (resnet or efficientnet_lite0)",
+    "set": "more hyperparameter overrides, key=value[,key=value...], e.g. optimizer=sgd,seed=1",
+    "work": "the job's folder: its /opt/ml and the image's Python (default: a temporary one)",
+    "keep": "keep the job's folder afterwards (a failed job's is always kept)",
+    "config": "configuration file (default: config.yaml)",
+})
+def container_train(c, data=None, lst_dir=None, fold=None, out=None, processes=2, epochs=None,
+                    learning_rate=None, batch_size=None, backbone=None, set=None, work=None, keep=False,
+                    config=None):
+    """Train in SageMaker's PyTorch training container code: its toolkit pip-installs and launches train.py."""
+    from ops import container_training, state, train_cli
+
+    cfg = load_config(config)
+    with user_errors():
+        overrides = train_cli.overrides(epochs=epochs, learning_rate=learning_rate,
+                                        batch_size=batch_size, backbone=backbone, extra=set)
+        data_dir = train_cli.folder(data, state.home() / "data" / "Images", "--data",
+                                    "give the images root or run `invoke data.download`")
+        lst = train_cli.folder(lst_dir, state.home() / "lst", "--lst-dir",
+                               "give the folder `invoke lst` wrote")
+        run = container_training.train_in_container(
+            cfg, data_dir=data_dir, lst_dir=lst, fold=train_cli.whole_number("fold", fold, low=1),
+            out_dir=out or state.home() / "container" / "model", overrides=overrides,
+            processes=train_cli.whole_number("processes", processes, low=1), work_dir=work, keep=keep,
+            echo=print)
+    train_cli.print_summary(run)
+    print("container phases: " + ", ".join(f"{k} {v:.1f} s" for k, v in run.phases.items())
+          + f"; serve it: invoke container.serve --model {run.artifact}")
+
+
+container = Collection("container", container_serve)
+container.add_task(container_train)
 
 
 # ---------------------------------------------------------------- namespace
