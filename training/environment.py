@@ -21,7 +21,8 @@ from training.errors import UserError
 
 CHANNELS = ("train", "validation", "train_lst", "validation_lst")
 HYPERPARAMETERS_FILE = "/opt/ml/input/config/hyperparameters.json"
-SAGEMAKER_CHECKPOINTS = "/opt/ml/checkpoints"
+SAGEMAKER_BASE = "/opt/ml"
+BASE_DIR_ENV = "SAGEMAKER_BASE_DIR"  # the training toolkit's: where /opt/ml is outside a container
 CHECKPOINT_ENV = "DOGS_CHECKPOINT_DIR"  # our override; SageMaker has no variable for it
 
 
@@ -57,8 +58,9 @@ def folders(given: Mapping[str, str | None], env: Mapping[str, str] = os.environ
             raise ChannelError(f"'{name}' channel {value}: no such folder")
         channels[name] = Path(value)
     root = local_root(env)
+    container = container_base(env)
     checkpoints = (given.get("checkpoint_dir") or env.get(CHECKPOINT_ENV)
-                   or (SAGEMAKER_CHECKPOINTS if Path("/opt/ml").is_dir() else root / "checkpoints"))
+                   or (container / "checkpoints" if container else root / "checkpoints"))
     return Folders(
         **channels,
         model_dir=Path(given.get("model_dir") or env.get("SM_MODEL_DIR") or root / "model"),
@@ -66,6 +68,13 @@ def folders(given: Mapping[str, str | None], env: Mapping[str, str] = os.environ
         output_data_dir=Path(given.get("output_data_dir") or env.get("SM_OUTPUT_DATA_DIR")
                              or root / "output"),
     )
+
+
+def container_base(env: Mapping[str, str] = os.environ) -> Path | None:
+    """The container's /opt/ml, or the folder `SAGEMAKER_BASE_DIR` names (the training toolkit's own
+    rule, so a job run outside /opt/ml keeps its checkpoints beside its model); None outside one."""
+    base = Path(env.get(BASE_DIR_ENV) or SAGEMAKER_BASE)
+    return base if base.is_dir() else None
 
 
 def raw_hyperparameters(cli: Mapping[str, Any], env: Mapping[str, str] = os.environ
