@@ -193,10 +193,7 @@ def train(c, data=None, lst_dir=None, fold=None, out=None, target="local", algor
     with user_errors():
         overrides = train_cli.overrides(epochs=epochs, learning_rate=learning_rate,
                                         batch_size=batch_size, backbone=backbone, extra=set)
-        data_dir = train_cli.folder(data, state.home() / "data" / "Images", "--data",
-                                    "give the images root or run `invoke data.download`")
-        lst = train_cli.folder(lst_dir, state.home() / "lst", "--lst-dir",
-                               "give the folder `invoke lst` wrote")
+        data_dir, lst = train_cli.inputs(data, lst_dir)
         fold = train_cli.whole_number("fold", fold, low=1)
         if target == "aws":
             from ops import aws_training
@@ -738,10 +735,7 @@ def container_train(c, data=None, lst_dir=None, fold=None, out=None, processes=2
     with user_errors():
         overrides = train_cli.overrides(epochs=epochs, learning_rate=learning_rate,
                                         batch_size=batch_size, backbone=backbone, extra=set)
-        data_dir = train_cli.folder(data, state.home() / "data" / "Images", "--data",
-                                    "give the images root or run `invoke data.download`")
-        lst = train_cli.folder(lst_dir, state.home() / "lst", "--lst-dir",
-                               "give the folder `invoke lst` wrote")
+        data_dir, lst = train_cli.inputs(data, lst_dir)
         run = container_training.train_in_container(
             cfg, data_dir=data_dir, lst_dir=lst, fold=train_cli.whole_number("fold", fold, low=1),
             out_dir=out or state.home() / "container" / "model", overrides=overrides,
