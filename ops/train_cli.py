@@ -38,7 +38,6 @@ def folder(value: str | None, default: Path, option: str, hint: str) -> Path:
 
 def inputs(data: str | None, lst_dir: str | None) -> tuple[Path, Path]:
     """The photos and LST folders of a training command (--data, --lst-dir), checked."""
-
     return (folder(data, state.home() / "data" / "Images", "--data",
                    "give the images root or run `invoke data.download`"),
             folder(lst_dir, state.home() / "lst", "--lst-dir", "give the folder `invoke lst` wrote"))
