@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import time
 from pathlib import Path
 
 import numpy as np
+import psutil
 import pytest
 import requests
 
@@ -143,12 +142,19 @@ def test_the_runtime_api_can_front_the_real_container(tiny_artifact, fake_aws_cr
         error = refused.value.response
         assert error["Error"]["Code"] == "ModelError" and error["OriginalStatusCode"] == 422
         assert json.loads(error["OriginalMessage"])["error"]["code"] == "invalid_image"
-        assert "TorchServe" in (tmp_path / "local-endpoint.log").read_text() or \
-            "sagemaker-container" in (tmp_path / "local-endpoint.log").read_text()
+        assert "sagemaker-container" in (tmp_path / "local-endpoint.log").read_text()
+        started = psutil.Process(server.pid).children(recursive=True)
+        assert any("org.pytorch.serve.ModelServer" in _cmdline(p) for p in started)
     finally:
         server.stop()
 
-    # And stopping the endpoint stops the container with it (no TorchServe left behind)
-    time.sleep(1)
-    leftover = subprocess.run(["pgrep", "-f", "org.pytorch.serve.ModelServer"], capture_output=True, text=True)
-    assert leftover.stdout.strip() == "", leftover.stdout
+    # And stopping the endpoint stops its container with it (none of its processes left behind)
+    gone, alive = psutil.wait_procs(started, timeout=20)
+    assert alive == [], [_cmdline(p) for p in alive]
+
+
+def _cmdline(process: psutil.Process) -> str:
+    try:
+        return " ".join(process.cmdline())
+    except psutil.Error:  # a zombie, or already gone
+        return ""
