@@ -20,6 +20,7 @@ the Lambda timeout, which stays below API Gateway's 29 s.
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import threading
@@ -279,7 +280,7 @@ def probabilities(client: RuntimeClient, settings: Settings, image: bytes, index
 
 def _from_runtime_error(exc: RuntimeError_, index: int) -> ApiError:
     if exc.code == "ModelError":
-        status = int(exc.fields.get("OriginalStatusCode") or 0)
+        status = _status_code(exc.fields.get("OriginalStatusCode"))
         detail = _model_message(exc.fields.get("OriginalMessage") or exc.message)
         if status == 415:
             return UnsupportedMediaType(f"image {index}: the model does not accept it ({detail})")
@@ -295,6 +296,15 @@ def _from_runtime_error(exc: RuntimeError_, index: int) -> ApiError:
         return EndpointUnavailable("the model endpoint is unavailable; try again shortly",
                                    retry_after=5)
     return ModelFailed(f"the model endpoint answered {exc.code or 'an error'}")
+
+
+def _status_code(value: Any) -> int:
+    """The container's HTTP status from a ModelError, 0 when it is not one."""
+    try:
+        status = int(value)
+    except (TypeError, ValueError, OverflowError):
+        return 0
+    return status if 100 <= status <= 599 else 0
 
 
 def _model_message(original: str) -> str:
@@ -318,8 +328,10 @@ def _parse_probabilities(body: bytes, num_classes: int) -> list[float]:
         if values and isinstance(values[0], list):  # a batch of one
             values = values[0]
         probs = [float(v) for v in values]
-    except (ValueError, TypeError, IndexError, KeyError):
+    except (ValueError, TypeError, IndexError, KeyError, RecursionError):
         raise ModelFailed("the model endpoint answered something other than a probability list") from None
+    if not all(math.isfinite(p) for p in probs):
+        raise ModelFailed("the model endpoint answered probabilities that are not finite numbers")
     if len(probs) != num_classes:
         raise ModelFailed(f"the model answered {len(probs)} probabilities for {num_classes} classes; "
                           "the deployed model and CLASS_NAMES disagree")

@@ -112,7 +112,7 @@ def _deadline(context: Any) -> float | None:
 def _respond(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> dict:
     return {"statusCode": status, "isBase64Encoded": False,
             "headers": {"Content-Type": "application/json", **(headers or {})},
-            "body": json.dumps(body, separators=(",", ":"))}
+            "body": json.dumps(body, separators=(",", ":"), allow_nan=False)}
 
 
 @functools.lru_cache(maxsize=1)

@@ -43,7 +43,7 @@ def parse(event: dict[str, Any], settings: Settings) -> PredictionRequest:
                 'types); send JSON {"image": "<base64>"} instead')
         images, options = [body], {}
     elif content_type in JSON_TYPES or content_type.endswith("+json"):
-        images, options = _json_images(body)
+        images, options = _json_images(body, settings.max_images)
     else:
         raise UnsupportedMediaType(
             f"content type {content_type!r} is not supported; send application/json, image/jpeg or "
@@ -88,17 +88,24 @@ def _check_size(size: int, settings: Settings) -> None:
                               f"{settings.max_body_bytes} bytes ({settings.max_body_bytes / 2**20:.1f} MiB)")
 
 
-def _json_images(body: bytes) -> tuple[list[bytes], dict[str, Any]]:
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _json_images(body: bytes, max_images: int) -> tuple[list[bytes], dict[str, Any]]:
     if _BARE_BASE64.fullmatch(body):  # the original's clients also sent the base64 text unquoted
         return [decode_base64(body.decode("ascii"), "the image")], {}
     try:
-        doc = json.loads(body)
+        # NaN and Infinity are Python's extensions to JSON: refused, as strict JSON parsers do
+        doc = json.loads(body, parse_constant=_refuse_constant)
+    except RecursionError:  # deeper than any request shape needs (one list in one object)
+        raise BadRequest("the JSON body is nested too deeply; send {\"images\": [\"<base64>\", ...]}") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(f"the body is not valid JSON ({exc})") from None
     if isinstance(doc, str):
         return [decode_base64(doc, "the image")], {}
     if isinstance(doc, list):
-        return _decode_list(doc), {}
+        return _decode_list(doc, max_images), {}
     if not isinstance(doc, dict):
         raise BadRequest('expected {"image": "<base64>"} or {"images": ["<base64>", ...]}')
     if "image" in doc and "images" in doc:
@@ -110,11 +117,14 @@ def _json_images(body: bytes) -> tuple[list[bytes], dict[str, Any]]:
     if "images" in doc:
         if not isinstance(doc["images"], list):
             raise BadRequest('"images" must be a list of base64 strings')
-        return _decode_list(doc["images"]), doc
+        return _decode_list(doc["images"], max_images), doc
     raise BadRequest('expected {"image": "<base64>"} or {"images": ["<base64>", ...]}')
 
 
-def _decode_list(items: list[Any]) -> list[bytes]:
+def _decode_list(items: list[Any], max_images: int) -> list[bytes]:
+    """Each image decoded, once the list is known to be short enough (decoding costs CPU)."""
+    if len(items) > max_images:
+        raise TooManyImages(f"{len(items)} images in one request; at most {max_images}")
     if not all(isinstance(item, str) for item in items):
         raise BadRequest("every image must be a base64 string")
     return [decode_base64(item, f"image {i}") for i, item in enumerate(items)]
@@ -137,10 +147,12 @@ def _top_k(value: Any, settings: Settings) -> int:
     if value is None:
         return min(settings.default_top_k, len(settings.class_names))
     try:
-        top_k = int(value)
-        if isinstance(value, (bool, float)) or str(top_k) != str(value).strip():
+        if isinstance(value, (bool, float)):  # JSON numbers such as 2.0 or 1e400 (inf)
             raise ValueError
-    except (TypeError, ValueError):
+        top_k = int(value)
+        if str(top_k) != str(value).strip():
+            raise ValueError
+    except (TypeError, ValueError, OverflowError):
         raise InvalidParameter(f"top_k must be an integer, not {value!r}") from None
     if not 1 <= top_k <= len(settings.class_names):
         raise InvalidParameter(f"top_k must be from 1 to {len(settings.class_names)}, not {top_k}")

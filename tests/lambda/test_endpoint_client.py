@@ -268,3 +268,27 @@ def test_an_endpoint_that_refuses_connections_is_unavailable(modules):
     with pytest.raises(endpoint.EndpointUnavailable, match="cannot be reached") as caught:
         endpoint.probabilities(endpoint.make_client(config), config, b"img", 0)
     assert caught.value.status == 503 and caught.value.headers["Retry-After"] == "5"
+
+
+@pytest.mark.parametrize("original", ["four hundred", None, "", [422]], ids=["text", "null", "empty", "list"])
+def test_a_model_error_with_an_odd_status_is_the_models_failure(modules, original):
+    endpoint, config, client, runtime, server = serve(
+        modules, [runtime_error("ModelError", 424, OriginalStatusCode=original,
+                                OriginalMessage="boom")], endpoint_max_attempts=1)
+    try:
+        with pytest.raises(endpoint.ModelFailed):
+            endpoint.probabilities(client, config, b"img", 0)
+    finally:
+        server.close()
+
+
+@pytest.mark.parametrize("answer", [b"[NaN, 0.5]", b"[Infinity, 0.5]", b"[1e400, 0.5]"],
+                         ids=["NaN", "Infinity", "1e400"])
+def test_non_finite_probabilities_are_the_models_failure(modules, answer):
+    endpoint, config, client, runtime, server = serve(
+        modules, [(200, {"Content-Type": "application/json"}, answer)], endpoint_max_attempts=1)
+    try:
+        with pytest.raises(endpoint.ModelFailed, match="finite|probabilit"):
+            endpoint.probabilities(client, config, b"img", 0)
+    finally:
+        server.close()

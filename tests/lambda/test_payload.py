@@ -101,3 +101,46 @@ def test_error_statuses(modules):
                         "PayloadTooLarge": 413, "UnsupportedMediaType": 415, "InvalidImage": 422,
                         "EndpointUnavailable": 503, "EndpointThrottled": 503, "EndpointTimeout": 504}
     assert api_errors.EndpointThrottled("m", retry_after=2).headers == {"Retry-After": "2"}
+
+
+def roomy(settings):
+    """The same settings with a body limit that lets large hostile bodies reach the parser."""
+    import dataclasses
+
+    return dataclasses.replace(settings, max_body_bytes=10_000_000)
+
+
+@pytest.mark.parametrize("body", ["[" * 50_000, '{"images": ' + "[" * 50_000 + "]" * 50_000 + "}"],
+                         ids=["unclosed", "closed"])
+def test_deeply_nested_json_is_a_bad_request(modules, body):
+    payload, errors, settings = modules
+    with pytest.raises(errors.BadRequest, match="nested"):
+        payload.parse(event(body), roomy(settings))
+
+
+@pytest.mark.parametrize("body", [f'{{"image": "{B64}", "top_k": 1e400}}',
+                                  f'{{"image": "{B64}", "top_k": Infinity}}',
+                                  f'{{"image": "{B64}", "top_k": -Infinity}}',
+                                  f'{{"image": "{B64}", "top_k": NaN}}'],
+                         ids=["1e400", "Infinity", "-Infinity", "NaN"])
+def test_non_finite_numbers_are_refused(modules, body):
+    payload, errors, settings = modules
+    with pytest.raises((errors.InvalidParameter, errors.BadRequest)):
+        payload.parse(event(body), roomy(settings))
+
+
+@pytest.mark.parametrize("top_k", ["1e400", "Infinity", "nan", "-inf"])
+def test_non_finite_top_k_in_the_query_is_refused(modules, top_k):
+    payload, errors, settings = modules
+    with pytest.raises(errors.InvalidParameter):
+        payload.parse(event({"image": B64}, query={"top_k": top_k}), settings)
+
+
+def test_images_are_counted_before_any_is_decoded(modules, monkeypatch):
+    payload, errors, settings = modules
+    decoded = []
+    monkeypatch.setattr(payload.base64, "b64decode", lambda *a, **k: decoded.append(a) or b"")
+
+    with pytest.raises(errors.TooManyImages):
+        payload.parse(event({"images": [B64] * 50}), roomy(settings))
+    assert decoded == []
