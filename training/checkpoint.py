@@ -2,10 +2,13 @@
 
 One file, `checkpoint.pt`, in the checkpoint folder (SageMaker syncs /opt/ml/checkpoints with S3 on
 managed spot training), always written to a temp name and renamed, so a kill never leaves half a file.
+It holds tensors, numbers, strings, lists and dicts only, and is read with `weights_only=True`: whoever
+can write the checkpoint prefix in S3 cannot make the training host run code by unpickling.
 """
 from __future__ import annotations
 
 import os
+import pickle
 import random
 import tempfile
 from pathlib import Path
@@ -24,7 +27,11 @@ class CheckpointError(UserError, RuntimeError):
 
 
 def rng_states() -> dict[str, Any]:
-    states = {"python": random.getstate(), "numpy": np.random.get_state(),
+    """The generators' states in types `torch.load(weights_only=True)` reads (numpy's key as a tensor)."""
+    name, key, pos, has_gauss, gauss = np.random.get_state()
+    states = {"python": random.getstate(),
+              "numpy": {"name": name, "key": torch.from_numpy(key.astype(np.int64)), "pos": int(pos),
+                        "has_gauss": int(has_gauss), "gauss": float(gauss)},
               "torch": torch.get_rng_state()}
     if torch.cuda.is_available():
         states["cuda"] = torch.cuda.get_rng_state_all()
@@ -33,7 +40,9 @@ def rng_states() -> dict[str, Any]:
 
 def set_rng_states(states: dict[str, Any]) -> None:
     random.setstate(states["python"])
-    np.random.set_state(states["numpy"])
+    n = states["numpy"]
+    np.random.set_state((n["name"], n["key"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
+                         n["gauss"]))
     torch.set_rng_state(states["torch"])
     if "cuda" in states and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(states["cuda"])
@@ -61,7 +70,10 @@ def load(folder: str | Path, *, args: dict[str, Any]) -> dict[str, Any] | None:
     if not path.exists():
         return None
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:  # what weights_only refuses: not a checkpoint of ours
+        raise CheckpointError(f"{path}: refused, it holds objects a checkpoint never holds "
+                              f"({str(exc).splitlines()[0][:200]}); delete it to start over") from None
     except Exception as exc:  # a corrupt file: pickle/zip errors vary
         raise CheckpointError(f"{path}: unreadable checkpoint ({exc}); delete it to start over") \
             from None
