@@ -1,17 +1,20 @@
 """The project's small state file: what one command leaves for the next (e.g. train -> deploy).
 
 It lives in the project's work folder (`.dogs/` beside `config.yaml`, or `$DOGS_HOME`), is JSON, and is
-always replaced whole (written to a temp name, then renamed), so a crash never leaves half a file.
+always replaced whole (written to a temp name, synced, then renamed), so a crash never leaves half a file.
+Updates hold a lock on `state.json.lock` from read to rename, so two commands at once lose nothing.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from ops.config import PROJECT_ROOT
+from training.files import write_text_atomic
 
 
 def home() -> Path:
@@ -34,23 +37,26 @@ def read(key: str, default: Any = None) -> Any:
 
 def record(key: str, value: Any) -> None:
     path = state_file()
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        data = {}
-    data[key] = value
-    write_json_atomic(path, data)
+    with _locked(path):
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            data = {}
+        data[key] = value
+        write_json_atomic(path, data)
+
+
+@contextlib.contextmanager
+def _locked(path: Path):
+    """An exclusive lock for updating `path` (a lock file beside it, as the file itself is replaced)."""
+    with open(path.with_name(path.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON to `path` through a temp file in the same folder and an atomic rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=2, sort_keys=True)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write JSON to `path` through a synced temp file in the same folder and an atomic rename."""
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")

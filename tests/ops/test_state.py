@@ -1,0 +1,40 @@
+"""The project state file under concurrent commands: every update survives."""
+from __future__ import annotations
+
+import json
+import multiprocessing
+
+from ops import state
+
+
+def _record_many(home: str, worker: int, count: int) -> None:
+    import os
+
+    os.environ["DOGS_HOME"] = home
+    for i in range(count):
+        state.record(f"worker{worker}-{i}", i)
+
+
+def test_commands_recording_at_once_lose_no_key(tmp_path):
+    # Given four processes, each recording its own keys as fast as it can
+    context = multiprocessing.get_context("fork")  # the test module is not importable by name
+    workers = [context.Process(target=_record_many, args=(str(tmp_path), w, 40)) for w in range(4)]
+
+    for process in workers:
+        process.start()
+    for process in workers:
+        process.join(120)
+
+    # Then every key of every process is in the file
+    assert [p.exitcode for p in workers] == [0] * 4
+    data = json.loads((tmp_path / "state.json").read_text())
+    assert {f"worker{w}-{i}" for w in range(4) for i in range(40)} <= set(data)
+
+
+def test_a_record_replaces_the_file_whole(tmp_path, monkeypatch):
+    monkeypatch.setenv("DOGS_HOME", str(tmp_path))
+    state.record("a", 1)
+    state.record("b", {"c": [1, 2]})
+
+    assert state.read("a") == 1 and state.read("b") == {"c": [1, 2]}
+    assert not list(tmp_path.glob(".state.json.*.tmp"))
