@@ -26,7 +26,10 @@ from typing import Any
 from training.errors import UserError
 
 _loaded = 0  # distinct module names, so two artifacts can be loaded side by side
-_IMPORT_LOCK = threading.Lock()  # one artifact's code imported at a time (sys.modules is swapped)
+_IMPORT_LOCK = threading.Lock()
+# A model artifact is a few files (weights, ONNX, JSON, code): far below these; a tar bomb is not.
+MAX_MEMBERS = 10_000
+MAX_UNPACKED_BYTES = 4 * 2**30  # one artifact's code imported at a time (sys.modules is swapped)
 
 
 class ArtifactError(UserError, ValueError):
@@ -183,12 +186,33 @@ def load_artifact(path: str | Path, *, extract_to: str | Path | None = None) -> 
     return LoadedModel(folder, handlers, model, classes, description["model_id"], description)
 
 
+def _check_members(tar: tarfile.TarFile, archive: Path) -> None:
+    """Refuse, before writing anything, an archive no model artifact could be: too many members, too
+    much data once unpacked, names outside its folder, or members other than files and folders (links,
+    devices, FIFOs). `extractall(filter="data")` below guards the writing itself as well."""
+    members = size = 0
+    for member in tar:  # headers only; stops at the first member over a cap
+        members += 1
+        size += max(member.size, 0)
+        if members > MAX_MEMBERS:
+            raise ArtifactError(f"{archive}: more than {MAX_MEMBERS} members; not a model artifact")
+        if size > MAX_UNPACKED_BYTES:
+            raise ArtifactError(f"{archive}: more than {MAX_UNPACKED_BYTES / 2**30:.0f} GiB unpacked; "
+                                "not a model artifact")
+        if member.name.startswith("/") or ".." in Path(member.name).parts:
+            raise ArtifactError(f"{archive}: member {member.name!r} points outside the model folder")
+        if not (member.isfile() or member.isdir()):
+            raise ArtifactError(f"{archive}: member {member.name!r} is a link or special file; model "
+                                "artifacts hold only files and folders")
+
+
 def extract(archive: Path, target: str | Path | None = None) -> Path:
     """Extract a model.tar.gz safely (no paths outside the target) into `target` or a temp folder."""
     folder = Path(target) if target else Path(tempfile.mkdtemp(prefix="dogs-model-"))
     folder.mkdir(parents=True, exist_ok=True)
     try:
         with tarfile.open(archive, "r:*") as tar:
+            _check_members(tar, archive)
             tar.extractall(folder, filter="data")
     except (tarfile.TarError, OSError) as exc:
         raise ArtifactError(f"{archive}: not a readable model.tar.gz ({exc})") from None

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ops.artifact import InferenceFailed, ArtifactError, load_artifact
+from ops.artifact import ArtifactError, InferenceFailed, extract, load_artifact
 from ops.config import PROJECT_ROOT
 
 pytestmark = pytest.mark.slow
@@ -125,3 +125,39 @@ def test_artifacts_loaded_from_several_threads_at_once_each_work(tiny_artifact, 
     import training.model  # the project's own package is back in place
 
     assert Path(training.model.__file__).parent == PROJECT_ROOT / "training"
+
+
+def _tar(path, members):
+    """A .tar.gz of (TarInfo, bytes | None) members, written as given (headers may lie)."""
+    import io
+
+    with tarfile.open(path, "w:gz") as tar:
+        for info, data in members:
+            tar.addfile(info, io.BytesIO(data) if data is not None else None)
+    return path
+
+
+def _info(name, kind=tarfile.REGTYPE, size=0, linkname=""):
+    info = tarfile.TarInfo(name)
+    info.type, info.size, info.linkname = kind, size, linkname
+    return info
+
+
+@pytest.mark.parametrize("members,message", [
+    ([(_info(f"f{i}"), None) for i in range(10_001)], "more than 10000 members"),
+    ([(_info("model.pt", size=5 * 2**30), None)], "GiB unpacked"),
+    ([(_info("code", tarfile.SYMTYPE, linkname="/etc"), None)], "link or special"),
+    ([(_info("model.json", tarfile.LNKTYPE, linkname="/etc/passwd"), None)], "link or special"),
+    ([(_info("dev", tarfile.CHRTYPE), None)], "link or special"),
+    ([(_info("fifo", tarfile.FIFOTYPE), None)], "link or special"),
+    ([(_info("/tmp/evil", size=1), b"x")], "outside"),
+    ([(_info("code/../../evil", size=1), b"x")], "outside"),
+], ids=["many-members", "huge-member", "symlink", "hardlink", "device", "fifo", "absolute", "dotdot"])
+def test_hostile_archives_are_refused_before_anything_is_written(tmp_path, members, message):
+    archive = _tar(tmp_path / "bad.tar.gz", members)
+
+    with pytest.raises(ArtifactError, match=message):
+        extract(archive, tmp_path / "out")
+
+    assert list((tmp_path / "out").iterdir()) == []
+    assert not (tmp_path / "evil").exists() and not Path("/tmp/evil").exists()
