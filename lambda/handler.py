@@ -118,9 +118,17 @@ def _respond(status: int, body: dict[str, Any], headers: dict[str, str] | None =
 @functools.lru_cache(maxsize=1)
 def _predictor() -> Predictor:
     settings = Settings.from_env()
-    logging.getLogger().setLevel(settings.log_level)
-    logger.setLevel(settings.log_level)
+    configure_logging(settings.log_level)
     return Predictor(settings)
+
+
+def configure_logging(level: str) -> None:
+    """LOG_LEVEL for the handler's own logs. botocore and urllib3 stay at WARNING whatever it says: at
+    DEBUG botocore.auth writes the canonical request with the session token in it."""
+    logging.getLogger().setLevel(level)
+    logger.setLevel(level)
+    for name in ("botocore", "urllib3"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:

@@ -130,3 +130,22 @@ def test_importing_the_handler_stays_light():
                          text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "[]"
+
+
+def test_no_credential_reaches_the_logs_even_at_debug(lambda_env, photos, monkeypatch, caplog):
+    # Given the Lambda at LOG_LEVEL=DEBUG with a session token, as Lambda's role credentials have
+    token, secret = "SECRET-SESSION-TOKEN-0123456789", "SECRET-ACCESS-KEY-0123456789"
+    monkeypatch.setenv("LOG_LEVEL", "DEBUG")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", token)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
+    caplog.set_level(logging.DEBUG)
+    _, jpeg = next(iter(photos.values()))
+
+    # When it signs and sends a request to the endpoint
+    answer = lambda_env.handler(event({"image": base64.b64encode(jpeg).decode()}), Context())
+
+    # Then the request went through, and neither the token nor the key is in any log record
+    assert answer["statusCode"] == 200, answer["body"]
+    assert caplog.records, "nothing was logged at DEBUG"
+    leaked = [r.name for r in caplog.records if token in r.getMessage() or secret in r.getMessage()]
+    assert leaked == []
