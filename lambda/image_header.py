@@ -6,9 +6,14 @@ JPEG: a sequence of marker segments; the frame header (SOF0..SOF15 except DHT/JP
 """
 from __future__ import annotations
 
+import re
 import struct
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# How many markers may come before the frame header: photos have 3-4 (dogs-10) to a few dozen (APPn for
+# Exif, XMP and ICC chunks, DQT, DHT); a body of 5 MB of tiny segments would have over a million.
+MAX_JPEG_MARKERS = 1000
+_NOT_FILL = re.compile(rb"[^\xff]")
 _SOF_MARKERS = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 
 
@@ -46,12 +51,17 @@ def _png_size(data: bytes) -> tuple[int, int]:
 
 def _jpeg_size(data: bytes) -> tuple[int, int]:
     pos = 2
-    while pos + 4 <= len(data):
+    for _ in range(MAX_JPEG_MARKERS):
+        if pos + 4 > len(data):
+            break
         if data[pos] != 0xFF:
             raise NotAnImage("a broken JPEG header (no marker where one belongs)")
         marker = data[pos + 1]
-        if marker == 0xFF:  # fill byte
-            pos += 1
+        if marker == 0xFF:  # fill bytes, any number of them (T.81 B.1.1.2): skipped as one run, in C
+            run_end = _NOT_FILL.search(data, pos + 1)
+            if run_end is None:
+                break
+            pos = run_end.start() - 1
             continue
         if marker in (0x01, *range(0xD0, 0xD8)):  # markers without a length
             pos += 2
@@ -65,4 +75,6 @@ def _jpeg_size(data: bytes) -> tuple[int, int]:
         if marker in (0xD9, 0xDA) or length < 2:  # end of image or scan before any frame header
             break
         pos += 2 + length
+    else:
+        raise NotAnImage(f"no JPEG frame header among the first {MAX_JPEG_MARKERS} markers")
     raise NotAnImage("a JPEG without a frame header (truncated or not a JPEG)")

@@ -23,6 +23,14 @@ JSON_TYPES = {"application/json", "text/plain", ""}
 IMAGE_TYPES = {"image/jpeg", "image/jpg", "image/png", "application/x-image", "application/octet-stream"}
 _BARE_BASE64 = re.compile(rb"\s*[A-Za-z0-9+/_-]{16,}={0,2}\s*")
 _TRUE, _FALSE = {"true", "1", "yes"}, {"false", "0", "no", ""}
+# {"images": [...]}: an object holding a list is as deep as any request shape goes.
+MAX_JSON_DEPTH = 2
+_TOO_DEEP = (f"the JSON body is nested deeper than the {MAX_JSON_DEPTH} levels a request has "
+             '({"images": ["<base64>", ...]}), or its brackets do not balance')
+# A string, or an unterminated one to the end: possessive, so no input makes it backtrack (quadratic).
+_JSON_STRING = re.compile(r'"(?:[^"\\]++|\\.)*+(?:"|\\?\Z)', re.DOTALL)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_CURLY_AS_SQUARE = str.maketrans("{}", "[]")
 
 
 @dataclass(frozen=True)
@@ -88,20 +96,10 @@ def _check_size(size: int, settings: Settings) -> None:
                               f"{settings.max_body_bytes} bytes ({settings.max_body_bytes / 2**20:.1f} MiB)")
 
 
-def _refuse_constant(name: str) -> None:
-    raise ValueError(f"{name} is not a number JSON allows")
-
-
 def _json_images(body: bytes, max_images: int) -> tuple[list[bytes], dict[str, Any]]:
     if _BARE_BASE64.fullmatch(body):  # the original's clients also sent the base64 text unquoted
         return [decode_base64(body.decode("ascii"), "the image")], {}
-    try:
-        # NaN and Infinity are Python's extensions to JSON: refused, as strict JSON parsers do
-        doc = json.loads(body, parse_constant=_refuse_constant)
-    except RecursionError:  # deeper than any request shape needs (one list in one object)
-        raise BadRequest("the JSON body is nested too deeply; send {\"images\": [\"<base64>\", ...]}") from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"the body is not valid JSON ({exc})") from None
+    doc = _load_json(body)
     if isinstance(doc, str):
         return [decode_base64(doc, "the image")], {}
     if isinstance(doc, list):
@@ -119,6 +117,41 @@ def _json_images(body: bytes, max_images: int) -> tuple[list[bytes], dict[str, A
             raise BadRequest('"images" must be a list of base64 strings')
         return _decode_list(doc["images"], max_images), doc
     raise BadRequest('expected {"image": "<base64>"} or {"images": ["<base64>", ...]}')
+
+
+def _load_json(body: bytes) -> Any:
+    """The JSON document, once its nesting is known to be shallow: json.loads recurses once per level, so
+    50,000 `[` would end in a RecursionError. NaN and Infinity parse (as floats) so that an option holding
+    one is refused by name, as an invalid parameter."""
+    try:
+        text = body.decode(json.detect_encoding(body), "surrogatepass")  # as json.loads reads bytes
+    except UnicodeDecodeError as exc:
+        raise BadRequest(f"the body is not valid JSON ({exc})") from None
+    unmatched = _unmatched_brackets(text)
+    # Each bracket left stands for at most one level more: with two or fewer the body is at most 4 deep,
+    # safe for json.loads, whose message then says where a truncated body breaks off.
+    if len(unmatched) > MAX_JSON_DEPTH:
+        raise BadRequest(_TOO_DEEP)
+    try:
+        doc = json.loads(text)
+    except ValueError as exc:
+        raise BadRequest(f"the body is not valid JSON ({exc})") from None
+    if unmatched:  # it parsed, so its brackets balance: some nest deeper than MAX_JSON_DEPTH
+        raise BadRequest(_TOO_DEEP)
+    return doc
+
+
+def _unmatched_brackets(text: str) -> str:
+    """The brackets of `text` (outside strings, `{}` as `[]`) left once every pair nested at most
+    MAX_JSON_DEPTH deep is gone: "" when the nesting is within bounds. Each round takes out the innermost
+    pairs, so a balanced document d levels deep leaves d - MAX_JSON_DEPTH levels. All in C: a hostile
+    body costs no Python loop."""
+    if text.count("[") + text.count("{") <= MAX_JSON_DEPTH:  # every request: it cannot nest deeper
+        return ""
+    brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text)).translate(_CURLY_AS_SQUARE)
+    for _ in range(MAX_JSON_DEPTH):
+        brackets = brackets.replace("[]", "")
+    return brackets
 
 
 def _decode_list(items: list[Any], max_images: int) -> list[bytes]:
@@ -147,13 +180,13 @@ def _top_k(value: Any, settings: Settings) -> int:
     if value is None:
         return min(settings.default_top_k, len(settings.class_names))
     try:
-        if isinstance(value, (bool, float)):  # JSON numbers such as 2.0 or 1e400 (inf)
+        if isinstance(value, (bool, float)):  # JSON's 2.0, 1e400 (inf), NaN, Infinity
             raise ValueError
         top_k = int(value)
         if str(top_k) != str(value).strip():
             raise ValueError
     except (TypeError, ValueError, OverflowError):
-        raise InvalidParameter(f"top_k must be an integer, not {value!r}") from None
+        raise InvalidParameter(f"top_k must be a finite integer, not {value!r}") from None
     if not 1 <= top_k <= len(settings.class_names):
         raise InvalidParameter(f"top_k must be from 1 to {len(settings.class_names)}, not {top_k}")
     return top_k

@@ -2,13 +2,14 @@
 InvokeEndpoint requests), what it retries, and how each answer becomes an API error."""
 from __future__ import annotations
 
+import base64
 import json
 import socket
 import threading
 
 import pytest
 
-from tests.fixtures.api import ThreadServer
+from tests.fixtures.api import ThreadServer, jpeg_header
 
 
 class ScriptedRuntime:
@@ -292,3 +293,21 @@ def test_non_finite_probabilities_are_the_models_failure(modules, answer):
             endpoint.probabilities(client, config, b"img", 0)
     finally:
         server.close()
+
+
+def test_a_nan_from_the_endpoint_is_a_502_in_strict_json(lambda_code, modules):
+    # Given a Lambda whose endpoint answers a probability list with NaN in it
+    handler, _ = lambda_code
+    endpoint, config, client, runtime, server = serve(
+        modules, [(200, {"Content-Type": "application/json"}, b"[NaN, 0.5]")], endpoint_max_attempts=1)
+    event = {"body": json.dumps({"image": base64.b64encode(jpeg_header(8, 8)).decode(), "raw": True}),
+             "headers": {"content-type": "application/json"}, "isBase64Encoded": False}
+    try:
+        response = handler.Predictor(config)(event)
+    finally:
+        server.close()
+
+    # Then the answer is the model's failure, in JSON a strict parser reads
+    assert response["statusCode"] == 502
+    error = json.loads(response["body"], parse_constant=lambda name: pytest.fail(f"{name} in the body"))
+    assert error["error"]["code"] == "model_error" and "finite" in error["error"]["message"]

@@ -7,6 +7,8 @@ import logging
 
 import pytest
 
+from tests.fixtures.api import jpeg_header
+
 
 class Context:
     aws_request_id = "req-0123"
@@ -149,3 +151,32 @@ def test_no_credential_reaches_the_logs_even_at_debug(lambda_env, photos, monkey
     assert caplog.records, "nothing was logged at DEBUG"
     leaked = [r.name for r in caplog.records if token in r.getMessage() or secret in r.getMessage()]
     assert leaked == []
+
+
+def strict_json(text: str):
+    """JSON as a strict parser reads it: NaN and Infinity are not JSON."""
+    def refuse(name):
+        raise ValueError(f"{name} in a response")
+    return json.loads(text, parse_constant=refuse)
+
+
+TINY = base64.b64encode(jpeg_header(64, 64)).decode()
+
+
+@pytest.mark.parametrize("body, query, status, code", [
+    ("[" * 50_000, None, 400, "bad_request"),
+    ('{"images": ' + "[" * 50_000 + "]" * 50_000 + "}", None, 400, "bad_request"),
+    (f'{{"image": "{TINY}", "top_k": 1e400}}', None, 400, "invalid_parameter"),
+    (f'{{"image": "{TINY}", "top_k": Infinity}}', None, 400, "invalid_parameter"),
+    (f'{{"image": "{TINY}", "top_k": NaN}}', None, 400, "invalid_parameter"),
+    ({"image": TINY}, {"top_k": "1e400"}, 400, "invalid_parameter"),
+    ({"image": TINY}, {"top_k": "Infinity"}, 400, "invalid_parameter"),
+    ({"images": [TINY] * 20_000}, None, 400, "too_many_images"),
+    ({"image": base64.b64encode(b"\xff\xd8" + b"\xff" * 1_000_000).decode()}, None, 422, "invalid_image"),
+    ({"image": base64.b64encode(b"\xff\xd8" + b"\xff\xe0\x00\x02" * 100_000).decode()}, None, 422,
+     "invalid_image"),
+], ids=["deep-unclosed", "deep-closed", "top-k-1e400", "top-k-infinity", "top-k-nan", "query-1e400",
+        "query-infinity", "many-images", "fill-bytes", "tiny-segments"])
+def test_hostile_requests_are_client_errors_with_the_apis_error_body(predictor, body, query, status, code):
+    response = predictor(event(body, query=query), Context())
+    assert (response["statusCode"], strict_json(response["body"])["error"]["code"]) == (status, code)

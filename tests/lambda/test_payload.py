@@ -125,8 +125,14 @@ def test_deeply_nested_json_is_a_bad_request(modules, body):
                          ids=["1e400", "Infinity", "-Infinity", "NaN"])
 def test_non_finite_numbers_are_refused(modules, body):
     payload, errors, settings = modules
-    with pytest.raises((errors.InvalidParameter, errors.BadRequest)):
+    with pytest.raises(errors.InvalidParameter, match="top_k must be a finite integer"):
         payload.parse(event(body), roomy(settings))
+
+
+def test_a_non_finite_raw_flag_is_an_invalid_parameter(modules):
+    payload, errors, settings = modules
+    with pytest.raises(errors.InvalidParameter, match="raw must be true or false"):
+        payload.parse(event(f'{{"image": "{B64}", "raw": NaN}}'), settings)
 
 
 @pytest.mark.parametrize("top_k", ["1e400", "Infinity", "nan", "-inf"])
@@ -144,3 +150,39 @@ def test_images_are_counted_before_any_is_decoded(modules, monkeypatch):
     with pytest.raises(errors.TooManyImages):
         payload.parse(event({"images": [B64] * 50}), roomy(settings))
     assert decoded == []
+
+
+@pytest.mark.parametrize("body", [
+    "[" * 50_000,
+    '{"images": ' + "[" * 50_000 + "]" * 50_000 + "}",
+    "{" * 50_000,
+    json.dumps({"images": [[B64]]}),
+    json.dumps({"image": B64, "options": {"nested": [1]}}),
+    '[["]]",[1],"[["]]',  # brackets in strings do not hide the depth-3 list
+], ids=["unclosed", "closed", "objects", "list-in-list", "three-levels", "masked-by-strings"])
+def test_json_nested_deeper_than_a_request_is_refused_before_it_is_parsed(modules, monkeypatch, body):
+    # Given a body nested deeper than {"images": [...]}, and a JSON parser that records its calls
+    payload, errors, settings = modules
+    parsed = []
+    monkeypatch.setattr(payload.json, "loads", lambda *a, **k: parsed.append(a) or [])
+
+    # When it is parsed, then it is a bad request, and the deep part was never handed to json.loads
+    with pytest.raises(errors.BadRequest, match="nested deeper than the 2 levels"):
+        payload.parse(event(body), roomy(settings))
+    assert all(len(a[0]) < 100 for a in parsed)
+
+
+@pytest.mark.parametrize("body", [
+    json.dumps({"image": B64, "note": "[[[[{{{{"}),
+    json.dumps({"images": [B64], "note": '\\"]]]]"'}),
+    json.dumps({"image": B64, "top_k": 2, "options": [1, 2]}),
+], ids=["brackets-in-a-string", "escaped-quote-then-brackets", "two-levels"])
+def test_brackets_inside_strings_and_two_levels_are_accepted(modules, body):
+    payload, _, settings = modules
+    assert payload.parse(event(body), settings).images == [IMG]
+
+
+def test_unbalanced_json_keeps_the_parsers_message(modules):
+    payload, errors, settings = modules
+    with pytest.raises(errors.BadRequest, match="not valid JSON .*line 1 column"):
+        payload.parse(event('{"images": ["' + B64 + '"'), settings)
