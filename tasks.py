@@ -688,12 +688,12 @@ def container_serve(c, model=None, port=None, workers=None, photo=None):
                     status, _, body = running.invoke(Path(name).read_bytes(), "application/x-image")
                 except OSError as exc:  # a missing photo, or no answer in time
                     raise Exit(f"error: {name}: {exc}\n{running.log_tail(10)}", code=1) from None
-                answer = json.loads(body)
                 if status == 200:
+                    answer = json.loads(body)
                     best = max(range(len(answer)), key=answer.__getitem__)
                     print(f"{name}: 200, class {best} ({answer[best]:.3f})")
                 else:
-                    print(f"{name}: {status} {answer['error']['message']}")
+                    print(f"{name}: {status} {artifact.error_message(body)}")
             if photo:
                 return
             forwarder = netns.Forwarder(running.namespace, container_serving.PORT, port or 0)

@@ -26,10 +26,10 @@ from typing import Any
 from training.errors import UserError
 
 _loaded = 0  # distinct module names, so two artifacts can be loaded side by side
-_IMPORT_LOCK = threading.Lock()
+_IMPORT_LOCK = threading.Lock()  # one artifact's code imported at a time (sys.modules is swapped)
 # A model artifact is a few files (weights, ONNX, JSON, code): far below these; a tar bomb is not.
 MAX_MEMBERS = 10_000
-MAX_UNPACKED_BYTES = 4 * 2**30  # one artifact's code imported at a time (sys.modules is swapped)
+MAX_UNPACKED_BYTES = 4 * 2**30
 
 
 class ArtifactError(UserError, ValueError):
@@ -86,13 +86,18 @@ class LoadedModel:
         return answer.body
 
     def predict(self, body: bytes, content_type: str = "application/x-image") -> list[float]:
-        return json.loads(self.invoke(body, content_type))
+        """Probabilities for one image, from any number of threads at once (the handler's own decode,
+        preprocessing and forward pass; a refusal raises the handler's error)."""
+        if not self.batchable:
+            return json.loads(self.invoke(body, content_type))
+        return [float(p) for p in self.forward(self.prepare(body, content_type)[None])[0]]
 
     # Batched serving (what a server that gathers concurrent requests calls), for artifacts whose
     # inference.py has `preprocess` and `forward`: invoke = respond(forward(prepare(body)[None])[0]).
     @property
     def batchable(self) -> bool:
-        return hasattr(self.handlers, "preprocess") and hasattr(self.handlers, "forward")
+        return all(hasattr(self.handlers, name)
+                   for name in ("preprocess", "forward", "decode_request", "response_type"))
 
     def prepare(self, body: bytes, content_type: str):
         """The network's input for one request body: a float32 array (3, H, W); a refused request

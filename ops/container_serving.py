@@ -18,6 +18,7 @@ import contextlib
 import http.client
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
@@ -34,6 +35,12 @@ PORT = 8080  # SageMaker's container port (SAGEMAKER_BIND_TO_PORT default); alon
 READY_TIMEOUT_S = 180.0
 TS_CONFIG = Path("/etc/sagemaker-ts.properties")  # where the toolkit writes TorchServe's config
 _POOL_LOCK = threading.Lock()
+_THREAD = threading.local()  # .namespace: the container namespace this thread has joined
+
+
+def _enter(namespace: Path) -> None:
+    netns.enter(namespace)
+    _THREAD.namespace = namespace
 RUN_PREFIX = "dogs-serving-"
 
 
@@ -55,7 +62,7 @@ class ServingContainer:
 
     def clients(self, count: int) -> ThreadPoolExecutor:
         """A pool of `count` threads inside the container's network namespace."""
-        return ThreadPoolExecutor(count, thread_name_prefix="container-client", initializer=netns.enter,
+        return ThreadPoolExecutor(count, thread_name_prefix="container-client", initializer=_enter,
                                   initargs=(self.namespace,))
 
     def _run(self, fn, *args):
@@ -67,28 +74,38 @@ class ServingContainer:
     def request(self, method: str, path: str, body: bytes | None = None,
                 headers: Mapping[str, str] | None = None, timeout: float = 60) -> tuple[int, str, bytes]:
         """(status, content type, body); from a thread already in the namespace, or via one."""
-        if getattr(self._local, "inside", False) or threading.current_thread().name.startswith(
-                "container-client"):
+        if getattr(_THREAD, "namespace", None) == self.namespace:  # a client thread of this container
             return self._request(method, path, body, headers, timeout)
         return self._run(self._request, method, path, body, headers, timeout)
 
     def _request(self, method, path, body, headers, timeout) -> tuple[int, str, bytes]:
-        connection = getattr(self._local, "connection", None)
+        """One request on this thread's keep-alive connection (its timeout set for each request); a
+        connection that failed is closed and dropped, and an idle one the server closed is reopened."""
         for attempt in (0, 1):
+            connection = getattr(self._local, "connection", None)
             if connection is None:
-                connection = http.client.HTTPConnection("127.0.0.1", PORT, timeout=timeout)
+                connection = self._local.connection = http.client.HTTPConnection("127.0.0.1", PORT)
+            connection.timeout = timeout
+            if connection.sock is not None:
+                connection.sock.settimeout(timeout)
             try:
                 connection.request(method, path, body=body, headers=dict(headers or {}))
                 response = connection.getresponse()
-                data = response.read()
-                self._local.connection = connection
-                return response.status, response.getheader("Content-Type", ""), data
-            except (ConnectionError, http.client.RemoteDisconnected, http.client.BadStatusLine):
-                connection.close()
-                connection = self._local.connection = None
-                if attempt or body is not None and method != "GET":
+                return response.status, response.getheader("Content-Type", ""), response.read()
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                self._drop_connection()  # once more on a new connection: a prediction is idempotent
+                if attempt:
                     raise
+            except BaseException:
+                self._drop_connection()
+                raise
         raise AssertionError("unreachable")
+
+    def _drop_connection(self) -> None:
+        connection = getattr(self._local, "connection", None)
+        if connection is not None:
+            connection.close()
+        self._local.connection = None
 
     def ping(self) -> int:
         return self.request("GET", "/ping", timeout=5)[0]
@@ -255,12 +272,16 @@ def _die_with_parent() -> None:
 
 
 def _stop(process: subprocess.Popen) -> None:
-    """unshare's --kill-child ends the container's PID 1, and the kernel the rest of its namespace."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, 9)
-            process.wait(5)
+    """SIGTERM to the container's process group: unshare blocks it, but the toolkit's `serve` (PID 1 of
+    the namespace) passes it on to TorchServe and exits, and the kernel ends the rest of its namespace.
+    SIGKILL after 8 s (under ops.servers' 10 s, so a local endpoint stopping still cleans up)."""
+    if process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(8)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(5)

@@ -144,14 +144,14 @@ def create_app(invoke: Callable[[bytes, str, str], bytes], endpoint_name: str,
                 Rule(RUNTIME_PATH, endpoint="runtime", methods=["POST"])])
 
     def run_model(request: Request) -> tuple[int, bytes, str]:
-        content_type = request.headers.get("Content-Type", "application/x-image")
+        content_type = request.headers.get("Content-Type", "")  # none: refused, as the container does
         accept = request.headers.get("Accept", "application/json")
         if accept in ("", "*/*"):
             accept = "application/json"
         body = request.get_data()
         try:
             with lock:
-                return 200, invoke(body, content_type, accept), accept
+                return 200, invoke(body, content_type, accept), "application/json"
         except Exception as exc:  # the container's error, reported the way SageMaker reports it
             status, answer = error_answer(exc)
             return status, answer, "application/json"

@@ -14,7 +14,8 @@ answers `{"error": {"code", "message"}}` (the toolkit itself would append a trac
 The network runs with ONNX Runtime when the artifact holds `model.onnx` and onnxruntime is installed (the
 SageMaker PyTorch image has none: there it runs with PyTorch; `DOGS_INFERENCE_BACKEND=pytorch` forces
 it). Intra-op threads: `DOGS_INFERENCE_THREADS`, else the cores shared among the model server's workers
-(`SAGEMAKER_MODEL_SERVER_WORKERS`, default 1), so workers x threads = vCPUs. Beyond the contract,
+(`SAGEMAKER_MODEL_SERVER_WORKERS`), so workers x threads = vCPUs. Terraform and the harness always set
+the workers: unset, TorchServe starts one per core while each would take every core. Beyond the contract,
 `preprocess(image, model)` and `forward(batch, model)` let a server batch requests.
 """
 from __future__ import annotations
@@ -284,3 +285,10 @@ def transform_fn(model: Predictor, request_body: bytes, content_type: str, accep
         logger.info("refused: %s %s", exc.status_code, exc.message)
         context.set_response_status(code=exc.status_code, phrase=exc.phrase)
         return exc.body(), JSON
+    except Exception:  # a bug or a failed forward pass: logged whole, answered without the traceback
+        if context is None:
+            raise
+        logger.exception("inference failed")
+        context.set_response_status(code=500, phrase="Internal Server Error")
+        return json.dumps({"error": {"code": "internal_error",
+                                     "message": "the model failed; see the endpoint's logs"}}), JSON

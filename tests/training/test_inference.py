@@ -128,3 +128,13 @@ def test_threads_share_the_cores_among_the_workers(monkeypatch, env, threads):
     monkeypatch.setattr(inference.os, "cpu_count", lambda: 4)
 
     assert inference.intra_op_threads() == threads
+
+
+def test_transform_fn_answers_a_failure_of_its_own_as_500_without_a_traceback():
+    context = Context()
+    body = encode(Image.new("RGB", (40, 30), (200, 10, 10)), "JPEG")
+
+    answer, answer_type = inference.transform_fn(EchoModel(), body, "image/jpeg", "application/json", context)
+
+    assert context.status[0] == 500 and answer_type == "application/json"
+    assert json.loads(answer)["error"]["code"] == "internal_error" and "Traceback" not in answer
