@@ -29,7 +29,7 @@ from http import HTTPStatus
 from typing import Any, Callable
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageMode
 
 from training.preprocess import ServingTransform, decode_size
 
@@ -45,6 +45,11 @@ logger = logging.getLogger(__name__)
 IMAGE_TYPES = ("application/x-image", "image/jpeg", "image/png")
 JSON = "application/json"
 MAX_PIXELS = 40_000_000  # about 6300 x 6300; larger is refused rather than decoded
+# What one image may take once decoded (width x height x bands x bytes per band, as the header says):
+# an RGB image at MAX_PIXELS. A few hundred KB of PNG can claim 40 MP of RGBA (160 MB, and the
+# conversion to RGB needs as much again), so modes with more bytes per pixel get fewer pixels:
+# RGBA and CMYK up to 30 MP, 16-bit greyscale 60 MP (still capped at MAX_PIXELS).
+MAX_DECODED_BYTES = 3 * MAX_PIXELS
 BACKEND_ENV = "DOGS_INFERENCE_BACKEND"
 THREADS_ENV = "DOGS_INFERENCE_THREADS"
 WORKERS_ENV = "SAGEMAKER_MODEL_SERVER_WORKERS"  # read by the toolkit: TorchServe's workers
@@ -224,6 +229,7 @@ def decode_image(body: bytes, short_side: int | None = None) -> Image.Image:
                                     f"pixels are accepted")
             if short_side and image.format == "JPEG":
                 image.draft(None, decode_size(image.size, short_side))
+            _check_decoded_bytes(image)
             image.load()
     except InvalidImage:
         raise
@@ -236,12 +242,40 @@ def decode_image(body: bytes, short_side: int | None = None) -> Image.Image:
     return to_rgb(image)
 
 
+def decoded_bytes(image: Image.Image) -> int:
+    """What `image` (opened, not yet loaded) takes decoded, in bytes of its bands; a palette image with
+    transparency counts as the RGBA it is converted through."""
+    mode = "RGBA" if _has_palette_transparency(image) else image.mode
+    spec = ImageMode.getmode(mode)
+    width, height = image.size
+    return width * height * len(spec.bands) * max(1, int(spec.typestr[2:]))
+
+
+def _check_decoded_bytes(image: Image.Image) -> None:
+    size = decoded_bytes(image)
+    if size > MAX_DECODED_BYTES:
+        width, height = image.size
+        raise ImageTooLarge(f"the image is {width}x{height} pixels of {image.mode}, {size / 1e6:.0f} MB "
+                            f"decoded; at most {MAX_DECODED_BYTES / 1e6:.0f} MB are accepted (e.g. "
+                            f"{MAX_DECODED_BYTES // 4 / 1e6:.0f} MP with transparency)")
+
+
+def _has_palette_transparency(image: Image.Image) -> bool:
+    return image.mode == "P" and "transparency" in image.info
+
+
 def to_rgb(image: Image.Image) -> Image.Image:
-    """RGB; transparent parts (RGBA, LA, P with transparency) become white, CMYK and L convert."""
-    if image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info):
-        rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(background, rgba).convert("RGB")
+    """RGB; transparent parts (RGBA, LA, P with transparency) become white, CMYK and L convert.
+
+    Transparency is flattened by pasting the image onto a white RGB image with its own alpha as the
+    mask (the same pixels as alpha-compositing over white): one full-size copy besides the decoded image.
+    """
+    if _has_palette_transparency(image):
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA"):
+        white = Image.new("RGB", image.size, (255, 255, 255))
+        white.paste(image, mask=image)
+        return white
     return image if image.mode == "RGB" else image.convert("RGB")
 
 

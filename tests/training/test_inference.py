@@ -138,3 +138,80 @@ def test_transform_fn_answers_a_failure_of_its_own_as_500_without_a_traceback():
 
     assert context.status[0] == 500 and answer_type == "application/json"
     assert json.loads(answer)["error"]["code"] == "internal_error" and "Traceback" not in answer
+
+
+def blank_png(width: int, height: int, color_type: int = 6) -> bytes:
+    """A valid, fully transparent 8-bit PNG (colour type 6 RGBA, 4 LA) of any size, written row by row
+    (a 6000x6000 RGBA one is about 150 kB: what a client can send for 144 MB of decoded pixels)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    bands = {6: 4, 4: 2}[color_type]
+    packer, row = zlib.compressobj(9), b"\0" * (1 + width * bands)  # filter byte 0, then the pixels
+    data = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+    header = struct.pack(">IIBBBBB", width, height, 8, color_type, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
+
+
+def test_an_rgba_png_of_more_decoded_bytes_than_allowed_is_413_before_decoding():
+    # Given 6000x6000 RGBA: under MAX_PIXELS, but 144 MB decoded (and as much again to flatten it)
+    body = blank_png(6000, 6000)
+    assert len(body) < 200_000
+
+    with pytest.raises(inference.ImageTooLarge, match="6000x6000 pixels of RGBA, 144 MB decoded"):
+        inference.decode_request(body, "image/png")
+
+    answer, _ = inference.transform_fn(EchoModel(), body, "image/png", "application/json", Context())
+    assert json.loads(answer)["error"]["code"] == "image_too_large"
+
+
+def test_an_rgba_png_at_the_decoded_bytes_cap_decodes_with_white_for_transparency():
+    # 5000x6000 RGBA: exactly MAX_DECODED_BYTES
+    image = inference.decode_request(blank_png(5000, 6000), "image/png")
+
+    assert image.mode == "RGB" and image.size == (5000, 6000)
+    assert image.getpixel((0, 0)) == image.getpixel((4999, 5999)) == (255, 255, 255)
+
+
+@pytest.mark.parametrize("mode,size,expected", [
+    ("RGB", (100, 10), 3000), ("RGBA", (100, 10), 4000), ("L", (100, 10), 1000),
+    ("LA", (100, 10), 2000), ("I;16", (100, 10), 2000), ("P-transparent", (100, 10), 4000)])
+def test_decoded_bytes_count_bands_and_bytes_per_band(mode, size, expected):
+    image = Image.new("P" if mode == "P-transparent" else mode, size)
+    if mode == "P-transparent":
+        image.info["transparency"] = 0
+
+    assert inference.decoded_bytes(image) == expected
+
+
+def _semi_transparent(mode: str) -> Image.Image:
+    import numpy as np
+
+    pixels = np.random.default_rng(0).integers(0, 256, (32, 32, 4), dtype=np.uint8)
+    rgba = Image.fromarray(pixels, "RGBA")
+    return rgba if mode == "RGBA" else Image.fromarray(pixels[..., [0, 3]], "LA")
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "LA"])
+def test_semi_transparent_pixels_blend_with_white_as_alpha_compositing_does(mode):
+    image = _semi_transparent(mode)
+    white = Image.new("RGBA", image.size, (255, 255, 255, 255))
+    expected = Image.alpha_composite(white, image.convert("RGBA")).convert("RGB")
+
+    decoded = inference.decode_request(encode(image, "PNG"), "image/png")
+
+    assert decoded.mode == "RGB" and decoded.tobytes() == expected.tobytes()
+
+
+def test_a_palette_image_with_a_transparent_entry_becomes_white_there():
+    image = Image.new("P", (8, 8), 1)
+    image.putpalette([0, 0, 0, 200, 10, 10] + [0, 0, 0] * 254)
+    image.putpixel((0, 0), 0)
+    image.info["transparency"] = 0
+
+    decoded = inference.decode_request(encode(image, "PNG"), "image/png")
+
+    assert decoded.getpixel((0, 0)) == (255, 255, 255) and decoded.getpixel((1, 1)) == (200, 10, 10)
