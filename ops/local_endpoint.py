@@ -30,6 +30,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from training.errors import UserError
+from training.files import replacing
 
 logger = logging.getLogger("dogs.local_endpoint")
 RUNTIME_PATH = "/endpoints/<name>/invocations"
@@ -81,18 +82,16 @@ def model_source(sagemaker_client, endpoint_name: str) -> ModelSource:
 
 
 def download(s3_client, s3_uri: str, dest_dir: Path) -> Path:
-    """Download `s3://bucket/key` into dest_dir (temp name, then rename); returns the file's path."""
+    """Download `s3://bucket/key` into dest_dir (temp name, synced, then renamed); returns its path."""
     parsed = urlparse(s3_uri)
     if parsed.scheme != "s3" or not parsed.netloc or not parsed.path.strip("/"):
         raise EndpointSourceError(f"{s3_uri!r} is not an s3://bucket/key URI")
     dest_dir.mkdir(parents=True, exist_ok=True)
     dest = dest_dir / Path(parsed.path).name
-    tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.tmp")
     try:
-        s3_client.download_file(parsed.netloc, parsed.path.lstrip("/"), str(tmp))
-        tmp.replace(dest)
+        with replacing(dest) as tmp:
+            s3_client.download_file(parsed.netloc, parsed.path.lstrip("/"), str(tmp))
     except Exception as exc:
-        tmp.unlink(missing_ok=True)
         if isinstance(exc, OSError) or "botocore" in type(exc).__module__:
             raise EndpointSourceError(f"cannot download {s3_uri}: {exc}") from None
         raise

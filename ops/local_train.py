@@ -21,6 +21,7 @@ from typing import Any, Mapping
 
 from training import classmap, hyperparameters as hp
 from training.errors import UserError
+from training.files import replacing
 from training.lst import find_split
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -113,19 +114,12 @@ def train_local(*, data_dir: str | Path, lst_dir: str | Path, out_dir: str | Pat
 
 
 def pack(model_dir: Path, archive: Path) -> Path:
-    """Tar the model folder's contents (as SageMaker does) to a temp name, then rename."""
-    archive.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=archive.parent, prefix=f".{archive.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    """Tar the model folder's contents (as SageMaker does) to a temp name, synced, then renamed."""
+    with replacing(archive) as tmp:
         with tarfile.open(tmp, "w:gz") as tar:
             for item in sorted(model_dir.iterdir()):
                 if not item.name.startswith("."):
                     tar.add(item, arcname=item.name)
-        os.replace(tmp, archive)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return archive
 
 

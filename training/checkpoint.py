@@ -7,19 +7,21 @@ can write the checkpoint prefix in S3 cannot make the training host run code by 
 """
 from __future__ import annotations
 
-import os
+import argparse
+import collections
 import pickle
 import random
-import tempfile
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 import numpy as np
 import torch
 
 from training.errors import UserError
+from training.files import replacing
 
 FILENAME = "checkpoint.pt"
+_DICT_TYPES_READ = (collections.OrderedDict, collections.Counter)  # dict types weights_only also reads
 
 
 class CheckpointError(UserError, RuntimeError):
@@ -53,15 +55,40 @@ def save(folder: str | Path, state: dict[str, Any]) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / FILENAME
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{FILENAME}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save({**state, "rng": rng_states()}, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with replacing(path) as tmp:
+        torch.save(plain({**state, "rng": rng_states()}), tmp)
     return path
+
+
+def plain(value: Any, where: str = "checkpoint") -> Any:
+    """`value` in the types `torch.load(weights_only=True)` reads: tensors, numbers, strings, None and
+    lists/tuples/dicts of them (OrderedDict and Counter kept as they are). numpy values become numbers
+    or lists, paths strings, an argparse Namespace its dict; anything else is refused here rather than
+    written as a checkpoint that no resume could read."""
+    if value is None or type(value) in (bool, int, float, str) or isinstance(value, torch.Tensor):
+        return value
+    if isinstance(value, np.generic):  # before float: np.float64 is a float subclass, pickled as numpy
+        return value.item()
+    for base in (int, float, str):  # a subclass (an IntEnum, a StrEnum) as the plain value
+        if isinstance(value, base):
+            return base.__str__(value) if base is str else base(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, PurePath):
+        return str(value)
+    if isinstance(value, argparse.Namespace):
+        return plain(vars(value), where)
+    if isinstance(value, dict):
+        items = {key: plain(item, f"{where}[{key!r}]") for key, item in value.items()}
+        if type(value) in _DICT_TYPES_READ:  # a state_dict, MultiStepLR's milestones (a Counter)
+            unchanged = all(items[k] is v for k, v in value.items())
+            return value if unchanged else type(value)(items)  # unchanged keeps its `_metadata`
+        return items
+    if isinstance(value, (list, tuple)):
+        items = [plain(item, f"{where}[{i}]") for i, item in enumerate(value)]
+        return items if isinstance(value, list) else tuple(items)
+    raise CheckpointError(f"{where}: a {type(value).__name__} cannot be stored in a checkpoint "
+                          "(tensors, numbers, strings, lists and dicts only)")
 
 
 def load(folder: str | Path, *, args: dict[str, Any]) -> dict[str, Any] | None:
@@ -77,6 +104,10 @@ def load(folder: str | Path, *, args: dict[str, Any]) -> dict[str, Any] | None:
     except Exception as exc:  # a corrupt file: pickle/zip errors vary
         raise CheckpointError(f"{path}: unreadable checkpoint ({exc}); delete it to start over") \
             from None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: not a checkpoint (a {type(state).__name__}); delete it to "
+                              "start over")
+    args = plain(args, "args")  # as it was stored
     if state.get("args") != args:
         old, new = _flat(state.get("args") or {}), _flat(args)
         changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))

@@ -1,32 +1,57 @@
 """Atomic file writes: a temp file in the same folder, then a rename, so no reader sees half a file.
 
 The data reaches the disk (fsync) before the rename, and the rename before the call returns (fsync of
-the folder): after a crash or power loss the file is the old one or the new one, never empty.
+the folder): after a crash or power loss the file is the old one or the new one, never empty. Every
+atomic write of the project (state, checkpoints, model.tar.gz, downloads, LST files, reports) goes
+through `replacing`, imported by training/ and ops/ alike.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from pathlib import Path
+from typing import Iterator
+
+
+@contextlib.contextmanager
+def replacing(path: str | Path, *, mode: int | None = None) -> Iterator[Path]:
+    """A temp path beside `path` for the caller to write; when the block ends it is synced, given
+    `mode` (None: mkstemp's 0600 unless the writer replaced the file) and renamed over `path`, then the
+    folder is synced. On an error it is removed and `path` is left as it was."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        sync_file(tmp)
+        if mode is not None:
+            os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    sync_folder(path.parent)
 
 
 def write_text_atomic(path: str | Path, text: str) -> Path:
     """Write UTF-8 text with LF line ends to `path` atomically; returns the path."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+    with replacing(path, mode=0o644) as tmp:  # mkstemp makes 0600; these files are meant to be shared
+        with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
             fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; these files are meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    sync_folder(path.parent)
     return path
+
+
+def sync_file(path: str | Path) -> None:
+    """fsync a written file, so its data is on disk before it is renamed into place."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def sync_folder(folder: str | Path) -> None:

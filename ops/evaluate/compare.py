@@ -13,8 +13,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from ops.evaluate.report import write_text_atomic
 from ops.evaluate.sources import EvaluationError
+from training.files import write_text_atomic
 
 FIELDS = ("precision", "recall", "f1")
 

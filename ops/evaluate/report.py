@@ -6,8 +6,6 @@ import base64
 import csv
 import io
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
@@ -17,6 +15,7 @@ import numpy as np
 from ops.evaluate import plots
 from ops.evaluate.photos import Photo, Skipped
 from training.classmap import BreedClass
+from training.files import write_text_atomic
 
 SCHEMA_VERSION = 1
 CSV_FIELDS = ("class_id", "breed", "folder", "support", "predicted", "correct", "precision",
@@ -145,15 +144,3 @@ def write_report(metrics: dict, photos, probs, data: Path, out: Path) -> dict[st
     write_text_atomic(out / "report.html", render_html(metrics, pictures, out))
     return metrics["files"]
 
-
-def write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a report is for sharing
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -11,6 +11,7 @@ from botocore.exceptions import ClientError
 
 from ops import local_endpoint, servers
 from tests.fixtures.api import TEST_ENDPOINT
+from tests.fixtures.durability import synced_before_rename
 
 
 @pytest.fixture(scope="module")
@@ -159,3 +160,17 @@ def test_a_start_failure_names_the_log(moto_server, tmp_path):
                       ["--endpoint-name", "dogs-missing", "--aws-url", moto_server, "--port", str(port)],
                       port, "/ping", tmp_path, timeout=60)
     assert "invoke deploy" in (tmp_path / "endpoint-missing.log").read_text()
+
+
+def test_the_downloaded_artifact_is_synced_before_it_takes_its_name(tmp_path, disk_events):
+    class S3:
+        def download_file(self, bucket, key, filename):
+            assert (bucket, key) == ("dogs-models", "models/m1/model.tar.gz")
+            with open(filename, "wb") as fh:
+                fh.write(b"artifact")
+
+    path = local_endpoint.download(S3(), "s3://dogs-models/models/m1/model.tar.gz", tmp_path)
+
+    assert path.read_bytes() == b"artifact"
+    assert synced_before_rename(disk_events, path)
+    assert [p.name for p in tmp_path.iterdir()] == ["model.tar.gz"]
