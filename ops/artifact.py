@@ -191,7 +191,7 @@ def load_artifact(path: str | Path, *, extract_to: str | Path | None = None) -> 
     return LoadedModel(folder, handlers, model, classes, description["model_id"], description)
 
 
-def _check_members(tar: tarfile.TarFile, archive: Path) -> None:
+def check_members(tar: tarfile.TarFile, archive: Path) -> None:
     """Refuse, before writing anything, an archive no model artifact could be: too many members, too
     much data once unpacked, names outside its folder, or members other than files and folders (links,
     devices, FIFOs). `extractall(filter="data")` below guards the writing itself as well."""
@@ -217,7 +217,7 @@ def extract(archive: Path, target: str | Path | None = None) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     try:
         with tarfile.open(archive, "r:*") as tar:
-            _check_members(tar, archive)
+            check_members(tar, archive)
             tar.extractall(folder, filter="data")
     except (tarfile.TarError, OSError) as exc:
         raise ArtifactError(f"{archive}: not a readable model.tar.gz ({exc})") from None

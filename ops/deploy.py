@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 from ops import lambda_package, local_aws, sagemaker_images, state
 from ops import terraform as tf
+from ops.artifact import check_members
 from ops.aws_training import ALGORITHMS
 from ops.config import AWS_DEFAULTS, Config
 from training import classmap
@@ -29,6 +30,9 @@ S3_URL = re.compile(r"^s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(.+)$")
 STORAGE = "module.storage"  # destroy --target aws keeps it (the training data) unless asked
 BUCKET_ADDRESS = "module.storage.aws_s3_bucket.this"
 SECRET_OUTPUTS = ("api_key_value",)
+
+
+MAX_CLASSMAP_BYTES = 2**20  # classes.json of the 120 Stanford breeds is about 10 kB
 
 
 class DeployError(UserError):
@@ -130,8 +134,12 @@ def _class_names(classes: str | None, artifact: dict, local_path: Path | None) -
         return [c.name for c in classmap.load(source)]
     if local_path is not None:
         with tarfile.open(local_path) as tar:
+            check_members(tar, local_path)  # a tar bomb, links or devices: not our artifact
             members = sorted((m for m in tar.getmembers() if Path(m.name).name == classmap.FILENAME),
                              key=lambda m: m.name.count("/"))
+            if members and members[0].size > MAX_CLASSMAP_BYTES:
+                raise DeployError(f"{local_path}: {members[0].name} is {members[0].size} bytes; a class "
+                                  f"map is at most {MAX_CLASSMAP_BYTES} (pass --classes)")
             if members:
                 text = tar.extractfile(members[0]).read().decode("utf-8")
                 return [c.name for c in classmap.from_json(text, f"{local_path}:{members[0].name}")]

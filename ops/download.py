@@ -31,6 +31,10 @@ DEFAULT_URL = "http://vision.stanford.edu/aditya86/ImageNetDogs/images.tar"
 DEFAULT_CHECKSUM = "md5:1bb1f2a596ae7057f99d7d75860002ef"
 IMAGES = "Images"
 CHUNK = 1 << 20
+# Stanford Dogs' images.tar: 20,580 photos in 120 folders, 757 MB. Far beyond these is not a photo set
+# but a tar bomb, refused before anything is written.
+MAX_MEMBERS = 100_000
+MAX_UNPACKED_BYTES = 4 * 2**30
 
 
 class DownloadError(UserError, RuntimeError):
@@ -186,7 +190,7 @@ def extract(archive: str | Path, dest: str | Path, *, breeds: int | None = None,
     archive, dest = Path(archive), Path(dest)
     try:
         with tarfile.open(archive) as tar:
-            members = tar.getmembers()
+            members = _bounded_members(tar, archive)
             photos = _photo_members(members, archive)
             names = sorted({breed for breed, _, _ in photos})
             if breeds is not None:
@@ -214,6 +218,20 @@ def extract(archive: str | Path, dest: str | Path, *, breeds: int | None = None,
     except (tarfile.TarError, EOFError) as exc:
         raise DownloadError(f"{archive}: not a readable tar archive ({exc})") from None
     return images, names, len(chosen)
+
+
+def _bounded_members(tar: tarfile.TarFile, archive: Path) -> list[tarfile.TarInfo]:
+    """The archive's members, read header by header and refused at the first one over a cap."""
+    members, size = [], 0
+    for member in tar:
+        members.append(member)
+        size += max(member.size, 0) if member.isfile() else 0
+        if len(members) > MAX_MEMBERS:
+            raise DownloadError(f"{archive}: more than {MAX_MEMBERS} members; not a photo archive")
+        if size > MAX_UNPACKED_BYTES:
+            raise DownloadError(f"{archive}: more than {MAX_UNPACKED_BYTES / 2**30:.0f} GiB unpacked; "
+                                "not a photo archive")
+    return members
 
 
 def _photo_members(members: list[tarfile.TarInfo],

@@ -143,3 +143,42 @@ def test_instance_type_with_serverless_is_refused(options):
 def test_unknown_endpoint_type_is_refused():
     with pytest.raises(deploy.DeployError, match="--endpoint-type 'batch': allowed: realtime, serverless"):
         deploy.settings(config.load(), "aws", endpoint_type="batch")
+
+
+# ---------------------------------------------------------------- the class map read from the tarball
+def _artifact_tar(path, infos):
+    import io
+    import tarfile
+
+    with tarfile.open(path, "w:gz") as tar:
+        for info, data in infos:
+            tar.addfile(info, io.BytesIO(data) if data else None)
+    return path
+
+
+def _info(name, kind=None, size=0, linkname=""):
+    import tarfile
+
+    info = tarfile.TarInfo(name)
+    info.type, info.size, info.linkname = kind or tarfile.REGTYPE, size, linkname
+    return info
+
+
+def test_the_class_map_is_read_from_the_artifact(tmp_path):
+    text = classmap.to_json(classmap.from_folders(CLASS_FOLDERS)).encode()
+    archive = _artifact_tar(tmp_path / "model.tar.gz", [(_info("classes.json", size=len(text)), text)])
+
+    assert deploy._class_names(None, {}, archive) == [c.name for c in classmap.from_json(text.decode())]
+
+
+@pytest.mark.parametrize("member,message", [
+    ((_info("classes.json", size=2**21), b" " * 2**21), "at most 1048576"),
+    ((_info("classes.json", size=5 * 2**30), None), "GiB unpacked"),
+    ((_info("classes.json", __import__("tarfile").SYMTYPE, linkname="/etc/passwd"), None),
+     "link or special"),
+], ids=["big-class-map", "huge-member", "symlink"])
+def test_a_hostile_artifact_is_refused_before_its_class_map_is_read(tmp_path, member, message):
+    archive = _artifact_tar(tmp_path / "model.tar.gz", [member])
+
+    with pytest.raises(UserError, match=message):
+        deploy._class_names(None, {}, archive)

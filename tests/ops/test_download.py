@@ -184,3 +184,46 @@ def test_a_partial_file_longer_than_the_archive_is_restarted(tar_server, tmp_pat
 
     assert tar_server.ranges == [f"bytes={size + 10}-", None]
     assert result.archive.read_bytes() == tar_server.archive.read_bytes()
+
+
+def _headers_only_tar(path, infos):
+    """A tar of headers as given (sizes may lie: no data follows them)."""
+    import tarfile
+
+    with tarfile.open(path, "w") as tar:
+        for info in infos:
+            tar.addfile(info)
+    return path
+
+
+def _file_info(name, size=0):
+    import tarfile
+
+    info = tarfile.TarInfo(name)
+    info.size = size
+    return info
+
+
+def test_caps_leave_room_for_the_stanford_archive():
+    assert dl.MAX_MEMBERS >= 5 * 20_700 - 3_500 and dl.MAX_UNPACKED_BYTES >= 4 * 757_000_000
+
+
+def test_an_archive_of_too_many_members_is_refused_before_anything_is_written(tmp_path, monkeypatch):
+    monkeypatch.setattr(dl, "MAX_MEMBERS", 50)  # the real cap is 100,000: the same code path, smaller
+    archive = _headers_only_tar(tmp_path / "images.tar",
+                                [_file_info(f"Images/b{i}/p{i}.jpg") for i in range(51)])
+
+    with pytest.raises(dl.DownloadError, match="more than 50 members"):
+        dl.extract(archive, tmp_path / "dest", progress=False)
+
+    assert not (tmp_path / "dest").exists()
+
+
+def test_a_member_claiming_more_than_4_gib_is_refused_before_anything_is_written(tmp_path):
+    archive = _headers_only_tar(tmp_path / "images.tar",
+                                [_file_info("Images/b/p.jpg", size=5 * 2**30)])
+
+    with pytest.raises(dl.DownloadError, match="more than 4 GiB unpacked"):
+        dl.extract(archive, tmp_path / "dest", progress=False)
+
+    assert not (tmp_path / "dest").exists()
