@@ -98,4 +98,6 @@ module "api" {
   throttle               = var.throttle
   log_retention_days     = var.lambda.log_retention_days
   manage_cloudwatch_role = var.manage_apigateway_cloudwatch_role
+  logging                = var.api_logging
+  waf_web_acl_arn        = var.api_waf_web_acl_arn
 }

@@ -145,9 +145,10 @@ variable "endpoint_type" {
 }
 
 variable "realtime" {
-  description = "Real-time endpoint: instance type and count, autoscaling bounds, target invocations per instance per minute, and TorchServe workers per instance (null: the type's vCPUs, each single-threaded)."
+  description = "Real-time endpoint: instance type and count, autoscaling bounds, target invocations per instance per minute, TorchServe workers per instance (null: the type's vCPUs, each single-threaded), and the ARN of a KMS key for the instances' storage volume (null: SageMaker's default encryption; the key policy must let the principal that applies the stack use it for SageMaker; types with local NVMe storage, such as m5d or g4dn, take none)."
   type = object({
     instance_type                   = optional(string, "ml.m5.large")
+    kms_key_arn                     = optional(string)
     initial_instance_count          = optional(number, 1)
     min_capacity                    = optional(number, 1)
     max_capacity                    = optional(number, 2)
@@ -165,6 +166,18 @@ variable "realtime" {
     condition = (var.realtime.min_capacity >= 1 && var.realtime.min_capacity <= var.realtime.initial_instance_count
     && var.realtime.initial_instance_count <= var.realtime.max_capacity && var.realtime.max_capacity <= 100)
     error_message = "realtime needs 1 <= min_capacity <= initial_instance_count <= max_capacity <= 100."
+  }
+
+  validation {
+    condition     = var.realtime.kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:(key|alias)/.+$", var.realtime.kms_key_arn))
+    error_message = "realtime.kms_key_arn must be the ARN of a KMS key or alias, arn:aws:kms:<region>:<account>:key/<id>, or null."
+  }
+
+  # Local NVMe volumes are encrypted by the instance's hardware, and CreateEndpointConfig refuses a key
+  # for them (KmsKeyId in https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateEndpointConfig.html).
+  validation {
+    condition     = var.realtime.kms_key_arn == null || !can(regex("^ml\\.([a-z]+[0-9][a-z]*d[a-z]*|g5|g6|g6e|p5|p5e|trn1)\\.", var.realtime.instance_type))
+    error_message = "realtime.kms_key_arn must be null for an instance type with local NVMe storage (such as ml.m5d, ml.c5d, ml.g4dn, ml.g5): SageMaker encrypts it in hardware and refuses a key."
   }
 
   validation {
@@ -332,7 +345,32 @@ variable "throttle" {
 }
 
 variable "manage_apigateway_cloudwatch_role" {
-  description = "Set the region's API Gateway CloudWatch role (one per account and region; false where another stack owns it)."
+  description = "Create a CloudWatch role and make it the region's API Gateway account setting, which every API in the account and region shares and which destroy unsets again. false (default): the setting is left alone, and the stage's access and execution logs (api_logging) need a role already set there; API Gateway refuses them otherwise."
   type        = bool
-  default     = true
+  default     = false
+}
+
+variable "api_logging" {
+  description = "What the stage logs to CloudWatch: access logs (a JSON line per request) and execution logs at OFF, ERROR or INFO. Both need the region's API Gateway CloudWatch role (manage_apigateway_cloudwatch_role, or one the account already has); where there is none, use { access_logs = false, execution_level = \"OFF\" }."
+  type = object({
+    access_logs     = optional(bool, true)
+    execution_level = optional(string, "ERROR")
+  })
+  default = { access_logs = true, execution_level = "ERROR" }
+
+  validation {
+    condition     = contains(["OFF", "ERROR", "INFO"], var.api_logging.execution_level)
+    error_message = "api_logging.execution_level must be OFF, ERROR or INFO."
+  }
+}
+
+variable "api_waf_web_acl_arn" {
+  description = "ARN of a regional WAFv2 web ACL to associate with the API stage; null: no WAF (a web ACL is billed monthly and per request)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.api_waf_web_acl_arn == null || can(regex("^arn:aws[a-z-]*:wafv2:[a-z0-9-]+:[0-9]{12}:regional/webacl/.+$", var.api_waf_web_acl_arn))
+    error_message = "api_waf_web_acl_arn must be the ARN of a regional WAFv2 web ACL, arn:aws:wafv2:<region>:<account>:regional/webacl/<name>/<id>, or null."
+  }
 }

@@ -1,7 +1,7 @@
 """What Terraform gives the serving container, read back from the local AWS after real applies:
 workers x threads = vCPUs on a real-time endpoint, one worker on serverless, the user's environment
-winning, network isolation only where SageMaker supports it, and the built-in algorithm's model with
-none of the PyTorch container's variables.
+winning, network isolation and a KMS key for the instances' storage only where SageMaker supports them,
+and the built-in algorithm's model with none of the PyTorch container's variables.
 
 One stack, applied four times in a row (serverless -> real-time -> real-time with overrides -> built-in),
 then destroyed.
@@ -19,10 +19,11 @@ BUILTIN_IMAGE = "811284229777.dkr.ecr.us-east-1.amazonaws.com/image-classificati
 PYTORCH_VARIABLES = {"SAGEMAKER_PROGRAM", "SAGEMAKER_SUBMIT_DIRECTORY", "SAGEMAKER_CONTAINER_LOG_LEVEL",
                      "SAGEMAKER_REGION", "SAGEMAKER_MODEL_SERVER_WORKERS", "DOGS_INFERENCE_THREADS",
                      "OMP_NUM_THREADS"}
+KMS_KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 RUNS = {
     "serverless": deploy.Settings(target="local", region=local_aws.REGION, endpoint_type="serverless"),
     "realtime": deploy.Settings(target="local", region=local_aws.REGION, endpoint_type="realtime",
-                                instance_type="ml.c5.xlarge"),
+                                extra={"realtime": {"instance_type": "ml.c5.xlarge", "kms_key_arn": KMS_KEY}}),
     "overridden": deploy.Settings(
         target="local", region=local_aws.REGION, endpoint_type="realtime",
         extra={"realtime": {"instance_type": "ml.m5.large", "model_server_workers": 3},
@@ -87,3 +88,9 @@ def test_builtin_model_has_its_own_image_and_none_of_the_pytorch_variables(model
     model, _ = models["builtin"]
     assert model["PrimaryContainer"]["Image"] == BUILTIN_IMAGE
     assert not set(environment(models, "builtin")) & PYTORCH_VARIABLES
+
+
+@pytest.mark.parametrize("run, key", [("serverless", None), ("realtime", KMS_KEY), ("overridden", None)])
+def test_kms_key_encrypts_realtime_instance_storage_only_when_given(models, run, key):
+    _, config = models[run]
+    assert config.get("KmsKeyId") == key

@@ -38,8 +38,10 @@ def standing(aws, outputs: dict) -> dict:
         roles[role] = {
             "inline": {n: iam.get_role_policy(RoleName=role, PolicyName=n)["PolicyDocument"] for n in names},
             "attached": iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"],
+            "trust": iam.get_role(RoleName=role)["Role"]["AssumeRolePolicyDocument"],
         }
     return {
+        "account": aws("sts").get_caller_identity()["Account"],
         "bucket_policy": json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"]),
         "public_access": s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"],
         "encryption": s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"],
@@ -172,6 +174,21 @@ def test_roles_have_no_wildcard_actions_and_no_managed_policies(held):
                 actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
                 assert st["Effect"] == "Allow"
                 assert all("*" not in a for a in actions), (role, actions)
+
+
+@pytest.mark.parametrize("role, service, source_arn", [
+    ("dog-breeds-sagemaker", "sagemaker.amazonaws.com", "arn:aws:sagemaker:us-east-1:{account}:*"),
+    ("dog-breeds-lambda", "lambda.amazonaws.com", None),  # Lambda documents no aws:SourceArn here
+], ids=["sagemaker", "lambda"])
+def test_service_roles_trust_only_this_account(held, role, service, source_arn):
+    [trust] = policy_statements(held["roles"][role]["trust"])
+    assert trust["Principal"] == {"Service": service} and trust["Action"] == "sts:AssumeRole"
+    condition = trust["Condition"]
+    assert condition["StringEquals"] == {"aws:SourceAccount": held["account"]}
+    if source_arn:
+        assert condition["ArnLike"] == {"aws:SourceArn": source_arn.format(account=held["account"])}
+    else:
+        assert set(condition) == {"StringEquals"}
 
 
 def test_lambda_may_invoke_only_its_endpoint(held, cycle):

@@ -10,6 +10,7 @@ pytestmark = pytest.mark.slow  # one real terraform plan against the local AWS
 
 GOOD_MODEL = "s3://dog-breeds-models/m/model.tar.gz"
 GOOD_IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.6.0-cpu-py312"
+KMS_KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 BAD = {
     "model_data_url": ("https://example.com/model.tar.gz", "var.model_data_url"),
     "realtime": ({"instance_type": "m5.large"}, "var.realtime"),
@@ -82,6 +83,16 @@ COMBINATIONS = {
         "endpoint_type": "realtime",
         "realtime": {"instance_type": "ml.c5.xlarge", "model_server_workers": 0.5},
     }, ["var.realtime", "model_server_workers must be a whole number of at least 1"]),
+    "kms_on_local_storage": ({
+        "endpoint_type": "realtime",
+        "realtime": {"instance_type": "ml.g4dn.xlarge", "kms_key_arn": KMS_KEY},
+        "image_uri": GOOD_IMAGE.replace("-cpu-", "-gpu-"),
+    }, ["var.realtime", "kms_key_arn must be null for an instance type with local NVMe storage"]),
+    "api": ({
+        "api_logging": {"execution_level": "DEBUG"},
+        "api_waf_web_acl_arn": "arn:aws:wafv2:us-east-1:123456789012:global/webacl/acl/1",
+    }, ["var.api_logging", "execution_level must be OFF, ERROR or INFO",
+        "var.api_waf_web_acl_arn", "ARN of a regional WAFv2 web ACL"]),
     # (alone: Terraform skips the validations that refer to a variable that failed its own)
     "algorithm": ({"algorithm": "mxnet"}, ["var.algorithm", "algorithm must be pytorch or builtin"]),
 }
@@ -116,7 +127,9 @@ def test_good_combinations_plan(rejected):
                    {"endpoint_type": "realtime", "realtime": {"instance_type": "ml.g4dn.xlarge"},
                     "image_uri": GOOD_IMAGE.replace("-cpu-", "-gpu-")},
                    {"endpoint_type": "realtime", "algorithm": "builtin",
-                    "realtime": {"instance_type": "ml.x2iedn.xlarge"}}):
+                    "realtime": {"instance_type": "ml.x2iedn.xlarge"}},
+                   {"endpoint_type": "realtime", "realtime": {"instance_type": "ml.m5.large", "kms_key_arn": KMS_KEY},
+                    "api_logging": {"access_logs": False, "execution_level": "OFF"}}):
         package = lambda_package.build(state.home() / "build")
         tf.write_tfvars("local", {"model_data_url": GOOD_MODEL, "class_names": ["a", "b"],
                                   "image_uri": GOOD_IMAGE, "lambda_package": package.as_tfvar(), **values})

@@ -1,5 +1,9 @@
-# API Gateway writes access and execution logs with one role per account and region.
-# Teams that already manage it elsewhere set manage_cloudwatch_role = false.
+# API Gateway writes access and execution logs with one role per account and region: the account
+# setting (aws_api_gateway_account) is shared by every API there. Off by default, so this stack neither
+# overwrites another stack's role nor unsets it for every API on destroy; with it off, the stage's logs
+# need that setting to exist already (API Gateway refuses the stage otherwise).
+data "aws_caller_identity" "current" {}
+
 data "aws_iam_policy_document" "assume_apigateway" {
   statement {
     actions = ["sts:AssumeRole"]
@@ -7,6 +11,13 @@ data "aws_iam_policy_document" "assume_apigateway" {
     principals {
       type        = "Service"
       identifiers = ["apigateway.amazonaws.com"]
+    }
+
+    # Confused-deputy guard; API Gateway documents no aws:SourceArn for this account-wide role.
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [data.aws_caller_identity.current.account_id]
     }
   }
 }

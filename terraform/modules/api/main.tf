@@ -64,8 +64,16 @@ resource "aws_api_gateway_deployment" "this" {
 }
 
 resource "aws_cloudwatch_log_group" "access" {
+  count = var.logging.access_logs ? 1 : 0
+
   name              = "/aws/apigateway/${var.name}/${var.stage_name}/access"
   retention_in_days = var.log_retention_days
+}
+
+# The log group had no count before access logs could be turned off: keep it (and its logs) in place.
+moved {
+  from = aws_cloudwatch_log_group.access
+  to   = aws_cloudwatch_log_group.access[0]
 }
 
 resource "aws_api_gateway_stage" "this" {
@@ -75,23 +83,35 @@ resource "aws_api_gateway_stage" "this" {
 
   xray_tracing_enabled = true
 
-  access_log_settings {
-    destination_arn = aws_cloudwatch_log_group.access.arn
-    format = jsonencode({
-      requestId      = "$context.requestId"
-      ip             = "$context.identity.sourceIp"
-      apiKeyId       = "$context.identity.apiKeyId"
-      requestTime    = "$context.requestTime"
-      httpMethod     = "$context.httpMethod"
-      resourcePath   = "$context.resourcePath"
-      status         = "$context.status"
-      responseLength = "$context.responseLength"
-      latencyMs      = "$context.responseLatency"
-      errorMessage   = "$context.error.message"
-    })
+  # Access and execution logs both need the region's API Gateway CloudWatch role (account.tf).
+  dynamic "access_log_settings" {
+    for_each = aws_cloudwatch_log_group.access
+
+    content {
+      destination_arn = access_log_settings.value.arn
+      format = jsonencode({
+        requestId      = "$context.requestId"
+        ip             = "$context.identity.sourceIp"
+        apiKeyId       = "$context.identity.apiKeyId"
+        requestTime    = "$context.requestTime"
+        httpMethod     = "$context.httpMethod"
+        resourcePath   = "$context.resourcePath"
+        status         = "$context.status"
+        responseLength = "$context.responseLength"
+        latencyMs      = "$context.responseLatency"
+        errorMessage   = "$context.error.message"
+      })
+    }
   }
 
   depends_on = [aws_api_gateway_account.this]
+}
+
+resource "aws_wafv2_web_acl_association" "this" {
+  count = var.waf_web_acl_arn == null ? 0 : 1
+
+  resource_arn = aws_api_gateway_stage.this.arn
+  web_acl_arn  = var.waf_web_acl_arn
 }
 
 resource "aws_api_gateway_method_settings" "all" {
@@ -101,7 +121,7 @@ resource "aws_api_gateway_method_settings" "all" {
 
   settings {
     metrics_enabled        = true
-    logging_level          = "ERROR"
+    logging_level          = var.logging.execution_level
     throttling_rate_limit  = var.throttle.rate_limit
     throttling_burst_limit = var.throttle.burst_limit
   }

@@ -38,6 +38,20 @@ variable "log_retention_days" {
 }
 
 variable "manage_cloudwatch_role" {
-  description = "Set the region's API Gateway account CloudWatch role (needed once per account and region for access logs)."
+  description = "Create a CloudWatch role and set it as the region's API Gateway account setting (shared by every API there; unset again on destroy)."
   type        = bool
+}
+
+variable "logging" {
+  description = "Access logs on or off, and the execution-log level (OFF, ERROR, INFO); both need the account's CloudWatch role."
+  type = object({
+    access_logs     = bool
+    execution_level = string
+  })
+}
+
+variable "waf_web_acl_arn" {
+  description = "Regional WAFv2 web ACL to associate with the stage; null: none."
+  type        = string
+  default     = null
 }

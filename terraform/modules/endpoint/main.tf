@@ -12,7 +12,8 @@ locals {
   model_hash = substr(sha256(jsonencode([var.image_uri, var.model_data_url, var.environment, var.role_arn, local.network_isolation])), 0, 10)
   config_hash = substr(sha256(jsonencode([
     local.model_hash, var.endpoint_type,
-    local.realtime ? [var.realtime.instance_type, var.realtime.initial_instance_count] : [],
+    # (the key joins the hash only when set, so configurations without one keep their names)
+    local.realtime ? concat([var.realtime.instance_type, var.realtime.initial_instance_count], var.realtime.kms_key_arn == null ? [] : [var.realtime.kms_key_arn]) : [],
     local.realtime ? [] : [var.serverless.memory_size_in_mb, var.serverless.max_concurrency, var.serverless.provisioned_concurrency],
   ])), 0, 10)
 }
@@ -36,6 +37,9 @@ resource "aws_sagemaker_model" "this" {
 
 resource "aws_sagemaker_endpoint_configuration" "this" {
   name = "${var.name}-${local.config_hash}"
+
+  # The instances' storage volume; serverless endpoints take no key (see variables.tf).
+  kms_key_arn = local.realtime ? var.realtime.kms_key_arn : null
 
   production_variants {
     variant_name           = local.variant_name

@@ -30,9 +30,10 @@ variable "endpoint_type" {
 }
 
 variable "realtime" {
-  description = "Instances and autoscaling of a real-time endpoint."
+  description = "Instances and autoscaling of a real-time endpoint, and the KMS key of its instances' storage volume (null: SageMaker's default encryption)."
   type = object({
     instance_type                   = string
+    kms_key_arn                     = optional(string)
     initial_instance_count          = number
     min_capacity                    = number
     max_capacity                    = number

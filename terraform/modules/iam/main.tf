@@ -17,11 +17,22 @@ locals {
   endpoint_arn         = "arn:${local.partition}:sagemaker:${local.region}:${local.account}:endpoint/${lower(var.endpoint_name)}"
   endpoint_log_group   = "arn:${local.partition}:logs:${local.region}:${local.account}:log-group:/aws/sagemaker/Endpoints/${var.endpoint_name}"
   lambda_log_group_arn = "arn:${local.partition}:logs:${local.region}:${local.account}:log-group:/aws/lambda/${var.lambda_function_name}"
+}
 
+# Confused-deputy guard (https://docs.aws.amazon.com/IAM/latest/UserGuide/confused-deputy.html): the
+# services may assume these roles only on behalf of this account. SageMaker documents aws:SourceArn for
+# its execution roles too (https://docs.aws.amazon.com/sagemaker/latest/dg/security-confused-deputy-prevention.html):
+# any SageMaker resource of this account and region, since the same role also runs training jobs and
+# the model's name changes with every artifact. Lambda documents no aws:SourceArn for execution roles.
+locals {
+  assume_source_arns = {
+    sagemaker = "arn:${local.partition}:sagemaker:${local.region}:${local.account}:*"
+    lambda    = null
+  }
 }
 
 data "aws_iam_policy_document" "assume" {
-  for_each = toset(["sagemaker", "lambda"])
+  for_each = local.assume_source_arns
 
   statement {
     actions = ["sts:AssumeRole"]
@@ -29,6 +40,22 @@ data "aws_iam_policy_document" "assume" {
     principals {
       type        = "Service"
       identifiers = ["${each.key}.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account]
+    }
+
+    dynamic "condition" {
+      for_each = each.value == null ? [] : [each.value]
+
+      content {
+        test     = "ArnLike"
+        variable = "aws:SourceArn"
+        values   = [condition.value]
+      }
     }
   }
 }
