@@ -2,7 +2,8 @@
 
 What SageMaker does to start an endpoint's container, with the same open-source code inside:
 - the artifact is unpacked as `/opt/ml/model` (here `<run>/opt/ml/model`; the toolkit honours
-  `SAGEMAKER_BASE_DIR`), with the environment the stack gives the model (`SAGEMAKER_PROGRAM`, workers);
+  `SAGEMAKER_BASE_DIR`), with the main variables the stack gives the model (`SAGEMAKER_PROGRAM`, workers: set here, not
+  read back from a deployment);
 - the image's entry point `serve` (sagemaker-pytorch-inference → TorchServe, Java frontend + Python
   workers) runs from a venv that holds only what the serving image holds (`ops.container_env`);
 - inside a network namespace with only loopback (SageMaker's network isolation: nothing installs, nothing

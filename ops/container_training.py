@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -28,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from ops import aws_training, container_env
+from ops import aws_training, container_env, servers
 from ops.config import Config
 from ops.local_train import pack
 from training.errors import UserError
@@ -171,17 +170,11 @@ def container_environment(image_python: Path, base: Path, home: Path) -> dict[st
         "SAGEMAKER_TRAINING_MODULE": TRAINING_MODULE,
         # A container has its network namespace to itself; this machine is shared with other runs, so
         # torchrun's one-node rendezvous (127.0.0.1, default port 29500) gets a free port instead.
-        "PET_MASTER_PORT": str(free_port()),
+        "PET_MASTER_PORT": str(servers.free_port()),
     }
     # How this machine's pip reaches its package index (a job's container reaches PyPI).
     env.update({k: v for k, v in os.environ.items() if k.startswith("PIP_") or k in PASSED_ON})
     return env
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def hosts_file(folder: Path) -> Path:

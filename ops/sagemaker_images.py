@@ -1,8 +1,8 @@
 """The SageMaker images the project trains and serves in, from the installed sagemaker SDK's own table.
 
 One PyTorch version (config `aws.pytorch_version`) names both the training image (`invoke train
---algorithm pytorch`) and the inference image that serves its artifact (`invoke deploy`), so the model is
-loaded by the torch it was saved with. The built-in image-classification algorithm trains and serves in
+--algorithm pytorch`) and the inference image that serves its artifact (`invoke deploy`), so a model trained
+there is loaded by the torch it was saved with (deploy reads the config's version, not the artifact's). The built-in image-classification algorithm trains and serves in
 one image of its own. Nothing here calls AWS: the SDK's table is a file in its package.
 """
 from __future__ import annotations
