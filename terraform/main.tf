@@ -6,11 +6,14 @@ locals {
   lambda_function_name = "${var.name}-predict"
 
   # The contract with training/inference.py in the SageMaker PyTorch inference image. Real-time: one
-  # single-threaded worker per vCPU of the instance type. Serverless: AWS sizes the vCPUs by memory and
+  # single-threaded worker per vCPU of the instance type; with realtime.model_server_workers, each worker
+  # gets its share of the vCPUs (at least one thread). Serverless: AWS sizes the vCPUs by memory and
   # does not publish the count, so one worker, whose threads default to all the cores it finds.
   realtime        = var.endpoint_type == "realtime"
-  serving_workers = local.realtime ? coalesce(var.realtime.model_server_workers, lookup(local.realtime_instance_vcpus, var.realtime.instance_type, 1)) : 1
-  serving_threads = { for name in ["DOGS_INFERENCE_THREADS", "OMP_NUM_THREADS"] : name => "1" if local.realtime }
+  realtime_vcpus  = local.realtime ? lookup(local.realtime_instance_vcpus, var.realtime.instance_type, 1) : 1
+  serving_workers = local.realtime ? coalesce(var.realtime.model_server_workers, local.realtime_vcpus) : 1
+  worker_threads  = tostring(max(1, floor(local.realtime_vcpus / local.serving_workers)))
+  serving_threads = { for name in ["DOGS_INFERENCE_THREADS", "OMP_NUM_THREADS"] : name => local.worker_threads if local.realtime }
   pytorch_environment = merge({
     SAGEMAKER_PROGRAM              = "inference.py"
     SAGEMAKER_SUBMIT_DIRECTORY     = "/opt/ml/model/code"

@@ -145,7 +145,7 @@ variable "endpoint_type" {
 }
 
 variable "realtime" {
-  description = "Real-time endpoint: instance type and count, autoscaling bounds, target invocations per instance per minute, TorchServe workers per instance (null: the type's vCPUs, each single-threaded), and the ARN of a KMS key for the instances' storage volume (null: SageMaker's default encryption; the key policy must let the principal that applies the stack use it for SageMaker; types with local NVMe storage, such as m5d or g4dn, take none)."
+  description = "Real-time endpoint: instance type and count, autoscaling bounds, target invocations per instance per minute, TorchServe workers per instance (null: the type's vCPUs, each single-threaded; otherwise each worker gets vCPUs ÷ workers threads, at least one), and the ARN of a KMS key for the instances' storage volume (null: SageMaker's default encryption; the key policy must let the principal that applies the stack use it for SageMaker; types with local NVMe storage, such as m5d or g4dn, take none)."
   type = object({
     instance_type                   = optional(string, "ml.m5.large")
     kms_key_arn                     = optional(string)

@@ -1,5 +1,5 @@
 """What Terraform gives the serving container, read back from the local AWS after real applies:
-workers x threads = vCPUs on a real-time endpoint, one worker on serverless, the user's environment
+workers x threads = vCPUs on a real-time endpoint (also when the workers are overridden), one worker on serverless, the user's environment
 winning, network isolation and a KMS key for the instances' storage only where SageMaker supports them,
 and the built-in algorithm's model with none of the PyTorch container's variables.
 
@@ -26,8 +26,8 @@ RUNS = {
                                 extra={"realtime": {"instance_type": "ml.c5.xlarge", "kms_key_arn": KMS_KEY}}),
     "overridden": deploy.Settings(
         target="local", region=local_aws.REGION, endpoint_type="realtime",
-        extra={"realtime": {"instance_type": "ml.m5.large", "model_server_workers": 3},
-               "inference_environment": {"OMP_NUM_THREADS": "2", "EXTRA": "x"}}),
+        extra={"realtime": {"instance_type": "ml.m5.xlarge", "model_server_workers": 2},
+               "inference_environment": {"OMP_NUM_THREADS": "3", "EXTRA": "x"}}),
     "builtin": deploy.Settings(target="local", region=local_aws.REGION, endpoint_type="realtime",
                                instance_type="ml.m5.large",
                                extra={"algorithm": "builtin", "image_uri": BUILTIN_IMAGE}),
@@ -72,11 +72,11 @@ def test_serverless_runs_one_worker_with_the_threads_left_to_the_handler(models)
     assert variant["ServerlessConfig"]["MemorySizeInMB"] == 3072
 
 
-def test_workers_override_and_the_users_environment_win(models):
+def test_workers_override_shares_the_vcpus_and_the_users_environment_wins(models):
     env = environment(models, "overridden")
-    assert env["SAGEMAKER_MODEL_SERVER_WORKERS"] == "3"  # realtime.model_server_workers, not m5.large's 2
-    assert env["OMP_NUM_THREADS"] == "2" and env["EXTRA"] == "x"  # inference_environment wins
-    assert env["DOGS_INFERENCE_THREADS"] == "1"
+    assert env["SAGEMAKER_MODEL_SERVER_WORKERS"] == "2"  # realtime.model_server_workers, not m5.xlarge's 4
+    assert env["DOGS_INFERENCE_THREADS"] == "2"  # 4 vCPUs / 2 workers
+    assert env["OMP_NUM_THREADS"] == "3" and env["EXTRA"] == "x"  # inference_environment wins
 
 
 @pytest.mark.parametrize("run, isolated", [("serverless", False), ("realtime", True), ("builtin", True)])
