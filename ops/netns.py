@@ -105,14 +105,22 @@ class Forwarder:
 
 
 def _pipe_both_ways(a, b) -> None:
+    """Copy bytes both ways until both sides have finished sending. One side's end of data (a client
+    that half-closes after its request) is passed on as a half-close, so the other can still answer."""
     import selectors
+    import socket
 
     with selectors.DefaultSelector() as selector:
         selector.register(a, selectors.EVENT_READ, b)
         selector.register(b, selectors.EVENT_READ, a)
-        while True:
+        while selector.get_map():
             for key, _ in selector.select():
-                data = key.fileobj.recv(65536)
-                if not data:
+                try:
+                    data = key.fileobj.recv(65536)
+                    if data:
+                        key.data.sendall(data)
+                        continue
+                    key.data.shutdown(socket.SHUT_WR)
+                except OSError:  # a reset on either side ends the pipe
                     return
-                key.data.sendall(data)
+                selector.unregister(key.fileobj)
