@@ -187,16 +187,21 @@ def hosts_file(folder: Path) -> Path:
 def container_command(image_python: Path, hosts: Path) -> list[str]:
     """`train` in a mount namespace of its own whose /etc/hosts names algo-1: the toolkit waits (up to
     15 minutes) until every host in resourceconfig.json resolves, and this machine has no algo-1."""
+    check_host()
+    train = container_env.entry_point("training")
+    return ["unshare", "--mount", "--fork", "--kill-child", "--", "sh", "-c",
+            'mount --bind "$1" /etc/hosts && shift && exec "$@"', "sh", str(hosts),
+            str(image_python), str(train)]
+
+
+def check_host() -> None:
+    """Stop before anything is written when this machine cannot run the container."""
     for tool in ("unshare", "mount"):
         if not shutil.which(tool):
             raise ContainerTrainingError(f"{tool} is missing: apt-get install util-linux")
     if os.geteuid() != 0:
         raise ContainerTrainingError("the training container needs root (a mount namespace gives it "
                                      "its own /etc/hosts); run as root")
-    train = container_env.entry_point("training")
-    return ["unshare", "--mount", "--fork", "--kill-child", "--", "sh", "-c",
-            'mount --bind "$1" /etc/hosts && shift && exec "$@"', "sh", str(hosts),
-            str(image_python), str(train)]
 
 
 def run_container(command: list[str], env: Mapping[str, str], log: Path, cwd: Path,
@@ -251,6 +256,7 @@ def train_in_container(cfg: Config, *, data_dir: str | Path, lst_dir: str | Path
     job failed (its log and /opt/ml stay for a look)."""
     if processes < 1:
         raise ContainerTrainingError(f"processes: {processes} is not allowed; allowed: 1 or more")
+    check_host()
     started = time.monotonic()
     data_dir, lst_dir, out_dir = Path(data_dir), Path(lst_dir), Path(out_dir)
     job = plan(cfg, data_dir=data_dir, lst_dir=lst_dir, fold=fold, overrides=overrides or {})

@@ -199,6 +199,18 @@ def test_a_failed_job_reports_the_failure_file_and_the_log(tmp_path):
     assert "exit status 1" in reason and str(tmp_path / "container.log") in reason
 
 
+def test_without_root_it_stops_before_writing_anything(cfg, dataset, tmp_path, monkeypatch):
+    images, lst_dir = dataset
+    monkeypatch.setattr(ct.os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(ct.tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+
+    with pytest.raises(ct.ContainerTrainingError, match="needs root"):
+        ct.train_in_container(cfg, data_dir=images, lst_dir=lst_dir, out_dir=tmp_path / "out")
+
+    assert not list((tmp_path / "tmp").iterdir()) and not (tmp_path / "out").exists()
+
+
 def test_phases_are_the_times_between_the_toolkits_markers():
     marks = {"start": 10.0, "requirements": 11.5, "training": 16.0, "end": 40.25}
 
