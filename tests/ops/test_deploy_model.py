@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from ops import aws_training, config, deploy, lambda_package, sagemaker_images, state
+from ops import config, deploy, lambda_package, sagemaker_images, state
 from tests.fixtures.terraform_stack import CLASS_FOLDERS
 from training import classmap
 from training.errors import UserError
@@ -124,10 +124,6 @@ def test_builtin_model_is_refused_for_local_before_anything_runs(home):
     message = str(err.value)
     assert "MXNet" in message and "--target aws" in message
     assert "invoke train --algorithm pytorch" in message
-
-
-def test_training_and_deploy_know_the_same_algorithms():
-    assert set(aws_training.ALGORITHMS) == {"builtin", "pytorch"}
 
 
 # ---------------------------------------------------------------- serverless has no instances
