@@ -26,7 +26,7 @@ from typing import Any
 from training.errors import UserError
 
 _loaded = 0  # distinct module names, so two artifacts can be loaded side by side
-_IMPORT_LOCK = threading.Lock()  # one artifact's code imported at a time (sys.modules is swapped)
+_IMPORT_LOCK = threading.RLock()  # one artifact's code imported at a time (sys.modules is swapped)
 # A model artifact is a few files (weights, ONNX, JSON, code): far below these; a tar bomb is not.
 MAX_MEMBERS = 10_000
 MAX_UNPACKED_BYTES = 4 * 2**30
@@ -123,7 +123,7 @@ class _ToolkitWorker:
 
         self.context = Context("model", str(folder), {}, 1, None, ts.__version__)
         self.service = HandlerService()
-        with _as_user_module(handlers):
+        with _as_user_module(handlers), _artifact_code(folder / "code"):
             self.service.initialize(self.context)
 
     def handle(self, body: bytes, content_type: str, accept: str | None) -> Answer:
@@ -185,7 +185,8 @@ def load_artifact(path: str | Path, *, extract_to: str | Path | None = None) -> 
         if not (folder / part).exists():
             raise ArtifactError(f"{path}: not a model artifact of this project (no {part})")
     handlers = _import_handlers(folder / "code")
-    model = handlers.model_fn(str(folder))
+    with _artifact_code(folder / "code"):
+        model = handlers.model_fn(str(folder))
     description = json.loads((folder / "model.json").read_text())
     classes = json.loads((folder / "classes.json").read_text())["classes"]
     return LoadedModel(folder, handlers, model, classes, description["model_id"], description)
@@ -225,29 +226,39 @@ def extract(archive: Path, target: str | Path | None = None) -> Path:
 
 
 def _import_handlers(code_dir: Path) -> ModuleType:
-    """Import code/inference.py with code/ first on the path and its own `training` package.
-
-    The project's `training` modules are set aside while it imports, then put back; the handlers
-    keep references to the artifact's copies. Loads are serialised (two threads loading artifacts at
-    once would put each other's modules back); load models before starting threads that import
-    `training` themselves.
-    """
+    """Import code/inference.py as a module of its own, with the artifact's code (see _artifact_code)."""
     global _loaded
-    with _IMPORT_LOCK:
+    with _artifact_code(code_dir):
         _loaded += 1
-        saved = {name: mod for name, mod in sys.modules.items()
-                 if name == "training" or name.startswith("training.")}
+        spec = importlib.util.spec_from_file_location(f"dogs_artifact_inference_{_loaded}",
+                                                      code_dir / "inference.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+
+@contextlib.contextmanager
+def _artifact_code(code_dir: Path):
+    """While inside, imports of the packages and modules in code/ (its `training`, the vendored
+    `efficientnet_lite_pytorch`) resolve to the artifact's copies, as in the container, where code/ is
+    all there is. The project's own copies are set aside, then put back; objects made inside (the
+    handlers, the network model_fn builds) keep the artifact's. Serialised (two threads at once would
+    put each other's modules back); load models before starting threads that import `training`."""
+    names = {p.stem for p in code_dir.glob("*.py")} | {
+        p.name for p in code_dir.iterdir() if (p / "__init__.py").is_file()}
+
+    def ours(module_name: str) -> bool:
+        return module_name.split(".")[0] in names
+
+    with _IMPORT_LOCK:
+        saved = {name: mod for name, mod in sys.modules.items() if ours(name)}
         for name in saved:
             del sys.modules[name]
         sys.path.insert(0, str(code_dir))
         try:
-            spec = importlib.util.spec_from_file_location(f"dogs_artifact_inference_{_loaded}",
-                                                          code_dir / "inference.py")
-            module = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(module)
-            return module
+            yield
         finally:
             sys.path.remove(str(code_dir))
-            for name in [n for n in sys.modules if n == "training" or n.startswith("training.")]:
+            for name in [n for n in sys.modules if ours(n)]:
                 del sys.modules[name]
             sys.modules.update(saved)

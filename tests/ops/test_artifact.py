@@ -90,6 +90,18 @@ def test_load_artifact_uses_the_artifacts_own_code(tiny_artifact, dogs10, tmp_pa
     assert loaded.model_id.startswith("dogs-efficientnet-lite0-")
 
 
+def test_the_pytorch_network_is_built_from_the_artifacts_own_modules(tiny_artifact, tmp_path, monkeypatch):
+    import training.model
+
+    monkeypatch.setenv("DOGS_INFERENCE_BACKEND", "pytorch")
+    loaded = load_artifact(tiny_artifact, extract_to=tmp_path / "x")
+
+    files = {type(m).forward.__code__.co_filename for m in loaded.model.network.modules()}
+    own = {f for f in files if "/torch/" not in f}
+    assert own and all(f.startswith(str(tmp_path / "x" / "code")) for f in own), own
+    assert sys.modules["training.model"] is training.model  # the project's own copy is back
+
+
 def test_load_artifact_answers_request_errors_as_the_toolkit_does(tiny_artifact, tmp_path):
     loaded = load_artifact(tiny_artifact, extract_to=tmp_path / "x")
 
