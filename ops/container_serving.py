@@ -145,7 +145,8 @@ class ServingContainer:
 
 
 def container_environment(base_dir: Path, workers: int, extra: Mapping[str, str] | None = None) -> dict:
-    """The container's environment: the image's PATH, the model's variables as the stack sets them."""
+    """The container's environment: the image's PATH, the model's variables as the stack sets them
+    (or as `extra` gives them: a deployed model's own, its /opt/ml paths under base_dir)."""
     venv = container_env.venv_dir("serving")
     env = {
         "PATH": f"{venv / 'bin'}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
@@ -165,8 +166,16 @@ def container_environment(base_dir: Path, workers: int, extra: Mapping[str, str]
     }
     if os.environ.get("JAVA_HOME"):
         env["JAVA_HOME"] = os.environ["JAVA_HOME"]
-    env.update(extra or {})
+    env.update({name: _rebased(value, base_dir) for name, value in (extra or {}).items()})
     return env
+
+
+def _rebased(value: str, base_dir: Path) -> str:
+    """A path under the container's /opt/ml (SAGEMAKER_SUBMIT_DIRECTORY=/opt/ml/model/code, as the
+    stack sets it) is that path under SAGEMAKER_BASE_DIR here."""
+    if value == "/opt/ml" or value.startswith("/opt/ml/"):
+        return str(base_dir) + value[len("/opt/ml"):]
+    return value
 
 
 def _unpack(model: Path, model_dir: Path) -> None:

@@ -20,7 +20,7 @@ import os
 import logging
 import threading
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import urlparse
@@ -59,6 +59,7 @@ class ModelSource:
     endpoint_name: str
     model_name: str
     model_data_url: str
+    environment: dict[str, str] = field(default_factory=dict)  # the model container's, as deployed
 
 
 def model_source(sagemaker_client, endpoint_name: str) -> ModelSource:
@@ -78,7 +79,7 @@ def model_source(sagemaker_client, endpoint_name: str) -> ModelSource:
                                             .get("S3Uri"))
     if not url:
         raise EndpointSourceError(f"model {model_name!r} of endpoint {endpoint_name!r} has no ModelDataUrl")
-    return ModelSource(endpoint_name, model_name, url)
+    return ModelSource(endpoint_name, model_name, url, dict(container.get("Environment") or {}))
 
 
 def download(s3_client, s3_uri: str, dest_dir: Path) -> Path:
@@ -253,7 +254,7 @@ def main(argv: list[str] | None = None) -> None:
     lanes = args.lanes or default_lanes(args.intra_op_threads)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        model_path = args.model
+        model_path, environment = args.model, None
         if model_path is None:
             if not args.aws_url:
                 parser.error("give --model or --aws-url")
@@ -261,9 +262,13 @@ def main(argv: list[str] | None = None) -> None:
 
             work = args.work_dir or state.home() / "local_endpoint"
             source, model_path = fetch_deployed_model(args.aws_url, args.region, args.endpoint_name, work)
-            logger.info(json.dumps({"event": "model_source", **source.__dict__}))
+            environment = source.environment
+            logger.info(json.dumps({"event": "model_source", "endpoint_name": source.endpoint_name,
+                                    "model_name": source.model_name,
+                                    "model_data_url": source.model_data_url,
+                                    "environment": sorted(environment)}))
         if args.container:
-            return _serve_container(args, model_path)
+            return _serve_container(args, model_path, environment)
         from ops.artifact import load_artifact
 
         os.environ["DOGS_INFERENCE_THREADS"] = str(args.intra_op_threads)
@@ -291,8 +296,9 @@ def main(argv: list[str] | None = None) -> None:
                    ident="local-endpoint")
 
 
-def _serve_container(args: argparse.Namespace, model_path: Path) -> None:
-    """The runtime API in front of the real serving container: what InvokeEndpoint reaches on AWS."""
+def _serve_container(args: argparse.Namespace, model_path: Path, environment: dict | None) -> None:
+    """The runtime API in front of the real serving container: what InvokeEndpoint reaches on AWS,
+    with the deployed model's environment when it came from the local AWS."""
     import signal
 
     import waitress
@@ -301,7 +307,7 @@ def _serve_container(args: argparse.Namespace, model_path: Path) -> None:
     from ops.artifact import InferenceFailed
 
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(SystemExit(0)))  # unwind: stop it
-    with container_serving.serve(model_path, echo=logger.info) as running:
+    with container_serving.serve(model_path, env=environment, echo=logger.info) as running:
         def invoke(body: bytes, content_type: str, accept: str) -> bytes:
             status, answer_type, answer = running.invoke(body, content_type, accept)
             if status != 200:

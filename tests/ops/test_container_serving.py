@@ -153,6 +153,35 @@ def test_the_runtime_api_can_front_the_real_container(tiny_artifact, fake_aws_cr
     assert alive == [], [_cmdline(p) for p in alive]
 
 
+def test_a_deployed_model_runs_with_its_own_environment(moto_server, tiny_artifact, tmp_path):
+    # Given a model deployed to the local AWS with one worker and a variable of its own
+    from ops import servers
+    from tests.ops.test_local_endpoint import deploy_to_moto
+
+    deploy_to_moto(moto_server, tiny_artifact, "dogs-env", {
+        "SAGEMAKER_MODEL_SERVER_WORKERS": "1", "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
+        "SAGEMAKER_PROGRAM": "inference.py", "DOGS_MARK": "from-the-model"})
+    port = servers.free_port()
+
+    # When the local endpoint serves it in the container
+    server = servers.start("endpoint-env", "ops.local_endpoint",
+                           ["--endpoint-name", "dogs-env", "--aws-url", moto_server, "--port", str(port),
+                            "--work-dir", str(tmp_path / "work"), "--container"], port, "/ping", tmp_path)
+    try:
+        started = psutil.Process(server.pid).children(recursive=True)
+        frontends = [p for p in started if "org.pytorch.serve.ModelServer" in _cmdline(p)]
+        environ = frontends[0].environ()
+    finally:
+        server.stop()
+
+    # Then TorchServe ran with the model's variables, its /opt/ml paths under the run's base folder
+    listening = [json.loads(line) for line in (tmp_path / "endpoint-env.log").read_text().splitlines()
+                 if '"listening"' in line][0]
+    assert listening["workers"] == "1"
+    assert environ["DOGS_MARK"] == "from-the-model"
+    assert environ["SAGEMAKER_SUBMIT_DIRECTORY"] == environ["SAGEMAKER_BASE_DIR"] + "/model/code"
+
+
 def _cmdline(process: psutil.Process) -> str:
     try:
         return " ".join(process.cmdline())

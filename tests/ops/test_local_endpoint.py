@@ -106,7 +106,7 @@ def test_beyond_max_in_flight_invocations_are_throttled():
     assert client.post(path, data=b"x").status_code == 200  # capacity is back
 
 
-def deploy_to_moto(url: str, artifact, endpoint_name: str) -> str:
+def deploy_to_moto(url: str, artifact, endpoint_name: str, environment: dict | None = None) -> str:
     """What Terraform's SageMaker resources amount to: bucket + artifact, model, endpoint config, endpoint."""
     s3 = boto3.client("s3", endpoint_url=url, region_name="us-east-1")
     sm = boto3.client("sagemaker", endpoint_url=url, region_name="us-east-1")
@@ -114,7 +114,8 @@ def deploy_to_moto(url: str, artifact, endpoint_name: str) -> str:
     s3.upload_file(str(artifact), "dogs-models", "models/m1/model.tar.gz")
     sm.create_model(ModelName="dogs-m1", ExecutionRoleArn="arn:aws:iam::123456789012:role/sm",
                     PrimaryContainer={"Image": "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch",
-                                      "ModelDataUrl": "s3://dogs-models/models/m1/model.tar.gz"})
+                                      "ModelDataUrl": "s3://dogs-models/models/m1/model.tar.gz",
+                                      "Environment": environment or {}})
     sm.create_endpoint_config(EndpointConfigName="dogs-config", ProductionVariants=[{
         "VariantName": "AllTraffic", "ModelName": "dogs-m1", "InitialInstanceCount": 1,
         "InstanceType": "ml.m5.large"}])
@@ -123,9 +124,10 @@ def deploy_to_moto(url: str, artifact, endpoint_name: str) -> str:
 
 
 def test_model_source_follows_endpoint_config_and_model(moto_server, tiny_artifact, tmp_path):
-    uri = deploy_to_moto(moto_server, tiny_artifact, "dogs-live")
+    uri = deploy_to_moto(moto_server, tiny_artifact, "dogs-live", {"SAGEMAKER_MODEL_SERVER_WORKERS": "3"})
     source, path = local_endpoint.fetch_deployed_model(moto_server, "us-east-1", "dogs-live", tmp_path)
     assert (source.model_name, source.model_data_url) == ("dogs-m1", uri)
+    assert source.environment == {"SAGEMAKER_MODEL_SERVER_WORKERS": "3"}
     assert path.read_bytes() == tiny_artifact.read_bytes()
     assert not list(tmp_path.glob(".*.tmp"))
 
