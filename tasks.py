@@ -636,14 +636,10 @@ def pr_comment(c, file, repo=None, pr=None):
 # ---------------------------------------------------------------- bench (issue 8)
 @task(help={"model": "model.tar.gz to serve (default: the artifact `invoke train` recorded)",
             "requests": "requests per stage and concurrency level (default 64)",
-            "max_batch": "the local endpoint's micro-batch size (default: its own, see "
-                         "ops/local_endpoint.py)",
             "intra_op_threads": "the local endpoint's threads per forward pass (default: its own)",
-            "compare_batching": "also run the endpoint with the other batching setting (default: on)",
             "cold_runs": "fresh interpreters timing the handler's cold import (default 7)",
             "out": "JSON file (default: .dogs/bench/serving_bench.json)"})
-def bench(c, model=None, requests=64, max_batch=None, intra_op_threads=None, compare_batching=True,
-          cold_runs=7, out=None):
+def bench(c, model=None, requests=64, intra_op_threads=None, cold_runs=7, out=None):
     """Benchmark serving: bare forward, preprocessing, endpoint and API round trips, memory, cold start."""
     import importlib.util
     from pathlib import Path
@@ -655,13 +651,11 @@ def bench(c, model=None, requests=64, max_batch=None, intra_op_threads=None, com
     serving_bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(serving_bench)
     requests = _int_option("requests", requests, low=1)
-    max_batch = _int_option("max-batch", max_batch, low=1)
     intra_op_threads = _int_option("intra-op-threads", intra_op_threads, low=1)
     cold_runs = _int_option("cold-runs", cold_runs, low=1)
     with user_errors():
-        serving_bench.bench(Path(model) if model else None, requests=requests, max_batch=max_batch,
-                            threads=intra_op_threads, compare_batching=compare_batching, cold_runs=cold_runs,
-                            out=Path(out) if out else None)
+        serving_bench.bench(Path(model) if model else None, requests=requests, threads=intra_op_threads,
+                            cold_runs=cold_runs, out=Path(out) if out else None)
 
 
 # ---------------------------------------------------------------- SageMaker's containers (issue 13)

@@ -4,10 +4,17 @@ One local endpoint (a separate process, serving a model artifact), one photo, th
 by call so that each sees the same machine (each round in a rotated order; a client's excess is the median
 of its differences from the bare POST of the same round): a bare `http.client` POST (unsigned, the floor), the Lambda's
 own runtime client (`lambda/endpoint.py`: botocore's SigV4 signer over `http.client`), the same signed
-request over urllib3's pool (what that client used before), and botocore's generic `sagemaker-runtime`
-client (what boto3 users call). Prints p50s and their excess over the bare POST; writes JSON.
+request over urllib3's pool (what that client used before), botocore's generic `sagemaker-runtime`
+client (what boto3 users call), and that client with a `Config` tuned as a Lambda would set it (standard
+retries, short connect timeout, TCP keep-alive, a pool per concurrent call, no parameter validation).
+Prints p50s and their excess over the bare POST.
 
-    .venv/bin/python benchmarks/runtime_client_bench.py [--model model.tar.gz] [--calls 200] [--out FILE]
+Cold start: what a fresh Lambda container pays before its first answer, in `--cold-runs` fresh
+processes per client, interleaved: the imports, making the client, and the first InvokeEndpoint. Writes
+JSON.
+
+    .venv/bin/python benchmarks/runtime_client_bench.py [--model model.tar.gz] [--calls 200]
+        [--cold-runs 10] [--out FILE]
 """
 from __future__ import annotations
 
@@ -30,6 +37,7 @@ from ops import state  # noqa: E402
 def measure(endpoint_url: str, photo: bytes, calls: int) -> dict[str, list[float]]:
     import boto3
     import urllib3
+    from botocore.config import Config
 
     import endpoint
     import settings
@@ -43,6 +51,8 @@ def measure(endpoint_url: str, photo: bytes, calls: int) -> dict[str, list[float
     bare = http.client.HTTPConnection(host, int(port))
     pool = urllib3.PoolManager(retries=False)
     generic = boto3.client("sagemaker-runtime", endpoint_url=endpoint_url, region_name="us-east-1")
+    tuned = boto3.client("sagemaker-runtime", endpoint_url=endpoint_url, region_name="us-east-1",
+                         config=Config(**TUNED_CONFIG))
 
     def bare_post() -> None:
         bare.request("POST", path, body=photo, headers=headers)
@@ -60,6 +70,9 @@ def measure(endpoint_url: str, photo: bytes, calls: int) -> dict[str, list[float
         "botocore sagemaker-runtime": lambda: generic.invoke_endpoint(
             EndpointName=serving_bench.ENDPOINT_NAME, Body=photo, ContentType=endpoint.CONTENT_TYPE,
             Accept="application/json")["Body"].read(),
+        "botocore, tuned Config": lambda: tuned.invoke_endpoint(
+            EndpointName=serving_bench.ENDPOINT_NAME, Body=photo, ContentType=endpoint.CONTENT_TYPE,
+            Accept="application/json")["Body"].read(),
     }
     times: dict[str, list[float]] = {name: [] for name in clients}
     names = list(clients)
@@ -72,10 +85,56 @@ def measure(endpoint_url: str, photo: bytes, calls: int) -> dict[str, list[float
     return times
 
 
+TUNED_CONFIG = {"retries": {"mode": "standard", "max_attempts": 3}, "connect_timeout": 2,
+                "read_timeout": 25, "tcp_keepalive": True, "max_pool_connections": 8,
+                "parameter_validation": False}
+
+# A fresh process's way to its first answer; prints the milliseconds from before the imports.
+COLD = {
+    "lambda runtime client": """
+import time; started = time.perf_counter()
+import sys; sys.path.insert(0, {lambda_dir!r})
+import endpoint, settings
+config = settings.Settings(endpoint_name={name!r}, class_names=("a",), endpoint_url={url!r},
+                           endpoint_timeout_seconds=60)
+client = endpoint.make_client(config)
+client.invoke({name!r}, open({photo!r}, "rb").read(), endpoint.CONTENT_TYPE, "application/json")
+print((time.perf_counter() - started) * 1000)
+""",
+    "botocore, tuned Config": """
+import time; started = time.perf_counter()
+import boto3
+from botocore.config import Config
+client = boto3.client("sagemaker-runtime", endpoint_url={url!r}, region_name="us-east-1",
+                      config=Config(**{tuned!r}))
+client.invoke_endpoint(EndpointName={name!r}, Body=open({photo!r}, "rb").read(),
+                       ContentType="application/x-image", Accept="application/json")["Body"].read()
+print((time.perf_counter() - started) * 1000)
+""",
+}
+
+
+def cold_starts(endpoint_url: str, photo_file: Path, runs: int) -> dict[str, list[float]]:
+    """Milliseconds to the first answer in fresh processes, the clients' runs interleaved."""
+    import subprocess
+
+    times: dict[str, list[float]] = {name: [] for name in COLD}
+    for _ in range(runs):
+        for name, template in COLD.items():
+            code = template.format(lambda_dir=str(ROOT / "lambda"), name=serving_bench.ENDPOINT_NAME,
+                                   url=endpoint_url, photo=str(photo_file), tuned=TUNED_CONFIG)
+            result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                    check=True, timeout=120)
+            times[name].append(float(result.stdout.strip().splitlines()[-1]))
+    return times
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", type=Path, help="model.tar.gz (default: the last `invoke train`'s)")
     parser.add_argument("--calls", type=int, default=200, help="calls per client (default 200)")
+    parser.add_argument("--cold-runs", type=int, default=10,
+                        help="fresh processes per client for the cold start (default 10; 0: none)")
     parser.add_argument("--out", type=Path, help="JSON file (default: .dogs/bench/runtime_client.json)")
     args = parser.parse_args(argv)
     for name, value in {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
@@ -83,9 +142,13 @@ def main(argv: list[str] | None = None) -> dict:
         os.environ.setdefault(name, value)
     model = args.model or serving_bench.default_model()
     photo = serving_bench.load_photos(count=1)[0]
-    server = serving_bench.start_endpoint(model, 1, state.home() / "bench", 1)
+    server = serving_bench.start_endpoint(model, state.home() / "bench", 1)
+    photo_file = state.home() / "bench" / "runtime_client_photo.jpg"
+    photo_file.parent.mkdir(parents=True, exist_ok=True)
+    photo_file.write_bytes(photo)
     try:
         times = measure(server.url, photo, args.calls)
+        cold = cold_starts(server.url, photo_file, args.cold_runs)
     finally:
         server.stop()
     bare = times["bare http.client POST"]
@@ -93,10 +156,13 @@ def main(argv: list[str] | None = None) -> dict:
                "load_average": [round(x, 2) for x in os.getloadavg()],
                "clients": {name: {**serving_bench.summary(v),  # the excess: median of same-round differences
                                   "over_bare_ms": round(statistics.median(a - b for a, b in zip(v, bare)), 3)}
-                           for name, v in times.items()}}
+                           for name, v in times.items()},
+               "cold_start_ms": {name: serving_bench.summary(v) for name, v in cold.items() if v}}
     for name, f in figures["clients"].items():
         print(f"{name:28s} p50 {f['p50_ms']:7.2f} ms   over the bare POST {f['over_bare_ms']:+.2f} ms "
               "(median of same-round differences)")
+    for name, f in figures["cold_start_ms"].items():
+        print(f"cold start, {name:22s} p50 {f['p50_ms']:7.1f} ms (imports, client, first call)")
     out = args.out or state.home() / "bench" / "runtime_client.json"
     state.write_json_atomic(out, figures)
     print(f"written to {out}")

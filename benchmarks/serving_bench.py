@@ -4,9 +4,8 @@ Measured in one run, on the same photos: the bare forward pass with ONNX Runtime
 worker thread, as the endpoint runs it), preprocessing (decode + resize + normalise), the local endpoint's
 round trip (a separate process, as `invoke serve` runs it) and the full local API's round trip (API
 Gateway → Lambda handler → endpoint, over real HTTP) — p50/p99 and throughput at each concurrency; the
-endpoint process's peak memory (VmHWM); the handler's cold import time (fresh interpreters, median); and,
-with `compare_batching`, the endpoint again with the other batching setting. Prints a table with the ratios to the
-bare ONNX forward pass and writes the figures to JSON.
+endpoint process's peak memory (VmHWM); the handler's cold import time (fresh interpreters, median). Prints a
+table with the ratios to the bare ONNX forward pass and writes the figures to JSON.
 
     .venv/bin/python benchmarks/serving_bench.py [--model model.tar.gz] [--requests 64] [--out FILE]
     invoke bench
@@ -39,7 +38,6 @@ PHOTOS = ROOT.parent / "shared" / "data" / "dogs-10" / "Images"
 ENDPOINT_NAME = "bench"
 API_KEY = "bench"
 LEVELS = (1, 4, 16)
-ALTERNATIVE_MAX_BATCH = 8  # what the default is compared with when the endpoint does not batch
 IDLE_GAP_S = 0.02  # the pause before each "after idle" forward pass
 
 
@@ -264,12 +262,11 @@ def parse_server_timing(header: str | None) -> dict[str, float]:
     return values
 
 
-def start_endpoint(model_path: Path, max_batch: int, log_dir: Path, threads: int) -> servers.Server:
+def start_endpoint(model_path: Path, log_dir: Path, threads: int) -> servers.Server:
     port = servers.free_port()
-    return servers.start(f"bench-endpoint-b{max_batch}", "ops.local_endpoint",
+    return servers.start("bench-endpoint", "ops.local_endpoint",
                          ["--model", str(model_path), "--endpoint-name", ENDPOINT_NAME,
-                          "--port", str(port), "--max-batch", str(max_batch),
-                          "--intra-op-threads", str(threads)],
+                          "--port", str(port), "--intra-op-threads", str(threads)],
                          port, "/ping", log_dir)
 
 
@@ -368,15 +365,13 @@ def paired_rounds(model, endpoint: servers.Server, api: servers.Server, photos: 
 
 # ---------------------------------------------------------------- the run
 def run_benchmark(model_path: Path, *, requests: int = 64, levels: tuple[int, ...] = LEVELS,
-                  max_batch: int | None = None, threads: int | None = None,
-                  compare_batching: bool = True, cold_runs: int = 7,
+                  threads: int | None = None, cold_runs: int = 7,
                   photos: list[bytes] | None = None, log: Callable[[str], None] = print) -> dict:
-    from ops.local_endpoint import DEFAULT_INTRA_OP_THREADS, DEFAULT_MAX_BATCH
+    from ops.local_endpoint import DEFAULT_INTRA_OP_THREADS
 
-    max_batch = max_batch or DEFAULT_MAX_BATCH
     threads = threads or DEFAULT_INTRA_OP_THREADS
-    if requests < 1 or max_batch < 1 or threads < 1:
-        raise BenchError("requests, max batch and intra-op threads must be at least 1")
+    if requests < 1 or threads < 1:
+        raise BenchError("requests and intra-op threads must be at least 1")
     if not Path(model_path).exists():
         raise BenchError(f"{model_path}: no such model artifact; run `invoke train` first")
     photos = photos or load_photos()
@@ -390,8 +385,8 @@ def run_benchmark(model_path: Path, *, requests: int = 64, levels: tuple[int, ..
     figures = in_process(model_path, photos, requests, threads)
     class_names = figures.pop("class_names")
     loaded = figures.pop("loaded")
-    log(f"local endpoint (max batch {max_batch}, {threads} intra-op thread(s) a pass) and local API")
-    endpoint = start_endpoint(model_path, max_batch, log_dir, threads)
+    log(f"local endpoint ({threads} intra-op thread(s) a pass) and local API")
+    endpoint = start_endpoint(model_path, log_dir, threads)
     try:
         figures["endpoint"] = endpoint_rounds(endpoint, photos, requests, levels)
         api = start_api(endpoint.url, class_names, figures["model"]["model_id"], log_dir)
@@ -405,17 +400,6 @@ def run_benchmark(model_path: Path, *, requests: int = 64, levels: tuple[int, ..
         figures["endpoint_peak_rss_mb"] = peak_rss_mb(endpoint.pid)
     finally:
         endpoint.stop()
-    figures["endpoint_max_batch"] = max_batch
-    if compare_batching:  # the endpoint again with the other batching setting
-        other = ALTERNATIVE_MAX_BATCH if max_batch == 1 else 1
-        key = "endpoint_batching_off" if other == 1 else "endpoint_batching_on"
-        log(f"local endpoint with max batch {other}")
-        plain = start_endpoint(model_path, other, log_dir, threads)
-        try:
-            figures[key] = endpoint_rounds(plain, photos, requests, levels)
-        finally:
-            plain.stop()
-        figures[key + "_max_batch"] = other
     log("handler cold import")
     figures["handler_cold_import"] = cold_import_ms(cold_runs)
     figures["handler_overhead_p50_ms"] = round(figures["api"][0]["p50_ms"] - figures["endpoint"][0]["p50_ms"], 3)
@@ -474,10 +458,7 @@ def print_table(f: dict) -> None:
     row(f"  … each after {f.get('idle_gap_ms', 0):g} ms idle", f.get("bare_onnx_forward_after_idle"), 1)
     row("bare PyTorch forward", f["bare_pytorch_forward"], 1)
     row("preprocess", f["preprocess"], 1)
-    for name, key in (("endpoint round trip", "endpoint"),
-                      ("endpoint, batching off", "endpoint_batching_off"),
-                      (f"endpoint, max batch {f.get('endpoint_batching_on_max_batch')}", "endpoint_batching_on"),
-                      ("API round trip", "api")):
+    for name, key in (("endpoint round trip", "endpoint"), ("API round trip", "api")):
         for r in f.get(key) or []:
             row(name, r, r["concurrency"])
     paired = f.get("paired_c1")
@@ -509,26 +490,20 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--model", type=Path, help="model.tar.gz (default: the last `invoke train`'s)")
     parser.add_argument("--requests", type=int, default=64,
                         help="requests per stage and concurrency level (default 64)")
-    parser.add_argument("--max-batch", type=int, help="the endpoint's micro-batch size (default: its own)")
     parser.add_argument("--intra-op-threads", type=int,
                         help="the endpoint's threads per forward pass (default: its own)")
-    parser.add_argument("--no-compare-batching", action="store_true",
-                        help="skip the endpoint run with the other batching setting")
     parser.add_argument("--out", type=Path, help="JSON file (default: .dogs/bench/serving_bench.json)")
     args = parser.parse_args(argv)
     try:
-        return bench(args.model, requests=args.requests, max_batch=args.max_batch,
-                     threads=args.intra_op_threads,
-                     compare_batching=not args.no_compare_batching, out=args.out)
+        return bench(args.model, requests=args.requests, threads=args.intra_op_threads, out=args.out)
     except UserError as exc:
         raise SystemExit(f"error: {exc}") from None
 
 
-def bench(model: Path | None, *, requests: int = 64, max_batch: int | None = None,
-          threads: int | None = None, compare_batching: bool = True, cold_runs: int = 7, out: Path | None = None) -> dict:
+def bench(model: Path | None, *, requests: int = 64, threads: int | None = None, cold_runs: int = 7,
+          out: Path | None = None) -> dict:
     """Run, print the table, write the JSON (default .dogs/bench/serving_bench.json); the figures."""
-    figures = run_benchmark(model or default_model(), requests=requests, max_batch=max_batch, threads=threads,
-                            compare_batching=compare_batching, cold_runs=cold_runs)
+    figures = run_benchmark(model or default_model(), requests=requests, threads=threads, cold_runs=cold_runs)
     out = out or state.home() / "bench" / "serving_bench.json"
     state.write_json_atomic(out, figures)
     print_table(figures)

@@ -92,7 +92,7 @@ class LoadedModel:
             return json.loads(self.invoke(body, content_type))
         return [float(p) for p in self.forward(self.prepare(body, content_type)[None])[0]]
 
-    # Batched serving (what a server that gathers concurrent requests calls), for artifacts whose
+    # The in-process endpoint's path (ops.local_endpoint.laned_invoke), for artifacts whose
     # inference.py has `preprocess` and `forward`: invoke = respond(forward(prepare(body)[None])[0]).
     @property
     def batchable(self) -> bool:

@@ -19,6 +19,7 @@ import json
 import os
 import logging
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,17 +38,42 @@ RUNTIME_PATH = "/endpoints/<name>/invocations"
 MAX_PAYLOAD = 6 * 1024 * 1024  # SageMaker's real-time payload limit
 # Serving defaults, chosen by `invoke bench` figures (README, Benchmarks). On 2 cores, EfficientNet-Lite0
 # with ONNX Runtime: one intra-op thread per forward pass and one pass per core served the most requests
-# (two threads on one pass run it only ~1.6x faster; two passes side by side do twice the work), and
-# micro-batching added nothing (ONNX Runtime's per-image cost is the same at batch 1 and 4 here), so
-# it is off unless asked for (--max-batch N).
+# (two threads on one pass run it only ~1.6x faster; two passes side by side do twice the work). Micro-
+# batching concurrent requests into one pass added nothing (ONNX Runtime's per-image cost is the same at
+# batch 1 and 4 here) and nothing like it runs in SageMaker's container, so it was removed.
 DEFAULT_INTRA_OP_THREADS = 1
-DEFAULT_MAX_BATCH = 1
-DEFAULT_MAX_WAIT_MS = 2.0
 
 
 def default_lanes(intra_op_threads: int) -> int:
     """Forward passes at once: as many as the cores hold at `intra_op_threads` each."""
     return max(1, (os.cpu_count() or 1) // max(1, intra_op_threads))
+
+
+def laned_invoke(model, lanes: int) -> Callable[[bytes, str, str], bytes]:
+    """`model.invoke` (an ops.artifact.LoadedModel's) with each request decoded in its own server
+    thread and at most `lanes` forward passes at once, as TorchServe runs one pass per worker. Its
+    `timing` holds the calling thread's last request's stages (the Server-Timing header)."""
+    import numpy as np
+
+    channels, height, width = model.description.get("image_shape") or (3, 224, 224)
+    model.forward(np.zeros((1, channels, height, width), dtype=np.float32))  # memory planned before
+    lane = threading.BoundedSemaphore(lanes)  # the first request, not during it
+    timing = threading.local()
+
+    def invoke(body: bytes, content_type: str, accept: str = "application/json") -> bytes:
+        started = time.perf_counter()
+        item = model.prepare(body, content_type)
+        prepared = time.perf_counter()
+        with lane:
+            waited = time.perf_counter()
+            probabilities = model.forward(item[None])[0]
+        done = time.perf_counter()
+        timing.values = {"preprocess": prepared - started, "queue": waited - prepared,
+                         "forward": done - waited}
+        return model.respond(probabilities, accept)
+
+    invoke.timing = timing
+    return invoke
 
 
 class EndpointSourceError(UserError, RuntimeError):
@@ -132,7 +158,7 @@ def create_app(invoke: Callable[[bytes, str, str], bytes], endpoint_name: str,
     """A WSGI app around `invoke(body, content_type, accept) -> bytes` (a loaded model's invoke).
 
     With `serialize`, one invoke runs at a time (an invoke that is not thread-safe); an invoke from
-    `ops.batching.batched_invoke` orders its own forward passes. Beyond `max_in_flight` concurrent
+    `laned_invoke` orders its own forward passes. Beyond `max_in_flight` concurrent
     runtime invocations it sheds load the way SageMaker's runtime throttles: `ThrottlingException`,
     which clients retry with backoff. Plain werkzeug (routing, request, response): on this path a
     framework's per-request work is a visible share of the latency.
@@ -237,20 +263,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--lanes", type=int,
                         help="forward passes that run at once (default: the core count divided by "
                              f"--intra-op-threads, {default_lanes(DEFAULT_INTRA_OP_THREADS)} here)")
-    parser.add_argument("--max-batch", type=int, default=DEFAULT_MAX_BATCH,
-                        help="most concurrent requests run as one forward pass; 1 turns micro-batching "
-                             f"off (default: {DEFAULT_MAX_BATCH})")
-    parser.add_argument("--max-wait-ms", type=float, default=DEFAULT_MAX_WAIT_MS,
-                        help="how long a batch waits for requests still being preprocessed "
-                             f"(default: {DEFAULT_MAX_WAIT_MS:g})")
     parser.add_argument("--max-in-flight", type=int, default=64,
                         help="concurrent invocations beyond which it throttles (default: 64)")
     parser.add_argument("--container", action="store_true",
                         help="answer with SageMaker's own serving container (TorchServe and the toolkit, "
                              "with no network; needs root and Java) instead of the model in-process")
     args = parser.parse_args(argv)
-    if args.intra_op_threads < 1 or (args.lanes is not None and args.lanes < 1) or args.max_batch < 1:
-        parser.error("--intra-op-threads, --lanes and --max-batch must be at least 1")
+    if args.intra_op_threads < 1 or (args.lanes is not None and args.lanes < 1):
+        parser.error("--intra-op-threads and --lanes must be at least 1")
     lanes = args.lanes or default_lanes(args.intra_op_threads)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
@@ -276,18 +296,14 @@ def main(argv: list[str] | None = None) -> None:
     except UserError as exc:
         raise SystemExit(f"error: {exc}") from None
     if model.batchable:
-        from ops.batching import batched_invoke
-
-        invoke = batched_invoke(model, max_batch=args.max_batch, max_wait_s=args.max_wait_ms / 1000,
-                                lanes=lanes)
-    else:  # an artifact from before batching: one request at a time
+        invoke = laned_invoke(model, lanes)
+    else:  # an artifact whose handlers have no preprocess/forward: one request at a time
         invoke = model.invoke
     app = create_app(invoke, args.endpoint_name, max_in_flight=args.max_in_flight,
                      serialize=not model.batchable)
     logger.info(json.dumps({"event": "listening", "url": f"http://{args.host}:{args.port}",
                             "endpoint_name": args.endpoint_name, "model_id": model.model_id,
                             "backend": getattr(model.model, "backend", "unknown"),
-                            "max_batch": args.max_batch if model.batchable else 1,
                             "lanes": lanes if model.batchable else 1,
                             "intra_op_threads": args.intra_op_threads}))
     import waitress

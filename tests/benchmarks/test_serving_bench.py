@@ -32,7 +32,7 @@ def test_invoke_bench_measures_every_stage(tiny_artifact, tmp_path):
     figures = json.loads(out.read_text())
     for stage in ("bare_onnx_forward", "bare_pytorch_forward", "preprocess"):
         assert figures[stage]["p50_ms"] > 0
-    for stage in ("endpoint", "api", "endpoint_batching_on"):
+    for stage in ("endpoint", "api"):
         assert [r["concurrency"] for r in figures[stage]] == [1, 4, 16]
         assert all(r["errors"] == 0 and r["requests_per_s"] > 0 for r in figures[stage])
     assert figures["model"]["backend"] == "onnxruntime"
@@ -57,10 +57,9 @@ def test_the_bench_library_returns_what_it_writes(tiny_artifact, fake_aws_creden
                                                   monkeypatch):
     monkeypatch.setenv("DOGS_HOME", str(tmp_path / "home"))
     out = tmp_path / "bench.json"
-    figures = load_bench().bench(tiny_artifact, requests=2, compare_batching=False, cold_runs=1,
+    figures = load_bench().bench(tiny_artifact, requests=2, cold_runs=1,
                                  out=out)
     assert json.loads(out.read_text()) == figures
-    assert "endpoint_batching_on" not in figures and "endpoint_batching_off" not in figures
 
 
 def test_invoke_bench_without_a_model_is_a_one_line_error(tmp_path):
@@ -77,10 +76,14 @@ def test_the_runtime_client_bench_compares_every_client(tiny_artifact, tmp_path,
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
 
-    figures = bench.main(["--model", str(tiny_artifact), "--calls", "3", "--out", str(tmp_path / "rc.json")])
+    figures = bench.main(["--model", str(tiny_artifact), "--calls", "3", "--cold-runs", "1",
+                          "--out", str(tmp_path / "rc.json")])
 
     assert json.loads((tmp_path / "rc.json").read_text()) == figures
     assert set(figures["clients"]) == {"bare http.client POST", "lambda runtime client",
-                                       "signed, over urllib3", "botocore sagemaker-runtime"}
+                                       "signed, over urllib3", "botocore sagemaker-runtime",
+                                       "botocore, tuned Config"}
+    assert set(figures["cold_start_ms"]) == {"lambda runtime client", "botocore, tuned Config"}
+    assert all(f["n"] == 1 and f["p50_ms"] > 0 for f in figures["cold_start_ms"].values())
     assert all(f["n"] == 3 and f["p50_ms"] > 0 for f in figures["clients"].values())
     assert figures["clients"]["bare http.client POST"]["over_bare_ms"] == 0
