@@ -1,7 +1,8 @@
 """API Gateway (REST, proxy) → SageMaker endpoint → labelled breeds. Lambda handler: `handler.handler`.
 
 POST /predict with an image (JSON base64, a list of them, or a raw JPEG/PNG body) answers
-`{"predictions": [{"top": [{"breed", "class_id", "probability"}, ...]}], "model": "<model id>"}`.
+`{"predictions": [{"top": [{"breed", "class_id", "probability"}, ...]}], "model": "<model id>"}`; with
+`?format=original` the original project's answer, `[[p0, ..., pN-1], ...]` (class-id order, no labels).
 Every client error is `{"error": {"code", "message"}}` with its status; see api/openapi.yaml.
 Module level holds only the standard library: a cheap cold start. botocore (boto3's core, in every Lambda
 Python runtime) is imported with the endpoint client, created on the first request, once per container.
@@ -44,7 +45,7 @@ class Predictor:
             for i, image in enumerate(request.images):
                 _check_image(image, i, self.settings.max_image_pixels)
             probs = self._predict(request.images, _deadline(context))
-            response = _respond(200, self._body(probs, request.top_k, request.raw))
+            response = _respond(200, self._answer(probs, request))
         except ApiError as exc:
             outcome = exc.code
             response = _respond(exc.status, {"error": {"code": exc.code, "message": exc.message}},
@@ -77,6 +78,11 @@ class Predictor:
                                       "deadline") from None
         return results
 
+    def _answer(self, probs: list[list[float]], request: payload.PredictionRequest) -> Any:
+        if request.response_format == "original":
+            return original_body(probs)
+        return self._body(probs, request.top_k, request.raw)
+
     def _body(self, probs: list[list[float]], top_k: int, raw: bool) -> dict[str, Any]:
         names = self.settings.class_names
         predictions = []
@@ -88,6 +94,12 @@ class Predictor:
                 item["probabilities"] = p
             predictions.append(item)
         return {"predictions": predictions, "model": self.settings.model_id}
+
+
+def original_body(probs: list[list[float]]) -> list[list[float]]:
+    """The original's body: one list of every class probability per image, in class-id order (the
+    endpoint's own order), in request order."""
+    return [list(p) for p in probs]
 
 
 def _check_image(image: bytes, index: int, max_pixels: int) -> None:
@@ -109,7 +121,7 @@ def _deadline(context: Any) -> float | None:
     return time.monotonic() + remaining() / 1000 - DEADLINE_MARGIN_S
 
 
-def _respond(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> dict:
+def _respond(status: int, body: Any, headers: dict[str, str] | None = None) -> dict:
     return {"statusCode": status, "isBase64Encoded": False,
             "headers": {"Content-Type": "application/json", **(headers or {})},
             "body": json.dumps(body, separators=(",", ":"), allow_nan=False)}
