@@ -16,9 +16,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import cors
 import endpoint
 import image_header
 import payload
+import try_it_page
 from api_errors import ApiError, EndpointTimeout, InvalidImage
 from settings import Settings, SettingsError
 
@@ -36,6 +38,16 @@ class Predictor:
         self.pool = ThreadPoolExecutor(max_workers=settings.concurrency, thread_name_prefix="invoke")
 
     def __call__(self, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+        """One API Gateway request: OPTIONS (CORS preflight), GET / (the try-it page), POST /predict."""
+        origin, allowed = cors.request_origin(event), self.settings.cors_allowed_origins
+        method = event.get("httpMethod")
+        if method == "OPTIONS":
+            return {"statusCode": 204, "isBase64Encoded": False, "body": "",
+                    "headers": cors.preflight_headers(origin, allowed)}
+        response = try_it_page.response() if method == "GET" else self.predict(event, context)
+        return cors.with_headers(response, origin, allowed)
+
+    def predict(self, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         started = time.perf_counter()
         request_id = _request_id(event, context)
         images, outcome = 0, "ok"
