@@ -12,7 +12,7 @@ from typing import Sequence
 import jinja2
 import numpy as np
 
-from ops.evaluate import plots
+from ops.evaluate import interactive, plots
 from ops.evaluate.photos import Photo, Skipped
 from training.classmap import BreedClass
 from training.files import write_text_atomic
@@ -120,7 +120,8 @@ def write_per_breed_csv(metrics: dict, path: Path) -> None:
     write_text_atomic(path, buf.getvalue())
 
 
-def render_html(metrics: dict, pictures: dict[str, str], out: Path) -> str:
+def render_html(metrics: dict, pictures: dict[str, str], out: Path,
+                cells: dict[str, dict] | None = None) -> str:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES),
                              autoescape=jinja2.select_autoescape(["html", "j2"]),
                              undefined=jinja2.StrictUndefined)
@@ -129,7 +130,10 @@ def render_html(metrics: dict, pictures: dict[str, str], out: Path) -> str:
     uris = {k: "data:image/png;base64," + base64.b64encode((out / f).read_bytes()).decode()
             for k, f in pictures.items()}
     worst = [(w, uris.get(f"worst_{rank}")) for rank, w in enumerate(metrics["worst"], start=1)]
-    return env.get_template("report.html.j2").render(m=metrics, img=uris, worst=worst)
+    shown = interactive.table_classes(metrics)
+    return env.get_template("report.html.j2").render(
+        m=metrics, img=uris, worst=worst, cells=cells or {}, shown=shown,
+        cm=metrics["confusion_matrix"], names=[c["name"] for c in metrics["classes"]])
 
 
 def write_report(metrics: dict, photos, probs, data: Path, out: Path) -> dict[str, str]:
@@ -141,6 +145,7 @@ def write_report(metrics: dict, photos, probs, data: Path, out: Path) -> dict[st
                         "html": "report.html", "plots": pictures}
     write_text_atomic(out / "metrics.json",
                       json.dumps(metrics, indent=2, allow_nan=False) + "\n")
-    write_text_atomic(out / "report.html", render_html(metrics, pictures, out))
+    cells = interactive.cell_photos(metrics, photos, probs, data)
+    write_text_atomic(out / "report.html", render_html(metrics, pictures, out, cells))
     return metrics["files"]
 
