@@ -12,7 +12,7 @@ from typing import Sequence
 import jinja2
 import numpy as np
 
-from ops.evaluate import interactive, plots
+from ops.evaluate import interactive, paired, plots
 from ops.evaluate.photos import Photo, Skipped
 from training.classmap import BreedClass
 from training.files import write_text_atomic
@@ -120,6 +120,18 @@ def write_per_breed_csv(metrics: dict, path: Path) -> None:
     write_text_atomic(path, buf.getvalue())
 
 
+def write_predictions_csv(photos: Sequence[Photo], probs: np.ndarray, path: Path) -> None:
+    """One row per evaluated photo (what `evaluate.compare` pairs for McNemar's test)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(paired.FIELDS)
+    for photo, row in zip(photos, probs):
+        best = int(row.argmax())
+        writer.writerow([photo.index, photo.path, photo.sha256, photo.class_id, best,
+                         round(float(row[best]), 6)])
+    write_text_atomic(path, buf.getvalue())
+
+
 def render_html(metrics: dict, pictures: dict[str, str], out: Path,
                 cells: dict[str, dict] | None = None) -> str:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES),
@@ -141,8 +153,9 @@ def write_report(metrics: dict, photos, probs, data: Path, out: Path) -> dict[st
     out.mkdir(parents=True, exist_ok=True)
     pictures = draw(metrics, photos, probs, data, out)
     write_per_breed_csv(metrics, out / "per_breed.csv")
+    write_predictions_csv(photos, probs, out / paired.PREDICTIONS)
     metrics["files"] = {"metrics": "metrics.json", "per_breed": "per_breed.csv",
-                        "html": "report.html", "plots": pictures}
+                        "predictions": paired.PREDICTIONS, "html": "report.html", "plots": pictures}
     write_text_atomic(out / "metrics.json",
                       json.dumps(metrics, indent=2, allow_nan=False) + "\n")
     cells = interactive.cell_photos(metrics, photos, probs, data)
