@@ -107,7 +107,8 @@ def test_by_default_no_cors_and_no_preflight(stack):
     home, url, key = stack
     state = state_of(home)
     api = boto3.client("apigateway", region_name="us-east-1", endpoint_url=state["local_aws"]["url"],
-                       verify=state["local_aws"].get("ca_bundle") or True)
+                       verify=state["local_aws"].get("ca_bundle") or True,
+                       aws_access_key_id="testing", aws_secret_access_key="testing")
     api_id = state["deployments"]["local"]["api_id"]
     methods = {m for r in api.get_resources(restApiId=api_id)["items"] for m in r.get("resourceMethods", {})}
     assert "OPTIONS" not in methods and "POST" in methods
