@@ -565,7 +565,7 @@ def evaluate_run(c, lst=None, data=None, out=None, via="model", model=None, url=
 
 @task(name="compare", positional=["a", "b"], help={
     "a": "the baseline report folder", "b": "the report folder to compare with it",
-    "out": "where compare.json and compare.csv go (default: B)"})
+    "out": "where compare.json, compare.csv and compare.html go (default: B)"})
 def evaluate_compare(c, a, b, out=None):
     """Compare two evaluation reports per breed (deltas B - A)."""
     _compare([a, b], out)
@@ -581,7 +581,7 @@ def _compare(folders, out):
         result = cmp.compare(*folders)
         paths = cmp.write_comparison(result, out or folders[1])
     cmp.print_comparison(result)
-    print(f"written: {paths[0]} {paths[1]}")
+    print("written: " + " ".join(str(p) for p in paths))
 
 
 evaluate = Collection("evaluate", evaluate_run, evaluate_compare)

@@ -1,7 +1,8 @@
 """API Gateway (REST, proxy) → SageMaker endpoint → labelled breeds. Lambda handler: `handler.handler`.
 
 POST /predict with an image (JSON base64, a list of them, or a raw JPEG/PNG body) answers
-`{"predictions": [{"top": [{"breed", "class_id", "probability"}, ...]}], "model": "<model id>"}`.
+`{"predictions": [{"top": [{"breed", "class_id", "probability"}, ...]}], "model": "<model id>"}`; with
+`?format=original` the original project's answer, `[[p0, ..., pN-1], ...]` (class-id order, no labels).
 Every client error is `{"error": {"code", "message"}}` with its status; see api/openapi.yaml.
 Module level holds only the standard library: a cheap cold start. botocore (boto3's core, in every Lambda
 Python runtime) is imported with the endpoint client, created on the first request, once per container.
@@ -15,9 +16,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import cors
 import endpoint
 import image_header
 import payload
+import try_it_page
 from api_errors import ApiError, EndpointTimeout, InvalidImage
 from settings import Settings, SettingsError
 
@@ -35,6 +38,16 @@ class Predictor:
         self.pool = ThreadPoolExecutor(max_workers=settings.concurrency, thread_name_prefix="invoke")
 
     def __call__(self, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+        """One API Gateway request: OPTIONS (CORS preflight), GET / (the try-it page), POST /predict."""
+        origin, allowed = cors.request_origin(event), self.settings.cors_allowed_origins
+        method = event.get("httpMethod")
+        if method == "OPTIONS":
+            return {"statusCode": 204, "isBase64Encoded": False, "body": "",
+                    "headers": cors.preflight_headers(origin, allowed)}
+        response = try_it_page.response() if method == "GET" else self.predict(event, context)
+        return cors.with_headers(response, origin, allowed)
+
+    def predict(self, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         started = time.perf_counter()
         request_id = _request_id(event, context)
         images, outcome = 0, "ok"
@@ -44,7 +57,7 @@ class Predictor:
             for i, image in enumerate(request.images):
                 _check_image(image, i, self.settings.max_image_pixels)
             probs = self._predict(request.images, _deadline(context))
-            response = _respond(200, self._body(probs, request.top_k, request.raw))
+            response = _respond(200, self._answer(probs, request))
         except ApiError as exc:
             outcome = exc.code
             response = _respond(exc.status, {"error": {"code": exc.code, "message": exc.message}},
@@ -77,6 +90,11 @@ class Predictor:
                                       "deadline") from None
         return results
 
+    def _answer(self, probs: list[list[float]], request: payload.PredictionRequest) -> Any:
+        if request.response_format == "original":
+            return original_body(probs)
+        return self._body(probs, request.top_k, request.raw)
+
     def _body(self, probs: list[list[float]], top_k: int, raw: bool) -> dict[str, Any]:
         names = self.settings.class_names
         predictions = []
@@ -88,6 +106,12 @@ class Predictor:
                 item["probabilities"] = p
             predictions.append(item)
         return {"predictions": predictions, "model": self.settings.model_id}
+
+
+def original_body(probs: list[list[float]]) -> list[list[float]]:
+    """The original's body: one list of every class probability per image, in class-id order (the
+    endpoint's own order), in request order."""
+    return [list(p) for p in probs]
 
 
 def _check_image(image: bytes, index: int, max_pixels: int) -> None:
@@ -109,7 +133,7 @@ def _deadline(context: Any) -> float | None:
     return time.monotonic() + remaining() / 1000 - DEADLINE_MARGIN_S
 
 
-def _respond(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> dict:
+def _respond(status: int, body: Any, headers: dict[str, str] | None = None) -> dict:
     return {"statusCode": status, "isBase64Encoded": False,
             "headers": {"Content-Type": "application/json", **(headers or {})},
             "body": json.dumps(body, separators=(",", ":"), allow_nan=False)}

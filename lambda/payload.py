@@ -4,7 +4,9 @@ Accepted bodies:
 - JSON `{"image": "<base64>"}` or `{"images": ["<base64>", ...]}`, options `top_k` and `raw` beside them;
 - the original project's JSON: a bare base64 string, or a list of them;
 - a raw `image/jpeg`, `image/png` or `application/x-image` body (API Gateway hands it over base64-encoded).
-Query options `?top_k=3&raw=true` work for every form (a body option wins).
+Query options `?top_k=3&raw=true` work for every form (a body option wins). `?format=original` asks for
+the original's answer: the bare per-image probability lists in class-id order (query only: the original's
+bodies have nowhere to hold it).
 """
 from __future__ import annotations
 
@@ -23,6 +25,8 @@ JSON_TYPES = {"application/json", "text/plain", ""}
 IMAGE_TYPES = {"image/jpeg", "image/jpg", "image/png", "application/x-image", "application/octet-stream"}
 _BARE_BASE64 = re.compile(rb"\s*[A-Za-z0-9+/_-]{16,}={0,2}\s*")
 _TRUE, _FALSE = {"true", "1", "yes"}, {"false", "0", "no", ""}
+# `labelled`: {"predictions": [...], "model": ...}; `original`: [[p0, ..., pN-1], ...] as the original answered.
+FORMATS = ("labelled", "original")
 # {"images": [...]}: an object holding a list is as deep as any request shape goes.
 MAX_JSON_DEPTH = 2
 _TOO_DEEP = (f"the JSON body is nested deeper than the {MAX_JSON_DEPTH} levels a request has "
@@ -38,6 +42,7 @@ class PredictionRequest:
     images: list[bytes]
     top_k: int
     raw: bool
+    response_format: str = "labelled"
 
 
 def parse(event: dict[str, Any], settings: Settings) -> PredictionRequest:
@@ -62,7 +67,8 @@ def parse(event: dict[str, Any], settings: Settings) -> PredictionRequest:
         raise TooManyImages(f"{len(images)} images in one request; at most {settings.max_images}")
     top_k = _top_k(options.get("top_k", query.get("top_k")), settings)
     raw = _flag("raw", options.get("raw", query.get("raw")))
-    return PredictionRequest(images=images, top_k=top_k, raw=raw)
+    return PredictionRequest(images=images, top_k=top_k, raw=raw,
+                             response_format=_response_format(query.get("format")))
 
 
 def _header(event: dict[str, Any], name: str) -> str:
@@ -190,6 +196,13 @@ def _top_k(value: Any, settings: Settings) -> int:
     if not 1 <= top_k <= len(settings.class_names):
         raise InvalidParameter(f"top_k must be from 1 to {len(settings.class_names)}, not {top_k}")
     return top_k
+
+
+def _response_format(value: Any) -> str:
+    text = "labelled" if value is None else str(value).strip().lower()
+    if text not in FORMATS:
+        raise InvalidParameter(f"format must be one of {', '.join(FORMATS)}, not {value!r}")
+    return text
 
 
 def _flag(name: str, value: Any) -> bool:

@@ -29,6 +29,7 @@ class Settings:
     concurrency: int = 8
     default_top_k: int = 5
     log_level: str = "INFO"
+    cors_allowed_origins: tuple[str, ...] = ()  # browser origins that may read answers; () sends no CORS
     endpoint_url: str | None = None  # None: botocore's own resolution (AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME)
 
     @classmethod
@@ -54,8 +55,19 @@ class Settings:
                 concurrency=int(env.get("CONCURRENCY", cls.concurrency)),
                 default_top_k=int(env.get("DEFAULT_TOP_K", cls.default_top_k)),
                 log_level=env.get("LOG_LEVEL", cls.log_level).upper(),
+                cors_allowed_origins=_origins(env.get("CORS_ALLOWED_ORIGINS", "[]")),
             )
         except KeyError as exc:
             raise SettingsError(f"environment variable {exc.args[0]} is not set") from None
         except ValueError as exc:
             raise SettingsError(f"bad Lambda environment: {exc}") from None
+
+
+def _origins(text: str) -> tuple[str, ...]:
+    try:
+        origins = json.loads(text)
+    except ValueError:
+        raise ValueError("CORS_ALLOWED_ORIGINS is not JSON") from None
+    if not (isinstance(origins, list) and all(isinstance(o, str) and o for o in origins)):
+        raise ValueError("CORS_ALLOWED_ORIGINS must be a JSON list of origins")
+    return tuple(origins)

@@ -1,8 +1,11 @@
 """A local API Gateway: serves the Lambda handler over HTTP the way a REST API with a Lambda proxy
 integration does.
 
-- Only `POST /<stage>/predict` exists; anything else answers what API Gateway answers for a missing
-  resource or method: 403 `{"message": "Missing Authentication Token"}`.
+- Only the deployed routes exist (`POST /<stage>/predict`; `GET /<stage>/`, the try-it page, and
+  `OPTIONS /<stage>/predict`, the CORS preflight, when Terraform made them; read from the local AWS);
+  anything else answers what API Gateway answers for a missing resource or method: 403
+  `{"message": "Missing Authentication Token"}`. `GET /` (no stage) redirects to the stage's page.
+- The gateway's own errors carry the headers of the REST API's gateway responses (CORS), as deployed.
 - The `x-api-key` header must hold the API key (403 `{"message": "Forbidden"}` otherwise).
 - Bodies over API Gateway's 10 MB payload limit: 413 `{"message": "Request Too Long"}`.
 - The request becomes a proxy event (payload format 1.0) — binary media types arrive base64-encoded with
@@ -42,6 +45,19 @@ Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
 @dataclass(frozen=True)
+class Route:
+    """One method of the REST API that reaches the Lambda."""
+    method: str
+    resource: str
+    api_key_required: bool = True
+
+
+PREDICT_ROUTE = Route("POST", "/predict", True)
+PAGE_ROUTE = Route("GET", "/", False)
+PREFLIGHT_ROUTE = Route("OPTIONS", "/predict", False)
+
+
+@dataclass(frozen=True)
 class Gateway:
     api_key: str
     stage: str = "beta"
@@ -50,6 +66,15 @@ class Gateway:
     lambda_timeout_s: float = 30.0
     function_name: str = "dogs-predict"
     api_id: str = "local"
+    routes: tuple[Route, ...] = (PREDICT_ROUTE,)
+    # Gateway responses: response type (DEFAULT_4XX, ...) → {header: mapping expression}, as deployed.
+    gateway_responses: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def route(self, method: str, path: str) -> Route | None:
+        for route in self.routes:
+            if route.method == method and path.rstrip("/") == f"/{self.stage}{route.resource}".rstrip("/"):
+                return route
+        return None
 
 
 @dataclass
@@ -74,8 +99,10 @@ def is_binary(content_type: str, binary_types: tuple[str, ...]) -> bool:
     return False
 
 
-def build_event(req: Request, body: bytes, gw: Gateway, request_id: str) -> dict[str, Any]:
+def build_event(req: Request, body: bytes, gw: Gateway, request_id: str,
+                resource: str | None = None) -> dict[str, Any]:
     """The REST API proxy integration event (payload format 1.0) for one request."""
+    resource = resource or gw.resource
     binary = is_binary(req.headers.get("Content-Type", ""), gw.binary_media_types)
     headers = {k: v for k, v in req.headers.items()}
     multi_headers: dict[str, list[str]] = {}
@@ -84,8 +111,8 @@ def build_event(req: Request, body: bytes, gw: Gateway, request_id: str) -> dict
     query = {k: v for k, v in req.args.items()} or None
     multi_query = {k: req.args.getlist(k) for k in req.args} or None
     return {
-        "resource": gw.resource,
-        "path": gw.resource,
+        "resource": resource,
+        "path": resource,
         "httpMethod": req.method,
         "headers": headers or None,
         "multiValueHeaders": multi_headers or None,
@@ -95,7 +122,7 @@ def build_event(req: Request, body: bytes, gw: Gateway, request_id: str) -> dict
         "stageVariables": None,
         "requestContext": {
             "accountId": "000000000000", "apiId": gw.api_id, "stage": gw.stage,
-            "resourcePath": gw.resource, "httpMethod": req.method, "path": req.path,
+            "resourcePath": resource, "httpMethod": req.method, "path": req.path,
             "requestId": request_id, "requestTimeEpoch": int(time.time() * 1000),
             "protocol": req.environ.get("SERVER_PROTOCOL", "HTTP/1.1"),
             "identity": {"sourceIp": req.remote_addr, "userAgent": req.headers.get("User-Agent"),
@@ -114,23 +141,28 @@ def create_app(handler: Handler, gw: Gateway):
     def app(req: Request) -> Response:
         request_id = str(uuid.uuid4())
         headers = {"x-amzn-RequestId": request_id, "x-amzn-apigateway-api-id": gw.api_id}
-        if req.path.rstrip("/") != f"/{gw.stage}{gw.resource}" or req.method != "POST":
-            return _gateway_error(403, "Missing Authentication Token", headers)
-        if not hmac.compare_digest(req.headers.get("x-api-key", "").encode(), gw.api_key.encode()):
-            return _gateway_error(403, "Forbidden", headers)
+        route = gw.route(req.method, req.path)
+        if route is None and req.path == "/" and gw.route("GET", f"/{gw.stage}/"):
+            return Response(status=302, headers={"Location": f"/{gw.stage}/"})  # a local convenience
+        if route is None:
+            return _gateway_error(403, "Missing Authentication Token", headers, gw, req,
+                                  "MISSING_AUTHENTICATION_TOKEN")
+        if route.api_key_required and not hmac.compare_digest(
+                req.headers.get("x-api-key", "").encode(), gw.api_key.encode()):
+            return _gateway_error(403, "Forbidden", headers, gw, req, "INVALID_API_KEY")
         if (req.content_length or 0) > API_GATEWAY_MAX_PAYLOAD:
-            return _gateway_error(413, "Request Too Long", headers)
+            return _gateway_error(413, "Request Too Long", headers, gw, req, "REQUEST_TOO_LARGE")
         body = req.stream.read(API_GATEWAY_MAX_PAYLOAD + 1)
         if len(body) > API_GATEWAY_MAX_PAYLOAD:
-            return _gateway_error(413, "Request Too Long", headers)
-        event = build_event(req, body, gw, request_id)
+            return _gateway_error(413, "Request Too Long", headers, gw, req, "REQUEST_TOO_LARGE")
+        event = build_event(req, body, gw, request_id, route.resource)
         context = LambdaContext(gw.function_name, gw.lambda_timeout_s)
         try:
             result = handler(event, context)
             return _proxy_response(result, headers)
         except Exception:  # what API Gateway answers when the integration fails
             logger.exception("the Lambda handler failed (request %s)", request_id)
-            return _gateway_error(502, "Internal server error", headers)
+            return _gateway_error(502, "Internal server error", headers, gw, req)
 
     return app
 
@@ -152,11 +184,30 @@ def _proxy_response(result: dict[str, Any], headers: dict[str, str]) -> Response
     return response
 
 
-def _gateway_error(status: int, message: str, headers: dict[str, str]) -> Response:
+def _gateway_error(status: int, message: str, headers: dict[str, str], gw: Gateway | None = None,
+                   req: Request | None = None, response_type: str = "") -> Response:
+    mapped = gateway_response_headers(gw, req, response_type, status) if gw and req else {}
     return Response(json.dumps({"message": message}), status=status, content_type="application/json",
-                    headers={**headers, "x-amzn-ErrorType": {403: "ForbiddenException",
-                                                             413: "RequestTooLarge"}.get(
+                    headers={**headers, **mapped, "x-amzn-ErrorType": {403: "ForbiddenException",
+                                                                       413: "RequestTooLarge"}.get(
                         status, "InternalServerErrorException")})
+
+
+def gateway_response_headers(gw: Gateway, req: Request, response_type: str,
+                             status: int) -> dict[str, str]:
+    """The headers the deployed gateway response for this error maps (its own type, else DEFAULT_4XX or
+    DEFAULT_5XX), evaluated as API Gateway does: 'literal' or method.request.header.<name>."""
+    default = "DEFAULT_5XX" if status >= 500 else "DEFAULT_4XX"
+    mappings = gw.gateway_responses.get(response_type) or gw.gateway_responses.get(default) or {}
+    headers = {}
+    for name, expression in mappings.items():
+        if expression.startswith("'") and expression.endswith("'") and len(expression) >= 2:
+            headers[name] = expression[1:-1]
+        elif expression.startswith("method.request.header."):
+            value = req.headers.get(expression.removeprefix("method.request.header."))
+            if value:
+                headers[name] = value
+    return headers
 
 
 def load_handler(handler_dir: Path = HANDLER_DIR, spec: str = "handler.handler") -> Handler:
@@ -177,6 +228,41 @@ def binary_media_types(aws_url: str, region: str, api_id: str) -> tuple[str, ...
     client = boto3.client("apigateway", region_name=region, endpoint_url=aws_url)
     types = client.get_rest_api(restApiId=api_id).get("binaryMediaTypes") or []
     return tuple(t.replace("~1", "/") for t in types) or DEFAULT_BINARY_TYPES
+
+
+def deployed_routes(aws_url: str, region: str, api_id: str) -> tuple[Route, ...]:
+    """The REST API's methods (each resource's path, method and whether it needs the API key)."""
+    import boto3
+
+    client = boto3.client("apigateway", region_name=region, endpoint_url=aws_url)
+    routes = []
+    for resource in client.get_resources(restApiId=api_id, limit=500)["items"]:
+        for method, spec in (resource.get("resourceMethods") or {}).items():
+            if "apiKeyRequired" not in spec:
+                spec = client.get_method(restApiId=api_id, resourceId=resource["id"], httpMethod=method)
+            routes.append(Route(method, resource["path"], bool(spec.get("apiKeyRequired"))))
+    return tuple(routes) or (PREDICT_ROUTE,)
+
+
+def deployed_gateway_responses(aws_url: str, region: str, api_id: str) -> dict[str, dict[str, str]]:
+    """The REST API's gateway responses that map headers: type → {header name: expression}."""
+    import boto3
+
+    client = boto3.client("apigateway", region_name=region, endpoint_url=aws_url)
+    result = {}
+    for item in client.get_gateway_responses(restApiId=api_id, limit=500).get("items") or []:
+        headers = {k.removeprefix("gatewayresponse.header."): v
+                   for k, v in (item.get("responseParameters") or {}).items()
+                   if k.startswith("gatewayresponse.header.")}
+        if headers:
+            result[item["responseType"]] = headers
+    return result
+
+
+def environment_routes(env: dict[str, str]) -> tuple[Route, ...]:
+    """Without a deployed API (--environment): the routes Terraform's defaults would make."""
+    origins = json.loads(env.get("CORS_ALLOWED_ORIGINS") or "[]")
+    return (PREDICT_ROUTE, PAGE_ROUTE, *((PREFLIGHT_ROUTE,) if origins else ()))
 
 
 def lambda_environment(aws_url: str, region: str, function_name: str) -> tuple[dict[str, str], float,
@@ -228,19 +314,28 @@ def main(argv: list[str] | None = None) -> None:
         binary_types = binary_media_types(args.aws_url, args.region, args.api_id)
     else:
         binary_types = DEFAULT_BINARY_TYPES
+    routes, responses = _browser_routes(args, env)
     os.environ.update(env)
     os.environ["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] = args.endpoint_url
     os.environ.setdefault("AWS_DEFAULT_REGION", args.region)
     handler = load_handler(HANDLER_DIR, handler_spec)
     gw = Gateway(api_key=api_key, stage=args.stage, lambda_timeout_s=timeout,
                  function_name=args.function_name or "local", api_id=args.api_id,
-                 binary_media_types=binary_types)
+                 binary_media_types=binary_types, routes=routes, gateway_responses=responses)
     logger.info(json.dumps({"event": "listening", "url": f"http://{args.host}:{args.port}/{args.stage}"
                             f"{gw.resource}", "function": args.function_name}))
     import waitress
 
     waitress.serve(create_app(handler, gw), host=args.host, port=args.port, threads=args.threads,
                    ident="local-api", max_request_body_size=API_GATEWAY_MAX_PAYLOAD * 2)
+
+
+def _browser_routes(args: argparse.Namespace, env: dict[str, str]) -> tuple[tuple[Route, ...], dict]:
+    """The routes and gateway responses: the deployed API's, else those the environment implies."""
+    if args.api_id != "local" and args.aws_url:
+        return (deployed_routes(args.aws_url, args.region, args.api_id),
+                deployed_gateway_responses(args.aws_url, args.region, args.api_id))
+    return environment_routes(env), {}
 
 
 def _environment_file(parser: argparse.ArgumentParser, path: Path) -> dict[str, str]:

@@ -35,6 +35,7 @@ locals {
     ENDPOINT_TIMEOUT_SECONDS = tostring(var.limits.endpoint_timeout_seconds)
     DEFAULT_TOP_K            = tostring(var.limits.default_top_k)
     LOG_LEVEL                = var.limits.log_level
+    CORS_ALLOWED_ORIGINS     = jsonencode(var.cors_allowed_origins)
   }
 }
 
@@ -103,4 +104,6 @@ module "api" {
   manage_cloudwatch_role = var.manage_apigateway_cloudwatch_role
   logging                = var.api_logging
   waf_web_acl_arn        = var.api_waf_web_acl_arn
+  cors_allowed_origins   = var.cors_allowed_origins
+  try_it_page            = var.try_it_page
 }

@@ -374,3 +374,25 @@ variable "api_waf_web_acl_arn" {
     error_message = "api_waf_web_acl_arn must be the ARN of a regional WAFv2 web ACL, arn:aws:wafv2:<region>:<account>:regional/webacl/<name>/<id>, or null."
   }
 }
+
+variable "cors_allowed_origins" {
+  description = "Browser origins allowed to call the API (CORS), each scheme://host[:port] without a path, or [\"*\"] for any; [] (default): no CORS header on any answer. They get the OPTIONS preflight and CORS headers on every answer, errors included (API Gateway's own through its gateway responses)."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for o in var.cors_allowed_origins : o == "*" || can(regex("^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$", o))])
+    error_message = "cors_allowed_origins must hold origins like https://app.example.com or http://localhost:8080 (scheme, host, optional port; no path or trailing slash), or \"*\"."
+  }
+
+  validation {
+    condition     = !contains(var.cors_allowed_origins, "*") || length(var.cors_allowed_origins) == 1
+    error_message = "cors_allowed_origins: \"*\" allows every origin; give it alone."
+  }
+}
+
+variable "try_it_page" {
+  description = "Serve the try-it page (drop a photo, see the breeds) at GET / of the stage; it needs the API key like any client."
+  type        = bool
+  default     = true
+}

@@ -1,7 +1,9 @@
 """`invoke evaluate --compare A B`: how report B (say, a retrained model) differs from report A, per breed.
 
 Breeds are matched by their folder name (so class maps in another order still line up); a breed in only
-one report is listed with null deltas. Deltas are B - A.
+one report is listed with null deltas. Deltas are B - A. Where both folders hold predictions.csv, McNemar's
+test on the paired predictions says which differences are beyond noise (ops/evaluate/paired.py); the
+comparison is also written as compare.html (per-breed deltas as a chart, the tests beside them).
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from ops.evaluate import paired
 from ops.evaluate.sources import EvaluationError
 from training.files import write_text_atomic
 
@@ -47,6 +50,11 @@ def compare(a_dir: str | Path, b_dir: str | Path) -> dict:
             va, vb = (ra or {}).get(key), (rb or {}).get(key)
             row.update({f"{key}_a": va, f"{key}_b": vb, f"{key}_delta": _delta(va, vb)})
         breeds.append(row)
+    tests = paired.paired_tests(a_dir, b_dir, {str(c["id"]): c["folder"] for c in a["classes"]})
+    for row in breeds:
+        test = (tests or {}).get("per_breed", {}).get(row["folder"])
+        row["mcnemar_p_holm"] = test["p_holm"] if test else None
+        row["beyond_noise"] = test["beyond_noise"] if test else None
     breeds.sort(key=lambda r: (r["recall_delta"] is None, r["recall_delta"] or 0, r["breed"]))
     headline = {}
     for name, get in (("top1", lambda r: r["top1"]["value"]), ("top5", lambda r: r["top5"]["value"]),
@@ -58,10 +66,10 @@ def compare(a_dir: str | Path, b_dir: str | Path) -> dict:
             "b": {"folder": str(b_dir), "model_id": b["model_id"], "lst": b["lst"]},
             "same_test_list": a["lst"] == b["lst"] and a["images"]["evaluated"]
             == b["images"]["evaluated"],
-            "headline": headline, "per_breed": breeds}
+            "headline": headline, "per_breed": breeds, "paired_tests": tests}
 
 
-def write_comparison(result: dict, out: str | Path) -> tuple[Path, Path]:
+def write_comparison(result: dict, out: str | Path) -> tuple[Path, Path, Path]:
     out = Path(out)
     json_path, csv_path = out / "compare.json", out / "compare.csv"
     write_text_atomic(json_path, json.dumps(result, indent=2, allow_nan=False) + "\n")
@@ -73,7 +81,26 @@ def write_comparison(result: dict, out: str | Path) -> tuple[Path, Path]:
     for row in result["per_breed"]:
         writer.writerow({k: "" if row[k] is None else row[k] for k in fields})
     write_text_atomic(csv_path, buf.getvalue())
-    return json_path, csv_path
+    html_path = out / "compare.html"
+    write_text_atomic(html_path, render_html(result))
+    return json_path, csv_path, html_path
+
+
+def render_html(result: dict) -> str:
+    """compare.html: one self-contained page, the chart embedded."""
+    import base64
+
+    import jinja2
+
+    from ops.evaluate import plots
+
+    png = plots.recall_deltas(result["per_breed"])
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+                             autoescape=True, undefined=jinja2.StrictUndefined)
+    env.filters["pct"] = lambda v: "–" if v is None else f"{v:+.1%}"
+    env.filters["p"] = lambda v: "–" if v is None else f"{v:.3g}"
+    return env.get_template("compare.html.j2").render(
+        r=result, chart="data:image/png;base64," + base64.b64encode(png).decode("ascii"))
 
 
 def _signed(v, pct=True) -> str:

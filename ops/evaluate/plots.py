@@ -119,3 +119,25 @@ def photo_grid(cells: Sequence[tuple[Path | None, str]], path: Path, title: str,
                               fontweight="bold", annotation_clip=False)
     fig.suptitle(title, fontsize=11)
     return _save(fig, path, tight=False)
+
+
+def recall_deltas(rows: Sequence[dict]) -> bytes:
+    """PNG bytes: the change in recall per breed (B - A), beyond-noise breeds in full colour."""
+    import io
+
+    rows = [r for r in rows if r["recall_delta"] is not None]
+    fig, ax = plt.subplots(figsize=(8, 1 + 0.28 * max(1, len(rows))))
+    deltas = [r["recall_delta"] for r in rows]
+    colours = [("#2e7d32" if d > 0 else "#c62828") if r.get("beyond_noise") else
+               ("#a5d6a7" if d > 0 else "#ef9a9a") for r, d in zip(rows, deltas)]
+    ax.barh(range(len(rows)), deltas, color=colours, edgecolor="none")
+    ax.set_yticks(range(len(rows)), [r["breed"] + (" *" if r.get("beyond_noise") else "")
+                                     for r in rows], fontsize=8 if len(rows) <= 40 else 6)
+    ax.axvline(0, color="#444", linewidth=0.8)
+    ax.invert_yaxis()
+    ax.set_xlabel("change in recall, B - A  (* and full colour: beyond noise, McNemar, Holm-adjusted)")
+    ax.set_title("Recall per breed: B against A")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()

@@ -12,7 +12,7 @@ from typing import Sequence
 import jinja2
 import numpy as np
 
-from ops.evaluate import plots
+from ops.evaluate import interactive, paired, plots
 from ops.evaluate.photos import Photo, Skipped
 from training.classmap import BreedClass
 from training.files import write_text_atomic
@@ -120,7 +120,20 @@ def write_per_breed_csv(metrics: dict, path: Path) -> None:
     write_text_atomic(path, buf.getvalue())
 
 
-def render_html(metrics: dict, pictures: dict[str, str], out: Path) -> str:
+def write_predictions_csv(photos: Sequence[Photo], probs: np.ndarray, path: Path) -> None:
+    """One row per evaluated photo (what `evaluate.compare` pairs for McNemar's test)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(paired.FIELDS)
+    for photo, row in zip(photos, probs):
+        best = int(row.argmax())
+        writer.writerow([photo.index, photo.path, photo.sha256, photo.class_id, best,
+                         round(float(row[best]), 6)])
+    write_text_atomic(path, buf.getvalue())
+
+
+def render_html(metrics: dict, pictures: dict[str, str], out: Path,
+                cells: dict[str, dict] | None = None) -> str:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES),
                              autoescape=jinja2.select_autoescape(["html", "j2"]),
                              undefined=jinja2.StrictUndefined)
@@ -129,7 +142,10 @@ def render_html(metrics: dict, pictures: dict[str, str], out: Path) -> str:
     uris = {k: "data:image/png;base64," + base64.b64encode((out / f).read_bytes()).decode()
             for k, f in pictures.items()}
     worst = [(w, uris.get(f"worst_{rank}")) for rank, w in enumerate(metrics["worst"], start=1)]
-    return env.get_template("report.html.j2").render(m=metrics, img=uris, worst=worst)
+    shown = interactive.table_classes(metrics)
+    return env.get_template("report.html.j2").render(
+        m=metrics, img=uris, worst=worst, cells=cells or {}, shown=shown,
+        cm=metrics["confusion_matrix"], names=[c["name"] for c in metrics["classes"]])
 
 
 def write_report(metrics: dict, photos, probs, data: Path, out: Path) -> dict[str, str]:
@@ -137,10 +153,12 @@ def write_report(metrics: dict, photos, probs, data: Path, out: Path) -> dict[st
     out.mkdir(parents=True, exist_ok=True)
     pictures = draw(metrics, photos, probs, data, out)
     write_per_breed_csv(metrics, out / "per_breed.csv")
+    write_predictions_csv(photos, probs, out / paired.PREDICTIONS)
     metrics["files"] = {"metrics": "metrics.json", "per_breed": "per_breed.csv",
-                        "html": "report.html", "plots": pictures}
+                        "predictions": paired.PREDICTIONS, "html": "report.html", "plots": pictures}
     write_text_atomic(out / "metrics.json",
                       json.dumps(metrics, indent=2, allow_nan=False) + "\n")
-    write_text_atomic(out / "report.html", render_html(metrics, pictures, out))
+    cells = interactive.cell_photos(metrics, photos, probs, data)
+    write_text_atomic(out / "report.html", render_html(metrics, pictures, out, cells))
     return metrics["files"]
 

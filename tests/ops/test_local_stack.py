@@ -98,3 +98,27 @@ def test_errors_through_the_deployed_stack(stack, kwargs, status):
 def test_the_key_from_terraform_is_required(stack):
     _, url, _ = stack
     assert requests.post(url, headers={"x-api-key": "nope"}, json="QUJD", timeout=30).status_code == 403
+
+
+def test_by_default_no_cors_and_no_preflight(stack):
+    """Deployed without cors_allowed_origins: no OPTIONS method, no CORS gateway response, no header."""
+    import boto3
+
+    home, url, key = stack
+    state = state_of(home)
+    api = boto3.client("apigateway", region_name="us-east-1", endpoint_url=state["local_aws"]["url"],
+                       verify=state["local_aws"].get("ca_bundle") or True,
+                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    api_id = state["deployments"]["local"]["api_id"]
+    methods = {m for r in api.get_resources(restApiId=api_id)["items"] for m in r.get("resourceMethods", {})}
+    assert "OPTIONS" not in methods and "POST" in methods
+    mapped = [i for i in api.get_gateway_responses(restApiId=api_id)["items"]
+              if "gatewayresponse.header.Access-Control-Allow-Origin" in (i.get("responseParameters") or {})]
+    assert mapped == []
+    origin = {"Origin": "https://app.example.com"}
+    answers = [requests.options(url, headers={**origin, "Access-Control-Request-Method": "POST"}, timeout=30),
+               requests.post(url, headers={"x-api-key": key, **origin}, json="QUJD", timeout=60),
+               requests.post(url, headers={"x-api-key": "wrong", **origin}, json="QUJD", timeout=60)]
+    assert [a.status_code for a in answers] == [403, 422, 403]
+    for answer in answers:
+        assert not [h for h in answer.headers if h.lower().startswith("access-control-")]

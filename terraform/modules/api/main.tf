@@ -55,6 +55,7 @@ resource "aws_api_gateway_deployment" "this" {
       aws_api_gateway_method.predict.api_key_required,
       aws_api_gateway_integration.predict.id,
       aws_api_gateway_integration.predict.uri,
+      local.browser_routes,
     ]))
   }
 

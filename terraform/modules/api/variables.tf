@@ -55,3 +55,15 @@ variable "waf_web_acl_arn" {
   type        = string
   default     = null
 }
+
+variable "cors_allowed_origins" {
+  description = "Browser origins (scheme://host[:port], or \"*\") that may call the API; empty: no CORS."
+  type        = list(string)
+  default     = []
+}
+
+variable "try_it_page" {
+  description = "Serve the try-it page at GET / (the Lambda answers it)."
+  type        = bool
+  default     = true
+}
