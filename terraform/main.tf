@@ -100,4 +100,8 @@ module "api" {
   manage_cloudwatch_role = var.manage_apigateway_cloudwatch_role
   logging                = var.api_logging
   waf_web_acl_arn        = var.api_waf_web_acl_arn
+  clients                = var.api_clients
+  authorization          = var.api_authorization
+  api_key_required       = var.api_key_required
+  retry_after_seconds    = var.api_retry_after_seconds
 }
