@@ -16,9 +16,12 @@ MAX_AGE_S = "600"  # browsers keep the preflight 10 minutes: one Lambda call per
 
 
 def request_origin(event: dict[str, Any]) -> str:
-    for key, value in (event.get("headers") or {}).items():
-        if key.lower() == "origin":
-            return value or ""
+    headers = event.get("headers") if isinstance(event, dict) else None
+    if not isinstance(headers, dict):  # a malformed event: no origin (predict reports the rest)
+        return ""
+    for key, value in headers.items():
+        if isinstance(key, str) and key.lower() == "origin":
+            return value if isinstance(value, str) else ""
     return ""
 
 

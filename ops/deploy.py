@@ -29,7 +29,7 @@ DEFAULT_ALGORITHM = "pytorch"  # an artifact given by --model-data without a rec
 S3_URL = re.compile(r"^s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(.+)$")
 STORAGE = "module.storage"  # destroy --target aws keeps it (the training data) unless asked
 BUCKET_ADDRESS = "module.storage.aws_s3_bucket.this"
-SECRET_OUTPUTS = ("api_key_value",)
+SECRET_OUTPUTS = ("api_key_value", "api_client_keys")
 
 
 MAX_CLASSMAP_BYTES = 2**20  # classes.json of the 120 Stanford breeds is about 10 kB

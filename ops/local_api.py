@@ -6,7 +6,11 @@ integration does.
   anything else answers what API Gateway answers for a missing resource or method: 403
   `{"message": "Missing Authentication Token"}`. `GET /` (no stage) redirects to the stage's page.
 - The gateway's own errors carry the headers of the REST API's gateway responses (CORS), as deployed.
-- The `x-api-key` header must hold the API key (403 `{"message": "Forbidden"}` otherwise).
+- Access to `POST /<stage>/predict` as deployed (ops.api_access, read from the local AWS with `--api-id`):
+  an `AWS_IAM` method needs a SigV4 signature by the local AWS's credentials; an API key, when required,
+  must be one in a usage plan of the stage (403 `{"message": "Forbidden"}` otherwise); the stage's and the
+  key's plan throttle and quota answer 429 with the deployed gateway responses' `Retry-After`. Without
+  `--api-id`, the one key in $DOGS_API_KEY, unlimited.
 - Bodies over API Gateway's 10 MB payload limit: 413 `{"message": "Request Too Long"}`.
 - The request becomes a proxy event (payload format 1.0) — binary media types arrive base64-encoded with
   `isBase64Encoded` — and the handler's `{"statusCode", "headers", "body"}` becomes the response. A handler
@@ -19,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import hmac
 import importlib.util
 import json
 import logging
@@ -33,6 +36,7 @@ from typing import Any, Callable
 
 from werkzeug.wrappers import Request, Response
 
+from ops import api_access
 from ops.config import PROJECT_ROOT
 
 logger = logging.getLogger("dogs.local_api")
@@ -59,13 +63,14 @@ PREFLIGHT_ROUTE = Route("OPTIONS", "/predict", False)
 
 @dataclass(frozen=True)
 class Gateway:
-    api_key: str
+    api_key: str = ""
     stage: str = "beta"
     resource: str = "/predict"
     binary_media_types: tuple[str, ...] = DEFAULT_BINARY_TYPES
     lambda_timeout_s: float = 30.0
     function_name: str = "dogs-predict"
     api_id: str = "local"
+    access: api_access.Access | None = None  # None: the one api_key, no usage plan
     routes: tuple[Route, ...] = (PREDICT_ROUTE,)
     # Gateway responses: response type (DEFAULT_4XX, ...) → {header: mapping expression}, as deployed.
     gateway_responses: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -147,15 +152,19 @@ def create_app(handler: Handler, gw: Gateway):
         if route is None:
             return _gateway_error(403, "Missing Authentication Token", headers, gw, req,
                                   "MISSING_AUTHENTICATION_TOKEN")
-        if route.api_key_required and not hmac.compare_digest(
-                req.headers.get("x-api-key", "").encode(), gw.api_key.encode()):
-            return _gateway_error(403, "Forbidden", headers, gw, req, "INVALID_API_KEY")
         if (req.content_length or 0) > API_GATEWAY_MAX_PAYLOAD:
             return _gateway_error(413, "Request Too Long", headers, gw, req, "REQUEST_TOO_LARGE")
         body = req.stream.read(API_GATEWAY_MAX_PAYLOAD + 1)
         if len(body) > API_GATEWAY_MAX_PAYLOAD:
             return _gateway_error(413, "Request Too Long", headers, gw, req, "REQUEST_TOO_LARGE")
-        event = build_event(req, body, gw, request_id, route.resource)
+        identity = api_access.Identity()
+        if route.api_key_required:  # the predict method; the page and the preflight are open
+            try:
+                identity = admit(req, body, gw)
+            except api_access.Refused as refused:
+                return _gateway_error(refused.status, refused.message, {**headers, **refused.headers},
+                                      gw, req, refused.response_type, refused.error_type)
+        event = with_identity(build_event(req, body, gw, request_id, route.resource), identity)
         context = LambdaContext(gw.function_name, gw.lambda_timeout_s)
         try:
             result = handler(event, context)
@@ -165,6 +174,26 @@ def create_app(handler: Handler, gw: Gateway):
             return _gateway_error(502, "Internal server error", headers, gw, req)
 
     return app
+
+
+def admit(req: Request, body: bytes, gw: Gateway) -> api_access.Identity:
+    """The caller, as the deployed method's access rules see it (ops.api_access)."""
+    access = gw.access or _single_key_access(gw.api_key)
+    return access.admit(req.method, req.url, req.headers, body)
+
+
+_SINGLE_KEY: dict[str, api_access.Access] = {}
+
+
+def _single_key_access(api_key: str) -> api_access.Access:
+    return _SINGLE_KEY.setdefault(api_key, api_access.single_key(api_key))
+
+
+def with_identity(event: dict[str, Any], identity: api_access.Identity) -> dict[str, Any]:
+    """The request context's identity as API Gateway fills it: the key's id, the IAM caller's key."""
+    event["requestContext"]["identity"].update(apiKeyId=identity.api_key_id,
+                                               accessKey=identity.access_key)
+    return event
 
 
 def _proxy_response(result: dict[str, Any], headers: dict[str, str]) -> Response:
@@ -185,12 +214,15 @@ def _proxy_response(result: dict[str, Any], headers: dict[str, str]) -> Response
 
 
 def _gateway_error(status: int, message: str, headers: dict[str, str], gw: Gateway | None = None,
-                   req: Request | None = None, response_type: str = "") -> Response:
+                   req: Request | None = None, response_type: str = "",
+                   error_type: str | None = None) -> Response:
+    """API Gateway's own error: its message, x-amzn-ErrorType, and the headers the deployed gateway
+    response for `response_type` (else DEFAULT_4XX/5XX) maps."""
     mapped = gateway_response_headers(gw, req, response_type, status) if gw and req else {}
+    error_type = error_type or {403: "ForbiddenException", 413: "RequestTooLarge"}.get(
+        status, "InternalServerErrorException")
     return Response(json.dumps({"message": message}), status=status, content_type="application/json",
-                    headers={**headers, **mapped, "x-amzn-ErrorType": {403: "ForbiddenException",
-                                                                       413: "RequestTooLarge"}.get(
-                        status, "InternalServerErrorException")})
+                    headers={**headers, **mapped, "x-amzn-ErrorType": error_type})
 
 
 def gateway_response_headers(gw: Gateway, req: Request, response_type: str,
@@ -297,9 +329,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=3000, help="listen port (default: 3000)")
     parser.add_argument("--threads", type=int, default=8, help="server threads (default: 8)")
     args = parser.parse_args(argv)
-    api_key = os.environ.get("DOGS_API_KEY")  # an environment variable, not argv: argv is public
-    if not api_key:
-        parser.error("set DOGS_API_KEY to the API key clients must send")
+    api_key = os.environ.get("DOGS_API_KEY", "")  # an environment variable, not argv: argv is public
+    deployed_api = args.api_id != "local" and bool(args.aws_url)
+    if not api_key and not deployed_api:
+        parser.error("set DOGS_API_KEY to the API key clients must send (or give --api-id and "
+                     "--aws-url: the deployed API's keys)")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.environment:
         env, timeout, handler_spec = _environment_file(parser, args.environment), args.timeout, \
@@ -319,9 +353,12 @@ def main(argv: list[str] | None = None) -> None:
     os.environ["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] = args.endpoint_url
     os.environ.setdefault("AWS_DEFAULT_REGION", args.region)
     handler = load_handler(HANDLER_DIR, handler_spec)
+    access = api_access.read_access(args.aws_url, args.region, args.api_id, args.stage, "/predict",
+                                    ca_bundle=os.environ.get("AWS_CA_BUNDLE")) if deployed_api else None
     gw = Gateway(api_key=api_key, stage=args.stage, lambda_timeout_s=timeout,
                  function_name=args.function_name or "local", api_id=args.api_id,
-                 binary_media_types=binary_types, routes=routes, gateway_responses=responses)
+                 binary_media_types=binary_types, access=access, routes=routes,
+                 gateway_responses=responses)
     logger.info(json.dumps({"event": "listening", "url": f"http://{args.host}:{args.port}/{args.stage}"
                             f"{gw.resource}", "function": args.function_name}))
     import waitress

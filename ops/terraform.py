@@ -38,7 +38,7 @@ BACKEND = "backend.tf"  # optional, a team's remote state (terraform/examples/ba
 BACKEND_CONFIG_ENV = "DOGS_TF_BACKEND_CONFIG"
 # Every service the stack calls (the provider's endpoint names), pointed at the local AWS.
 LOCAL_SERVICES = ("apigateway", "applicationautoscaling", "cloudwatch", "iam", "lambda", "logs",
-                  "s3", "sagemaker", "sts")
+                  "s3", "sagemaker", "sts", "wafv2")
 TEMPLATES = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
                                undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
 

@@ -106,4 +106,8 @@ module "api" {
   waf_web_acl_arn        = var.api_waf_web_acl_arn
   cors_allowed_origins   = var.cors_allowed_origins
   try_it_page            = var.try_it_page
+  clients                = var.api_clients
+  authorization          = var.api_authorization
+  api_key_required       = var.api_key_required
+  retry_after_seconds    = var.api_retry_after_seconds
 }

@@ -29,6 +29,22 @@ output "api_key_value" {
   sensitive   = true
 }
 
+output "api_client_keys" {
+  description = "Each API client's key by name (api_clients); `terraform output -json api_client_keys`."
+  value       = module.api.client_api_keys
+  sensitive   = true
+}
+
+output "api_client_usage_plan_ids" {
+  description = "Each API client's usage plan ID by name."
+  value       = module.api.client_usage_plan_ids
+}
+
+output "api_invoke_policy_arn" {
+  description = "IAM policy to attach to server-to-server callers (api_authorization = AWS_IAM; else null)."
+  value       = module.api.invoke_policy_arn
+}
+
 output "endpoint_name" {
   description = "Name of the SageMaker endpoint."
   value       = module.endpoint.endpoint_name

@@ -396,3 +396,55 @@ variable "try_it_page" {
   type        = bool
   default     = true
 }
+
+variable "api_clients" {
+  description = "API clients by name, each with its own API key (output api_client_keys) and usage plan, so one client cannot spend another's quota: requests per second, burst, and requests per quota_period (DAY, WEEK or MONTH). The stage's own limits (throttle) still cap them all together."
+  type = map(object({
+    rate_limit   = optional(number, 5)
+    burst_limit  = optional(number, 10)
+    quota_limit  = optional(number, 1000)
+    quota_period = optional(string, "DAY")
+  }))
+  default = {}
+
+  validation {
+    condition     = alltrue([for name, c in var.api_clients : can(regex("^[A-Za-z0-9_-]{1,64}$", name)) && c.rate_limit > 0 && c.burst_limit >= 1 && c.quota_limit >= 1 && contains(["DAY", "WEEK", "MONTH"], c.quota_period)])
+    error_message = "api_clients: names of 1-64 letters, digits, _ or -; rate_limit > 0, burst_limit >= 1, quota_limit >= 1, quota_period DAY, WEEK or MONTH."
+  }
+}
+
+variable "api_authorization" {
+  description = "How POST /predict authenticates callers: NONE (API keys only) or AWS_IAM (SigV4-signed requests by IAM principals holding the output api_invoke_policy_arn, for server-to-server callers)."
+  type        = string
+  default     = "NONE"
+
+  validation {
+    condition     = contains(["NONE", "AWS_IAM"], var.api_authorization)
+    error_message = "api_authorization must be NONE or AWS_IAM."
+  }
+}
+
+variable "api_key_required" {
+  description = "Whether every request must also carry an API key of a usage plan (x-api-key); false only with api_authorization = AWS_IAM."
+  type        = bool
+  default     = true
+
+  validation {
+    condition     = var.api_key_required || var.api_authorization == "AWS_IAM"
+    error_message = "api_key_required = false leaves the API open: set api_authorization = \"AWS_IAM\" too."
+  }
+}
+
+variable "api_retry_after_seconds" {
+  description = "Retry-After in seconds of the API's 429 answers: when throttled, and when a client's quota is spent (a fixed hint: API Gateway cannot compute the time to the quota's reset)."
+  type = object({
+    throttled      = optional(number, 1)
+    quota_exceeded = optional(number, 3600)
+  })
+  default = {}
+
+  validation {
+    condition     = var.api_retry_after_seconds.throttled >= 1 && var.api_retry_after_seconds.quota_exceeded >= 1
+    error_message = "api_retry_after_seconds: both at least 1."
+  }
+}

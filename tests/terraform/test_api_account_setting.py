@@ -9,7 +9,6 @@ from __future__ import annotations
 import pytest
 
 from ops import deploy, local_aws
-from ops import terraform as tf
 from tests.fixtures.terraform_stack import policy_statements, write_artifact
 
 pytestmark = pytest.mark.slow
@@ -63,17 +62,14 @@ def seen(local_stack_home, aws, tmp_path_factory):
         managed = deploy.Settings(target="local", region=local_aws.REGION, endpoint_type="serverless",
                                   extra={"manage_apigateway_cloudwatch_role": True,
                                          "api_waf_web_acl_arn": held["acl"]})
-        # ops/terraform.py points no wafv2 endpoint at the local AWS yet; the association needs one.
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(tf, "LOCAL_SERVICES", (*tf.LOCAL_SERVICES, "wafv2"))
-            outputs = deploy.deploy(managed, deploy.find_model(), echo=quiet)
-            held["managed_applied"] = account_role(aws)
-            held["managed_trust"] = iam.get_role(RoleName=STACK_ROLE)["Role"]["AssumeRolePolicyDocument"]
-            stage = aws("apigateway").get_stage(restApiId=outputs["api_id"], stageName=outputs["api_stage_name"])
-            held["stage_acl"] = aws("wafv2").get_web_acl_for_resource(
-                ResourceArn=f"arn:aws:apigateway:{local_aws.REGION}::/restapis/{outputs['api_id']}"
-                            f"/stages/{stage['stageName']}").get("WebACL", {}).get("ARN")
-            deploy.destroy(managed, keep_bucket=False, auto_approve=True, echo=quiet)
+        outputs = deploy.deploy(managed, deploy.find_model(), echo=quiet)
+        held["managed_applied"] = account_role(aws)
+        held["managed_trust"] = iam.get_role(RoleName=STACK_ROLE)["Role"]["AssumeRolePolicyDocument"]
+        stage = aws("apigateway").get_stage(restApiId=outputs["api_id"], stageName=outputs["api_stage_name"])
+        held["stage_acl"] = aws("wafv2").get_web_acl_for_resource(
+            ResourceArn=f"arn:aws:apigateway:{local_aws.REGION}::/restapis/{outputs['api_id']}"
+                        f"/stages/{stage['stageName']}").get("WebACL", {}).get("ARN")
+        deploy.destroy(managed, keep_bucket=False, auto_approve=True, echo=quiet)
         held["managed_destroyed"] = account_role(aws)
     finally:
         set_account_role(aws, "")  # the session's other stacks find the region as it was

@@ -42,11 +42,14 @@ data "aws_iam_policy_document" "cloudwatch" {
       "logs:FilterLogEvents",
       "logs:PutLogEvents",
     ]
-    resources = ["arn:${data.aws_partition.current.partition}:logs:*:*:log-group:*"]
+    # Every API of this account and region logs through this one role, to log groups of any name.
+    resources = ["arn:${data.aws_partition.current.partition}:logs:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:log-group:*"]
   }
 }
 
 data "aws_partition" "current" {}
+
+data "aws_region" "current" {}
 
 resource "aws_iam_role_policy" "cloudwatch" {
   count = var.manage_cloudwatch_role ? 1 : 0

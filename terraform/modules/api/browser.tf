@@ -12,6 +12,13 @@ locals {
   # with several allowed origins API Gateway's own errors (bad key, throttled, too large; they carry no
   # data) are readable from any origin, so the page can show them.
   gateway_allow_origin = length(var.cors_allowed_origins) == 1 ? "'${var.cors_allowed_origins[0]}'" : "method.request.header.Origin"
+  # Also on the gateway responses of their own type (access.tf: THROTTLED, QUOTA_EXCEEDED), which
+  # replace DEFAULT_4XX for their errors rather than add to it.
+  cors_gateway_headers = local.cors_enabled ? {
+    "gatewayresponse.header.Access-Control-Allow-Origin"   = local.gateway_allow_origin
+    "gatewayresponse.header.Access-Control-Expose-Headers" = "'retry-after, x-amzn-requestid'"
+    "gatewayresponse.header.Vary"                          = "'Origin'"
+  } : {}
 
   # Part of the deployment's trigger (main.tf): a new deployment when these routes change.
   browser_routes = [
@@ -90,9 +97,5 @@ resource "aws_api_gateway_gateway_response" "cors" {
   rest_api_id   = aws_api_gateway_rest_api.this.id
   response_type = each.key
 
-  response_parameters = {
-    "gatewayresponse.header.Access-Control-Allow-Origin"   = local.gateway_allow_origin
-    "gatewayresponse.header.Access-Control-Expose-Headers" = "'retry-after, x-amzn-requestid'"
-    "gatewayresponse.header.Vary"                          = "'Origin'"
-  }
+  response_parameters = local.cors_gateway_headers
 }

@@ -22,8 +22,8 @@ resource "aws_api_gateway_method" "predict" {
   rest_api_id      = aws_api_gateway_rest_api.this.id
   resource_id      = aws_api_gateway_resource.predict.id
   http_method      = "POST"
-  authorization    = "NONE"
-  api_key_required = true
+  authorization    = var.authorization
+  api_key_required = var.api_key_required
 }
 
 resource "aws_api_gateway_integration" "predict" {
@@ -53,6 +53,8 @@ resource "aws_api_gateway_deployment" "this" {
       aws_api_gateway_resource.predict.id,
       aws_api_gateway_method.predict.id,
       aws_api_gateway_method.predict.api_key_required,
+      aws_api_gateway_method.predict.authorization,
+      [for r in aws_api_gateway_gateway_response.retry_after : r.response_parameters],
       aws_api_gateway_integration.predict.id,
       aws_api_gateway_integration.predict.uri,
       local.browser_routes,

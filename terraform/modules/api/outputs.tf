@@ -28,3 +28,19 @@ output "api_key_value" {
   value       = aws_api_gateway_api_key.this.value
   sensitive   = true
 }
+
+output "client_api_keys" {
+  description = "Each client's API key by client name (send it as x-api-key)."
+  value       = { for name, key in aws_api_gateway_api_key.client : name => key.value }
+  sensitive   = true
+}
+
+output "client_usage_plan_ids" {
+  description = "Each client's usage plan ID by client name."
+  value       = { for name, plan in aws_api_gateway_usage_plan.client : name => plan.id }
+}
+
+output "invoke_policy_arn" {
+  description = "IAM policy allowing execute-api:Invoke on POST /predict (AWS_IAM only; else null)."
+  value       = one(aws_iam_policy.invoke[*].arn)
+}

@@ -67,3 +67,43 @@ variable "try_it_page" {
   type        = bool
   default     = true
 }
+
+variable "clients" {
+  description = "API clients by name, each with its own API key and usage plan: requests per second, burst, and a quota of requests per period (DAY, WEEK or MONTH)."
+  type = map(object({
+    rate_limit   = number
+    burst_limit  = number
+    quota_limit  = number
+    quota_period = string
+  }))
+  default = {}
+}
+
+variable "authorization" {
+  description = "Method authorization: NONE (API keys only) or AWS_IAM (SigV4-signed requests, for server-to-server callers)."
+  type        = string
+  default     = "NONE"
+
+  validation {
+    condition     = contains(["NONE", "AWS_IAM"], var.authorization)
+    error_message = "authorization must be NONE or AWS_IAM."
+  }
+}
+
+variable "api_key_required" {
+  description = "Whether every request must carry an API key of a usage plan (x-api-key)."
+  type        = bool
+  default     = true
+}
+
+variable "retry_after_seconds" {
+  description = "Retry-After (seconds) of the 429 answers: throttled, and quota exceeded."
+  type = object({
+    throttled      = number
+    quota_exceeded = number
+  })
+  default = {
+    throttled      = 1
+    quota_exceeded = 3600
+  }
+}
