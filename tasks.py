@@ -291,8 +291,9 @@ local.add_task(local_status, "status")
 
 _DEPLOY_HELP = {
     "target": "local (the local AWS, `invoke local.up`) or aws (default: local)",
-    "model_data": "s3:// URL of a model.tar.gz (default: the artifact `invoke train` recorded)",
-    "classes": "classes.json (or its folder) when the artifact carries none",
+    "model_data": "s3:// URL of a model.tar.gz (default: the artifact `invoke train` recorded); its class "
+                  "map, model id and algorithm are read from the artifact itself",
+    "classes": "classes.json (or its folder) to use instead of the artifact's own",
     "algorithm": "pytorch or builtin: what trained a --model-data artifact (default: the recorded "
                  "artifact's, else pytorch); builtin serves in the built-in algorithm's image, aws only",
     "endpoint_type": "realtime or serverless (default: the Terraform default, serverless)",
@@ -341,7 +342,8 @@ def deploy(c, target="local", model_data=None, classes=None, endpoint_type=None,
     started = time.monotonic()
     with user_errors():
         s = _deploy_settings(target, endpoint_type, instance_type, var_file, plugin_dir)
-        model = ops_deploy.find_model(model_data, classes, algorithm)
+        model = ops_deploy.find_model(model_data, classes, algorithm,
+                                      ops_deploy.s3_reader(s.target, s.region))
         outputs = ops_deploy.deploy(s, model, auto_approve=auto_approve, confirm=_confirm)
     _print_outputs(outputs, show_api_key)
     print(f"deployed to {target} in {time.monotonic() - started:.0f} s; "
@@ -361,7 +363,8 @@ def plan_(c, target="local", model_data=None, classes=None, endpoint_type=None, 
 
     with user_errors():
         s = _deploy_settings(target, endpoint_type, instance_type, var_file, plugin_dir)
-        model = None if destroy else ops_deploy.find_model(model_data, classes, algorithm)
+        model = None if destroy else ops_deploy.find_model(
+            model_data, classes, algorithm, ops_deploy.s3_reader(s.target, s.region))
         changes = plan_review.plan(s, model, summary, destroy=destroy)
     print("changes pending" if changes else "no changes")
 

@@ -165,7 +165,33 @@ def train_job(cfg: config_mod.Config, *, data_dir: str | Path, lst_dir: str | Pa
         return {"job_name": name, "status": "InProgress"}
     described = wait_for_training_job(client, name, logs=session.client("logs"),
                                       poll_seconds=poll_seconds, sleep=sleep, echo=echo)
+    if plan.algorithm == "builtin":
+        record_builtin_sidecars(plan, described, Path(lst_dir), session.client("s3"), echo=echo)
     return record_artifact(described, plan.algorithm, echo=echo)
+
+
+def record_builtin_sidecars(plan: JobPlan, described: dict, lst_dir: Path, s3, *,
+                            echo: Callable[[str], None] = print) -> list[str]:
+    """The built-in algorithm's model.tar.gz holds no class map: write classes.json and model.json
+    beside it, so deploy reads the artifact's record from S3 alone (ops/model_record.py)."""
+    from ops import model_record
+
+    classes_file = lst_dir / classmap.FILENAME
+    if classes_file.is_file():
+        classes = classmap.load(classes_file)
+    else:  # as count_classes: no class map, only ids
+        classes = classmap.from_folders(f"class-{i:03d}" for i in range(int(plan.hyperparameters["num_classes"])))
+    name = described["TrainingJobName"]
+    model = {"model_id": name, "algorithm": "builtin",
+             "framework_version": plan.image.rsplit(":", 1)[-1],
+             "metrics": {m["MetricName"]: m["Value"] for m in described.get("FinalMetricDataList") or []},
+             "provenance": {"training_job": name, "region": plan.region, "image": plan.image,
+                            "data": plan.uri("images/")}}
+    with aws_errors(f"writing the class map beside {described['ModelArtifacts']['S3ModelArtifacts']}"):
+        written = model_record.write_sidecars(s3, described["ModelArtifacts"]["S3ModelArtifacts"],
+                                              classmap.to_json(classes), model)
+    echo("class map recorded: " + ", ".join(written))
+    return written
 
 
 def plan_job(cfg: config_mod.Config, *, data_dir, lst_dir, fold, algorithm, overrides, session,

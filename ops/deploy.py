@@ -11,14 +11,12 @@ import concurrent.futures
 import json
 import os
 import re
-import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from ops import lambda_package, local_aws, sagemaker_images, state
+from ops import lambda_package, local_aws, model_record, sagemaker_images, state
 from ops import terraform as tf
-from ops.artifact import check_members
 from ops.aws_training import ALGORITHMS
 from ops.config import AWS_DEFAULTS, Config
 from training import classmap
@@ -31,8 +29,6 @@ STORAGE = "module.storage"  # destroy --target aws keeps it (the training data) 
 BUCKET_ADDRESS = "module.storage.aws_s3_bucket.this"
 SECRET_OUTPUTS = ("api_key_value",)
 
-
-MAX_CLASSMAP_BYTES = 2**20  # classes.json of the 120 Stanford breeds is about 10 kB
 
 
 class DeployError(UserError):
@@ -87,9 +83,10 @@ def _check_endpoint_options(endpoint_type: str | None, instance_type: str | None
 
 # ---------------------------------------------------------------- the model
 def find_model(model_data: str | None = None, classes: str | None = None,
-               algorithm: str | None = None) -> Model:
-    """The model to serve: --model-data, else the artifact `invoke train` recorded; its algorithm from
-    that record, else --algorithm (default pytorch)."""
+               algorithm: str | None = None, s3: Callable[[], Any] | None = None) -> Model:
+    """The model to serve: --model-data, else the artifact `invoke train` recorded. What it is (class
+    map, model id, algorithm) comes from --classes / --algorithm, else the artifact's own record
+    (ops/model_record.py: inside model.tar.gz, or beside it in S3, read with the client `s3()` makes)."""
     if algorithm is not None and algorithm not in ALGORITHMS:
         raise DeployError(f"--algorithm {algorithm!r}: allowed: {', '.join(ALGORITHMS)}")
     artifact = state.read("artifact") or {}
@@ -99,21 +96,43 @@ def find_model(model_data: str | None = None, classes: str | None = None,
     if model_data is None:
         model_data = artifact.get("s3_uri") or ""
     elif model_data != artifact.get("s3_uri"):
-        local_path = None  # another artifact than the trained one: nothing local to upload
+        artifact, local_path = {}, None  # another artifact than the trained one: its own record counts
     if local_path is not None and not local_path.is_file():
         raise DeployError(f"the trained artifact {local_path} is missing; run `invoke train` again")
     if not model_data and local_path is None:
         raise DeployError("the trained artifact has neither an S3 copy nor a local file; "
                           "run `invoke train` again, or pass --model-data s3://.../model.tar.gz")
-    recorded = model_data == artifact.get("s3_uri") or (not model_data and local_path is not None)
-    model_id = artifact.get("model_id") if model_data == artifact.get("s3_uri") else None
-    names = _class_names(classes, artifact, local_path)
+    if model_data and not S3_URL.match(model_data):
+        raise DeployError(f"--model-data {model_data!r}: must be an S3 URL, s3://<bucket>/<key>/model.tar.gz")
+    source = classes or artifact.get("classes")
+    record = None if source else _record(local_path, model_data, s3)
+    names = [c.name for c in classmap.load(source)] if source else record.class_names
+    recorded = artifact.get("algorithm") or (record.algorithm if record else None)
+    model_id = artifact.get("model_id") or (record.model_id if record else None)
     return Model(model_data, _model_id(model_id, model_data), names, local_path,
-                 _algorithm(algorithm, artifact.get("algorithm") if recorded else None))
+                 _algorithm(algorithm, recorded))
+
+
+def _record(local_path: Path | None, model_data: str, s3: Callable[[], Any] | None):
+    """The artifact's own record: from the local file when there is one, else from S3."""
+    if local_path is not None:
+        return model_record.read(local_path)
+    return model_record.read(model_data, s3() if s3 else None)
+
+
+def s3_reader(target: str, region: str) -> Callable[[], Any]:
+    """Makes the S3 client model records are read with: the local AWS's, or AWS's for `region`."""
+    def make():
+        if target == "local":
+            return local_aws.client("s3")
+        import boto3
+
+        return boto3.client("s3", region_name=region)
+    return make
 
 
 def _algorithm(option: str | None, recorded: str | None) -> str:
-    """The recorded artifact's algorithm wins; --algorithm names it for an artifact without a record."""
+    """The artifact's algorithm (its record) wins; --algorithm names it for an artifact without one."""
     if option and recorded and option != recorded:
         raise DeployError(f"--algorithm {option}: the recorded artifact was trained with --algorithm "
                           f"{recorded}; leave --algorithm out, or pass --model-data for another artifact")
@@ -125,26 +144,6 @@ def _model_id(model_id: str | None, model_data: str) -> str:
         return re.sub(r"[^A-Za-z0-9._:-]", "-", model_id)[:128]
     parts = [p for p in model_data.split("/")[:-1] if p and p != "s3:"]
     return re.sub(r"[^A-Za-z0-9._:-]", "-", parts[-1] if parts else "unknown")[:128]
-
-
-def _class_names(classes: str | None, artifact: dict, local_path: Path | None) -> list[str]:
-    """Display names in class-id order: --classes, the artifact's record, or classes.json in the tarball."""
-    source = classes or artifact.get("classes")
-    if source:
-        return [c.name for c in classmap.load(source)]
-    if local_path is not None:
-        with tarfile.open(local_path) as tar:
-            check_members(tar, local_path)  # a tar bomb, links or devices: not our artifact
-            members = sorted((m for m in tar.getmembers() if Path(m.name).name == classmap.FILENAME),
-                             key=lambda m: m.name.count("/"))
-            if members and members[0].size > MAX_CLASSMAP_BYTES:
-                raise DeployError(f"{local_path}: {members[0].name} is {members[0].size} bytes; a class "
-                                  f"map is at most {MAX_CLASSMAP_BYTES} (pass --classes)")
-            if members:
-                text = tar.extractfile(members[0]).read().decode("utf-8")
-                return [c.name for c in classmap.from_json(text, f"{local_path}:{members[0].name}")]
-    raise DeployError("no class map for the model: pass --classes <folder or classes.json> "
-                      "(written by `invoke lst`)")
 
 
 def image_uri(region: str, instance_type: str = "ml.m5.large", algorithm: str = DEFAULT_ALGORITHM,
