@@ -182,10 +182,12 @@ data_tasks.add_task(data_download, name="download")
     "fresh": "local only: ignore (delete) the checkpoint of an earlier interrupted run",
     "config": "configuration file (default: config.yaml)",
     "dry-run": "aws only: print the job request and its estimated cost instead of starting it",
+    "role": "aws only: SageMaker execution role ARN (default: aws.role_arn, else the training_role_arn "
+            "of `invoke deploy --target aws`)",
 })
 def train(c, data=None, lst_dir=None, fold=None, out=None, target="local", algorithm="pytorch",
           epochs=None, learning_rate=None, batch_size=None, backbone=None, set=None, processes=1,
-          fresh=False, config=None, dry_run=False):
+          fresh=False, config=None, dry_run=False, role=None):
     """Train a breed classifier from LST files + photos into model.tar.gz (locally or on SageMaker)."""
     from ops import state, train_cli
 
@@ -195,6 +197,10 @@ def train(c, data=None, lst_dir=None, fold=None, out=None, target="local", algor
                                         batch_size=batch_size, backbone=backbone, extra=set)
         data_dir, lst = train_cli.inputs(data, lst_dir)
         fold = train_cli.whole_number("fold", fold, low=1)
+        if role:
+            if target != "aws":
+                raise UserError("--role needs --target aws")
+            overrides["role_arn"] = role
         if target == "aws":
             from ops import aws_training
 
@@ -221,7 +227,7 @@ def train(c, data=None, lst_dir=None, fold=None, out=None, target="local", algor
                  "image-classification algorithm, as the original)",
     "max-jobs": "training jobs in all (default 10)",
     "max-parallel-jobs": "training jobs at a time (default 2)",
-    "role": "SageMaker execution role ARN (default: aws.role_arn in config.yaml)",
+    "role": "SageMaker execution role ARN (default: aws.role_arn, else the stack's training_role_arn)",
     "instance-type": "training instance type (default: aws.instance_type in config.yaml)",
     "instance-count": "instances per training job (default: aws.instance_count)",
     "dry-run": "print the tuning job request and the estimated cost; create nothing",
@@ -331,9 +337,12 @@ def _print_outputs(outputs: dict, show_api_key: bool) -> None:
 
 
 @task(help={**_DEPLOY_HELP, "auto_approve": "aws: apply without asking (local never asks)",
-            "show_api_key": "print the API key too"})
+            "show_api_key": "print the API key too",
+            "training_only": "before the first model: apply only the bucket and the training role "
+                             "(`invoke train --target aws` then uses it)"})
 def deploy(c, target="local", model_data=None, classes=None, endpoint_type=None, instance_type=None,
-           var_file=None, plugin_dir=None, auto_approve=False, show_api_key=False, algorithm=None):
+           var_file=None, plugin_dir=None, auto_approve=False, show_api_key=False, algorithm=None,
+           training_only=False):
     """Deploy the trained model: Terraform applies the endpoint, Lambda and API; prints the URL."""
     import time
 
@@ -342,6 +351,11 @@ def deploy(c, target="local", model_data=None, classes=None, endpoint_type=None,
     started = time.monotonic()
     with user_errors():
         s = _deploy_settings(target, endpoint_type, instance_type, var_file, plugin_dir)
+        if training_only:
+            made = ops_deploy.deploy_training(s, auto_approve=auto_approve, confirm=_confirm)
+            print(f"bucket {made.get('bucket_name')}, training role {made.get('training_role_arn')}; "
+                  + ("next: invoke train --target aws" if target == "aws" else "(the local AWS)"))
+            return
         model = ops_deploy.find_model(model_data, classes, algorithm,
                                       ops_deploy.s3_reader(s.target, s.region))
         outputs = ops_deploy.deploy(s, model, auto_approve=auto_approve, confirm=_confirm)

@@ -303,15 +303,38 @@ def _check_bucket(session, bucket: str) -> None:
 
 def resolve_role(settings: Mapping[str, Any], *, dry_run: bool,
                  echo: Callable[[str], None] = print) -> str:
+    """--role / aws.role_arn, else the training role the aws stack's Terraform made (training_role_arn)."""
     if settings["role_arn"]:
         return settings["role_arn"]
-    message = ("no SageMaker execution role: set aws.role_arn in config.yaml or pass --role "
-               "arn:aws:iam::<account>:role/<name> (terraform's IAM module creates a "
-               "least-privilege SageMaker role for this bucket)")
+    from ops import local_aws
+
+    deployed = deployed_training_role("local" if local_aws.stands_in_for_aws() else "aws")
+    if deployed:
+        echo(f"role: {deployed} (the stack's training_role_arn; --role overrides)")
+        return deployed
+    message = ("no SageMaker training role: create it with `invoke deploy --target aws --training-only` "
+               "(terraform's training module: read the data, write output and checkpoints), or pass "
+               "--role arn:aws:iam::<account>:role/<name> (or set aws.role_arn in config.yaml)")
     if not dry_run:
         raise UserError(message)
     echo(f"note: {message}; showing a placeholder role")
     return "arn:aws:iam::ACCOUNT_ID:role/SET-aws.role_arn"
+
+
+def deployed_training_role(target: str = "aws") -> str | None:
+    """training_role_arn of the target's stack: the deployment this machine recorded, else the
+    Terraform outputs of its working directory (remote state included)."""
+    from ops import terraform as tf
+
+    recorded = ((state.read("deployments") or {}).get(target) or {}).get("training_role_arn")
+    if recorded:
+        return recorded
+    if not (tf.workdir(target) / ".terraform").is_dir():
+        return None
+    try:
+        return tf.outputs(target).get("training_role_arn")
+    except UserError:
+        return None
 
 
 def data_uploads(plan: JobPlan, photos: Mapping[str, Path], lst_dir: Path, split: str,

@@ -27,6 +27,7 @@ DEFAULT_ALGORITHM = "pytorch"  # an artifact given by --model-data without a rec
 S3_URL = re.compile(r"^s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(.+)$")
 STORAGE = "module.storage"  # destroy --target aws keeps it (the training data) unless asked
 BUCKET_ADDRESS = "module.storage.aws_s3_bucket.this"
+TRAINING_MODULES = ["module.storage", "module.training"]  # what --training-only applies
 SECRET_OUTPUTS = ("api_key_value",)
 
 
@@ -54,6 +55,7 @@ class Settings:
     var_file: Path | None = None
     plugin_dir: str | None = None
     pytorch_version: str = AWS_DEFAULTS["pytorch_version"]  # config aws.pytorch_version
+    training_instance_type: str = "ml.g4dn.xlarge"  # config aws.instance_type: the training image's tag
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -66,7 +68,8 @@ def settings(cfg: Config, target: str, **options: Any) -> Settings:
     bucket = (cfg.aws["bucket"] or None) if target == "aws" else None
     _check_endpoint_options(options.get("endpoint_type"), options.get("instance_type"), var_file)
     return Settings(target, region, bucket, var_file=Path(var_file).resolve() if var_file else None,
-                    pytorch_version=cfg.aws["pytorch_version"], **options)
+                    pytorch_version=cfg.aws["pytorch_version"],
+                    training_instance_type=cfg.aws["instance_type"], **options)
 
 
 def _check_endpoint_options(endpoint_type: str | None, instance_type: str | None,
@@ -155,6 +158,12 @@ def image_uri(region: str, instance_type: str = "ml.m5.large", algorithm: str = 
     return sagemaker_images.pytorch_image(region, pytorch_version, "inference", instance_type)
 
 
+def training_images(region: str, pytorch_version: str, instance_type: str) -> list[str]:
+    """The images training jobs run in, which the training role may pull: ours and the built-in's."""
+    return [sagemaker_images.pytorch_image(region, pytorch_version, "training", instance_type),
+            sagemaker_images.builtin_image(region)]
+
+
 def check_servable(s: Settings, model: Model) -> None:
     """A model the target cannot serve is an error before anything runs."""
     if s.target == "local" and model.algorithm == "builtin":
@@ -166,18 +175,19 @@ def check_servable(s: Settings, model: Model) -> None:
 
 
 # ---------------------------------------------------------------- variables
-def variables(s: Settings, model: Model, image: str, package: lambda_package.LambdaPackage,
-              bucket: str | None = None) -> dict[str, Any]:
+def variables(s: Settings, model: Model | None, image: str, package: lambda_package.LambdaPackage,
+              bucket: str | None = None, training: list[str] | None = None) -> dict[str, Any]:
+    """The stack's variables; without a model, those an apply of TRAINING_MODULES alone needs."""
     values: dict[str, Any] = {
         "name": NAME,
         "region": s.region,
-        "model_data_url": model.model_data_url,
-        "model_id": model.model_id,
-        "class_names": model.class_names,
         "image_uri": image,
-        "algorithm": model.algorithm,
         "lambda_package": package.as_tfvar(),
+        "training_image_uris": training or [],
     }
+    if model is not None:
+        values.update(model_data_url=model.model_data_url, model_id=model.model_id,
+                      class_names=model.class_names, algorithm=model.algorithm)
     if bucket:
         values["bucket_name"] = bucket
     if s.target == "local":
@@ -206,16 +216,22 @@ def _aws_bucket(region: str) -> str:
 
 
 # ---------------------------------------------------------------- commands
-def prepare(s: Settings, model: Model | None, echo: Callable[[str], None] = print) -> dict[str, Any]:
-    """Sync, render, init and write the variables; returns them. Image lookup runs beside init."""
+def prepare(s: Settings, model: Model | None, echo: Callable[[str], None] = print,
+            training_only: bool = False) -> dict[str, Any]:
+    """Sync, render, init and write the variables; returns them. Image lookup runs beside init.
+    No model: the previous variables (destroy), or with training_only those of TRAINING_MODULES."""
     if model is not None:
         check_servable(s, model)
     running = local_aws.require() if s.target == "local" else None
     package = lambda_package.build(state.home() / "build")
+    looked_up = model is not None or training_only
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        # Importing the sagemaker SDK takes seconds: look the image up while init runs.
-        image = pool.submit(image_uri, s.region, s.instance_type or "ml.m5.large", model.algorithm,
-                            s.pytorch_version) if model else None
+        # Importing the sagemaker SDK takes seconds: look the images up while init runs.
+        image = pool.submit(image_uri, s.region, s.instance_type or "ml.m5.large",
+                            model.algorithm if model else DEFAULT_ALGORITHM,
+                            s.pytorch_version) if looked_up else None
+        training = pool.submit(training_images, s.region, s.pytorch_version,
+                               s.training_instance_type) if looked_up else None
         work = tf.sync_module(s.target)
         if running:
             tf.render_local_override(work, running.url, s.region, running.ca_bundle)
@@ -228,13 +244,16 @@ def prepare(s: Settings, model: Model | None, echo: Callable[[str], None] = prin
         echo(f"terraform init ({s.target}, {work})")
         backend = os.environ.get(tf.BACKEND_CONFIG_ENV) if s.target == "aws" else None
         tf.init(s.target, s.plugin_dir, Path(backend) if backend else None)
-        if model is None:
+        if training_only:
+            bucket = _local_bucket() if running else (s.bucket or _aws_bucket(s.region))
+            values = variables(s, None, image.result(), package, bucket, training.result())
+        elif model is None:
             values = _previous_variables(s.target)
         else:
             bucket = _local_bucket() if running else (s.bucket or _aws_bucket(s.region))
             if running and model.local_path is not None:
                 model.model_data_url = f"s3://{bucket}/dogs/models/{model.model_id}/model.tar.gz"
-            values = variables(s, model, image.result(), package, bucket)
+            values = variables(s, model, image.result(), package, bucket, training.result())
     tf.write_tfvars(s.target, values)
     return values
 
@@ -296,6 +315,29 @@ def deploy(s: Settings, model: Model, auto_approve: bool = False,
             tf.apply(s.target, var_files=files)
     result = tf.outputs(s.target)
     record(s.target, result)
+    return result
+
+
+def deploy_training(s: Settings, auto_approve: bool = False,
+                    confirm: Callable[[str], bool] | None = None,
+                    echo: Callable[[str], None] = print) -> dict:
+    """Before any model: apply only the bucket and the training role (TRAINING_MODULES), so that
+    `invoke train --target aws` has somewhere to upload and a role to run as."""
+    values = prepare(s, None, echo, training_only=True)
+    files = var_files(s.target)
+    if s.target == "aws" and BUCKET_ADDRESS not in tf.state_list(s.target):
+        _adopt_bucket(s, values, files, echo)
+    if s.target == "aws" and not auto_approve:
+        changes, _ = tf.plan(s.target, var_files=files, out="training.tfplan", resources=TRAINING_MODULES)
+        if changes and (confirm is None or not confirm("Apply these changes to AWS?")):
+            raise DeployError("not applied (answer yes, or pass --auto-approve)")
+        if changes:
+            tf.apply(s.target, plan_file="training.tfplan")
+    else:
+        tf.apply(s.target, var_files=files, resources=TRAINING_MODULES)
+    result = {k: v for k, v in tf.outputs(s.target).items() if k in ("bucket_name", "training_role_arn")}
+    deployments = state.read("deployments") or {}
+    record(s.target, {**deployments.get(s.target, {}), **result})
     return result
 
 

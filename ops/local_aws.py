@@ -212,6 +212,15 @@ def require() -> LocalAws:
     return running
 
 
+def stands_in_for_aws() -> bool:
+    """True when AWS_ENDPOINT_URL points boto3 at the running local AWS (client_env): `--target aws`
+    commands then talk to it, and the stack deployed there is theirs."""
+    url = os.environ.get("AWS_ENDPOINT_URL")
+    if not url or state.read(STATE_KEY, {}).get("url") != url:
+        return False
+    return status() is not None
+
+
 def client_env(running: LocalAws) -> dict[str, str]:
     """Environment for boto3 / the AWS CLI in another process to talk to the local AWS."""
     return {**CREDENTIALS, "AWS_ENDPOINT_URL": running.url, "AWS_CA_BUNDLE": running.ca_bundle}

@@ -183,11 +183,13 @@ def validate(target: str) -> None:
 
 
 def plan(target: str, var_files: list[str] | None = None, destroy: bool = False,
-         out: str | None = None, echo: bool = True) -> tuple[bool, str]:
-    """`terraform plan -detailed-exitcode`; returns (changes pending, plan text)."""
+         out: str | None = None, echo: bool = True,
+         resources: list[str] | None = None) -> tuple[bool, str]:
+    """`terraform plan -detailed-exitcode` (optionally only `resources`); returns (changes pending, plan text)."""
     code, text = _stream(target, "plan", echo=echo, ok=(0, 2),
                          destroy=IsFlagged if destroy else IsNotFlagged, detailed_exitcode=IsFlagged,
-                         var_file=var_files or [TFVARS], out=out, lock_timeout="60s")
+                         var_file=var_files or [TFVARS], out=out, lock_timeout="60s",
+                         **{"target": resources or []})
     return code == 2, text
 
 
