@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from ops import lambda_package, local_aws, model_record, sagemaker_images, state
+from ops import lambda_package, local_aws, model_record, remote_state, sagemaker_images, state
 from ops import terraform as tf
 from ops.aws_training import ALGORITHMS
 from ops.config import AWS_DEFAULTS, Config
@@ -241,9 +240,9 @@ def prepare(s: Settings, model: Model | None, echo: Callable[[str], None] = prin
             (work / "user.tfvars").write_text(s.var_file.read_text())
         else:
             (work / "user.tfvars").unlink(missing_ok=True)
-        echo(f"terraform init ({s.target}, {work})")
-        backend = os.environ.get(tf.BACKEND_CONFIG_ENV) if s.target == "aws" else None
-        tf.init(s.target, s.plugin_dir, Path(backend) if backend else None)
+        backend = remote_state.configured(s.region) if s.target == "aws" else None
+        echo(f"terraform init ({s.target}, {backend.describe() if backend else 'state in ' + str(work)})")
+        tf.init(s.target, s.plugin_dir, backend)
         if training_only:
             bucket = _local_bucket() if running else (s.bucket or _aws_bucket(s.region))
             values = variables(s, None, image.result(), package, bucket, training.result())
