@@ -368,19 +368,46 @@ def deploy(c, target="local", model_data=None, classes=None, endpoint_type=None,
     **_DEPLOY_HELP,
     "summary": "also write a reviewer's Markdown summary of the plan to this file (for PR comments)",
     "destroy": "plan the destroy instead (what `invoke destroy` would remove)",
+    "release": "the versioned release file naming the model (deploy/model.json: model_data, model_id) "
+               "instead of --model-data",
+    "save": "aws: keep the saved plan beside the remote state for `invoke apply-plan` (needs "
+            "TF_STATE_BUCKET and a committed tree)",
 })
 def plan_(c, target="local", model_data=None, classes=None, endpoint_type=None, instance_type=None,
-          var_file=None, plugin_dir=None, summary=None, destroy=False, algorithm=None):
+          var_file=None, plugin_dir=None, summary=None, destroy=False, algorithm=None, release=None,
+          save=False):
     """Show what `invoke deploy` would change (terraform plan); exit 0 either way."""
     from ops import deploy as ops_deploy
-    from ops import plan_review
+    from ops import plan_review, reviewed_plan
 
     with user_errors():
         s = _deploy_settings(target, endpoint_type, instance_type, var_file, plugin_dir)
+        released_id = None
+        if release:
+            if model_data:
+                raise Exit("error: give --release or --model-data, not both", code=2)
+            model_data, released_id = reviewed_plan.read_release(release)
         model = None if destroy else ops_deploy.find_model(
             model_data, classes, algorithm, ops_deploy.s3_reader(s.target, s.region))
-        changes = plan_review.plan(s, model, summary, destroy=destroy)
+        if model and released_id and released_id != model.model_id:
+            raise Exit(f"error: {release}: model_id {released_id!r}, but the artifact's record says "
+                       f"{model.model_id!r}; is model_data the artifact you meant?", code=2)
+        changes = plan_review.plan(s, model, summary, destroy=destroy, save=save)
     print("changes pending" if changes else "no changes")
+
+
+@task(name="apply-plan", help={"target": "aws (the reviewed plan lies beside its remote state)",
+                               "plugin_dir": _DEPLOY_HELP["plugin_dir"]})
+def apply_plan(c, target="aws", plugin_dir=None):
+    """Apply exactly the plan reviewed for this tree (`invoke plan --save`); refuse if none or stale."""
+    from ops import reviewed_plan
+
+    with user_errors():
+        if target != "aws":
+            raise Exit("error: apply-plan is for --target aws", code=2)
+        s = _deploy_settings(target, None, None, None, plugin_dir)
+        outputs = reviewed_plan.apply(s)
+    _print_outputs(outputs, show_api_key=False)
 
 
 @task(help={"target": _DEPLOY_HELP["target"], "plugin_dir": _DEPLOY_HELP["plugin_dir"],
@@ -606,9 +633,9 @@ evaluate.default = "run"
 
 
 # ---------------------------------------------------------------- plan summary (issue 7)
-@task(help={"only": "run only these checks, comma-separated: ruff, fmt, validate, checkov"})
+@task(help={"only": "run only these checks, comma-separated: ruff, fmt, validate, checkov, actionlint"})
 def lint(c, only=None):
-    """Static checks CI runs: ruff, terraform fmt -check, terraform validate, checkov."""
+    """Static checks CI runs: ruff, terraform fmt -check, terraform validate, checkov, actionlint."""
     from ops import lint as checks
 
     names = [n.strip() for n in only.split(",")] if only else None

@@ -308,7 +308,8 @@ def resolve_role(settings: Mapping[str, Any], *, dry_run: bool,
         return settings["role_arn"]
     from ops import local_aws
 
-    deployed = deployed_training_role("local" if local_aws.stands_in_for_aws() else "aws")
+    targets = ("aws", "local") if local_aws.stands_in_for_aws() else ("aws",)
+    deployed = next(filter(None, map(deployed_training_role, targets)), None)
     if deployed:
         echo(f"role: {deployed} (the stack's training_role_arn; --role overrides)")
         return deployed

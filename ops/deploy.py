@@ -216,12 +216,14 @@ def _aws_bucket(region: str) -> str:
 
 # ---------------------------------------------------------------- commands
 def prepare(s: Settings, model: Model | None, echo: Callable[[str], None] = print,
-            training_only: bool = False) -> dict[str, Any]:
+            training_only: bool = False, init_only: bool = False) -> dict[str, Any]:
     """Sync, render, init and write the variables; returns them. Image lookup runs beside init.
-    No model: the previous variables (destroy), or with training_only those of TRAINING_MODULES."""
+    No model: the previous variables (destroy), or with training_only those of TRAINING_MODULES, or
+    with init_only none (a saved plan carries its own)."""
     if model is not None:
         check_servable(s, model)
     running = local_aws.require() if s.target == "local" else None
+    stand_in = running or local_aws.stand_in()  # the local AWS standing in for the account
     package = lambda_package.build(state.home() / "build")
     looked_up = model is not None or training_only
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
@@ -232,8 +234,8 @@ def prepare(s: Settings, model: Model | None, echo: Callable[[str], None] = prin
         training = pool.submit(training_images, s.region, s.pytorch_version,
                                s.training_instance_type) if looked_up else None
         work = tf.sync_module(s.target)
-        if running:
-            tf.render_local_override(work, running.url, s.region, running.ca_bundle)
+        if stand_in:
+            tf.render_local_override(work, stand_in.url, s.region, stand_in.ca_bundle)
         else:
             (work / tf.OVERRIDE).unlink(missing_ok=True)
         if s.var_file:
@@ -243,6 +245,8 @@ def prepare(s: Settings, model: Model | None, echo: Callable[[str], None] = prin
         backend = remote_state.configured(s.region) if s.target == "aws" else None
         echo(f"terraform init ({s.target}, {backend.describe() if backend else 'state in ' + str(work)})")
         tf.init(s.target, s.plugin_dir, backend)
+        if init_only:
+            return {}
         if training_only:
             bucket = _local_bucket() if running else (s.bucket or _aws_bucket(s.region))
             values = variables(s, None, image.result(), package, bucket, training.result())

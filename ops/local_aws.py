@@ -212,13 +212,26 @@ def require() -> LocalAws:
     return running
 
 
+def stand_in() -> LocalAws | None:
+    """The local AWS, when AWS_ENDPOINT_URL and AWS_CA_BUNDLE point boto3 at it (client_env): `--target
+    aws` commands then talk to it as to an account, from any folder (a fresh clone included)."""
+    url, ca_bundle = os.environ.get("AWS_ENDPOINT_URL", ""), os.environ.get("AWS_CA_BUNDLE", "")
+    if not url.startswith(f"https://{HOST}:") or not Path(ca_bundle).is_file():
+        return None
+    from ops.moto_patches import HEALTH_PATH
+
+    context = ssl.create_default_context(cafile=ca_bundle)
+    try:
+        with urllib.request.urlopen(f"{url}{HEALTH_PATH}", timeout=10, context=context) as resp:
+            if resp.status != 200:
+                return None
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
+    return LocalAws(url, 0, int(url.rsplit(":", 1)[1]), ca_bundle)
+
+
 def stands_in_for_aws() -> bool:
-    """True when AWS_ENDPOINT_URL points boto3 at the running local AWS (client_env): `--target aws`
-    commands then talk to it, and the stack deployed there is theirs."""
-    url = os.environ.get("AWS_ENDPOINT_URL")
-    if not url or state.read(STATE_KEY, {}).get("url") != url:
-        return False
-    return status() is not None
+    return stand_in() is not None
 
 
 def client_env(running: LocalAws) -> dict[str, str]:

@@ -76,12 +76,21 @@ def configured(default_region: str, env=None) -> Backend | None:
                    env.get(TABLE_ENV, "").strip() or None, Path(extra) if extra else None)
 
 
-def write(work: Path, backend: Backend) -> Path:
-    """backend.tf (an empty S3 backend block) and its settings file in the working directory."""
+def write(work: Path, backend: Backend, stand_in=None) -> Path:
+    """backend.tf (an empty S3 backend block) and its settings file in the working directory; with
+    `stand_in` (ops.local_aws.stand_in()), the backend's S3 and DynamoDB are the local AWS's."""
     (work / "backend.tf").write_text(BACKEND_TF)
     path = work / BACKEND_FILE
-    path.write_text(backend.hcl())
+    path.write_text(backend.hcl() + (stand_in_settings(stand_in.url, stand_in.ca_bundle) if stand_in else ""))
     return path
+
+
+def stand_in_settings(url: str, ca_bundle: str) -> str:
+    """S3 backend settings for the local AWS (moto: path-style S3, no account lookup, no checksums)."""
+    return (f"endpoints = {{ s3 = {json.dumps(url)}, dynamodb = {json.dumps(url)} }}\n"
+            f"custom_ca_bundle = {json.dumps(ca_bundle)}\n"
+            "use_path_style = true\nskip_credentials_validation = true\nskip_requesting_account_id = true\n"
+            "skip_metadata_api_check = true\nskip_region_validation = true\nskip_s3_checksum = true\n")
 
 
 LOCK_INFO = re.compile(r"^\s*(ID|Path|Operation|Who|Created):\s*(.*?)\s*$", re.M)

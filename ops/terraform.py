@@ -177,7 +177,9 @@ def init(target: str, mirror: str | Path | None = None,
     if backend is not None:
         if target != "aws":
             raise TerraformError("remote state is for --target aws; the local target keeps its own")
-        settings = str(remote_state.write(workdir(target), backend))
+        from ops import local_aws
+
+        settings = str(remote_state.write(workdir(target), backend, local_aws.stand_in()))
     with _environment(target):
         # A file path is passed as -backend-config=<file>.
         _check(_client(target).init(backend_config=settings, **options), "init")

@@ -16,6 +16,7 @@ import pytest
 
 from ops import local_aws, remote_state
 from ops import terraform as tf
+from tests.fixtures.terraform_stack import remove_bucket
 
 pytestmark = pytest.mark.slow
 
@@ -69,6 +70,8 @@ def remote(local_stack_home, aws, tmp_path_factory):
     tf.write_tfvars("aws", {"run": "first"})
     yield work
     mp.undo()
+    remove_bucket(aws, STATE_BUCKET)  # the local AWS is the session's: leave it as found
+    aws("dynamodb").delete_table(TableName=LOCK_TABLE)
 
 
 def _state(aws) -> dict:
