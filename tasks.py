@@ -182,10 +182,12 @@ data_tasks.add_task(data_download, name="download")
     "fresh": "local only: ignore (delete) the checkpoint of an earlier interrupted run",
     "config": "configuration file (default: config.yaml)",
     "dry-run": "aws only: print the job request and its estimated cost instead of starting it",
+    "role": "aws only: SageMaker execution role ARN (default: aws.role_arn, else the training_role_arn "
+            "of `invoke deploy --target aws`)",
 })
 def train(c, data=None, lst_dir=None, fold=None, out=None, target="local", algorithm="pytorch",
           epochs=None, learning_rate=None, batch_size=None, backbone=None, set=None, processes=1,
-          fresh=False, config=None, dry_run=False):
+          fresh=False, config=None, dry_run=False, role=None):
     """Train a breed classifier from LST files + photos into model.tar.gz (locally or on SageMaker)."""
     from ops import state, train_cli
 
@@ -195,6 +197,10 @@ def train(c, data=None, lst_dir=None, fold=None, out=None, target="local", algor
                                         batch_size=batch_size, backbone=backbone, extra=set)
         data_dir, lst = train_cli.inputs(data, lst_dir)
         fold = train_cli.whole_number("fold", fold, low=1)
+        if role:
+            if target != "aws":
+                raise UserError("--role needs --target aws")
+            overrides["role_arn"] = role
         if target == "aws":
             from ops import aws_training
 
@@ -221,7 +227,7 @@ def train(c, data=None, lst_dir=None, fold=None, out=None, target="local", algor
                  "image-classification algorithm, as the original)",
     "max-jobs": "training jobs in all (default 10)",
     "max-parallel-jobs": "training jobs at a time (default 2)",
-    "role": "SageMaker execution role ARN (default: aws.role_arn in config.yaml)",
+    "role": "SageMaker execution role ARN (default: aws.role_arn, else the stack's training_role_arn)",
     "instance-type": "training instance type (default: aws.instance_type in config.yaml)",
     "instance-count": "instances per training job (default: aws.instance_count)",
     "dry-run": "print the tuning job request and the estimated cost; create nothing",
@@ -291,8 +297,9 @@ local.add_task(local_status, "status")
 
 _DEPLOY_HELP = {
     "target": "local (the local AWS, `invoke local.up`) or aws (default: local)",
-    "model_data": "s3:// URL of a model.tar.gz (default: the artifact `invoke train` recorded)",
-    "classes": "classes.json (or its folder) when the artifact carries none",
+    "model_data": "s3:// URL of a model.tar.gz (default: the artifact `invoke train` recorded); its class "
+                  "map, model id and algorithm are read from the artifact itself",
+    "classes": "classes.json (or its folder) to use instead of the artifact's own",
     "algorithm": "pytorch or builtin: what trained a --model-data artifact (default: the recorded "
                  "artifact's, else pytorch); builtin serves in the built-in algorithm's image, aws only",
     "endpoint_type": "realtime or serverless (default: the Terraform default, serverless)",
@@ -330,9 +337,12 @@ def _print_outputs(outputs: dict, show_api_key: bool) -> None:
 
 
 @task(help={**_DEPLOY_HELP, "auto_approve": "aws: apply without asking (local never asks)",
-            "show_api_key": "print the API key too"})
+            "show_api_key": "print the API key too",
+            "training_only": "before the first model: apply only the bucket and the training role "
+                             "(`invoke train --target aws` then uses it)"})
 def deploy(c, target="local", model_data=None, classes=None, endpoint_type=None, instance_type=None,
-           var_file=None, plugin_dir=None, auto_approve=False, show_api_key=False, algorithm=None):
+           var_file=None, plugin_dir=None, auto_approve=False, show_api_key=False, algorithm=None,
+           training_only=False):
     """Deploy the trained model: Terraform applies the endpoint, Lambda and API; prints the URL."""
     import time
 
@@ -341,7 +351,13 @@ def deploy(c, target="local", model_data=None, classes=None, endpoint_type=None,
     started = time.monotonic()
     with user_errors():
         s = _deploy_settings(target, endpoint_type, instance_type, var_file, plugin_dir)
-        model = ops_deploy.find_model(model_data, classes, algorithm)
+        if training_only:
+            made = ops_deploy.deploy_training(s, auto_approve=auto_approve, confirm=_confirm)
+            print(f"bucket {made.get('bucket_name')}, training role {made.get('training_role_arn')}; "
+                  + ("next: invoke train --target aws" if target == "aws" else "(the local AWS)"))
+            return
+        model = ops_deploy.find_model(model_data, classes, algorithm,
+                                      ops_deploy.s3_reader(s.target, s.region))
         outputs = ops_deploy.deploy(s, model, auto_approve=auto_approve, confirm=_confirm)
     _print_outputs(outputs, show_api_key)
     print(f"deployed to {target} in {time.monotonic() - started:.0f} s; "
@@ -352,18 +368,46 @@ def deploy(c, target="local", model_data=None, classes=None, endpoint_type=None,
     **_DEPLOY_HELP,
     "summary": "also write a reviewer's Markdown summary of the plan to this file (for PR comments)",
     "destroy": "plan the destroy instead (what `invoke destroy` would remove)",
+    "release": "the versioned release file naming the model (deploy/model.json: model_data, model_id) "
+               "instead of --model-data",
+    "save": "aws: keep the saved plan beside the remote state for `invoke apply-plan` (needs "
+            "TF_STATE_BUCKET and a committed tree)",
 })
 def plan_(c, target="local", model_data=None, classes=None, endpoint_type=None, instance_type=None,
-          var_file=None, plugin_dir=None, summary=None, destroy=False, algorithm=None):
+          var_file=None, plugin_dir=None, summary=None, destroy=False, algorithm=None, release=None,
+          save=False):
     """Show what `invoke deploy` would change (terraform plan); exit 0 either way."""
     from ops import deploy as ops_deploy
-    from ops import plan_review
+    from ops import plan_review, reviewed_plan
 
     with user_errors():
         s = _deploy_settings(target, endpoint_type, instance_type, var_file, plugin_dir)
-        model = None if destroy else ops_deploy.find_model(model_data, classes, algorithm)
-        changes = plan_review.plan(s, model, summary, destroy=destroy)
+        released_id = None
+        if release:
+            if model_data:
+                raise Exit("error: give --release or --model-data, not both", code=2)
+            model_data, released_id = reviewed_plan.read_release(release)
+        model = None if destroy else ops_deploy.find_model(
+            model_data, classes, algorithm, ops_deploy.s3_reader(s.target, s.region))
+        if model and released_id and released_id != model.model_id:
+            raise Exit(f"error: {release}: model_id {released_id!r}, but the artifact's record says "
+                       f"{model.model_id!r}; is model_data the artifact you meant?", code=2)
+        changes = plan_review.plan(s, model, summary, destroy=destroy, save=save)
     print("changes pending" if changes else "no changes")
+
+
+@task(name="apply-plan", help={"target": "aws (the reviewed plan lies beside its remote state)",
+                               "plugin_dir": _DEPLOY_HELP["plugin_dir"]})
+def apply_plan(c, target="aws", plugin_dir=None):
+    """Apply exactly the plan reviewed for this tree (`invoke plan --save`); refuse if none or stale."""
+    from ops import reviewed_plan
+
+    with user_errors():
+        if target != "aws":
+            raise Exit("error: apply-plan is for --target aws", code=2)
+        s = _deploy_settings(target, None, None, None, plugin_dir)
+        outputs = reviewed_plan.apply(s)
+    _print_outputs(outputs, show_api_key=False)
 
 
 @task(help={"target": _DEPLOY_HELP["target"], "plugin_dir": _DEPLOY_HELP["plugin_dir"],
@@ -589,9 +633,9 @@ evaluate.default = "run"
 
 
 # ---------------------------------------------------------------- plan summary (issue 7)
-@task(help={"only": "run only these checks, comma-separated: ruff, fmt, validate, checkov"})
+@task(help={"only": "run only these checks, comma-separated: ruff, fmt, validate, checkov, actionlint"})
 def lint(c, only=None):
-    """Static checks CI runs: ruff, terraform fmt -check, terraform validate, checkov."""
+    """Static checks CI runs: ruff, terraform fmt -check, terraform validate, checkov, actionlint."""
     from ops import lint as checks
 
     names = [n.strip() for n in only.split(",")] if only else None

@@ -198,18 +198,25 @@ def check_members(tar: tarfile.TarFile, archive: Path) -> None:
     devices, FIFOs). `extractall(filter="data")` below guards the writing itself as well."""
     members = size = 0
     for member in tar:  # headers only; stops at the first member over a cap
-        members += 1
-        size += max(member.size, 0)
-        if members > MAX_MEMBERS:
-            raise ArtifactError(f"{archive}: more than {MAX_MEMBERS} members; not a model artifact")
-        if size > MAX_UNPACKED_BYTES:
-            raise ArtifactError(f"{archive}: more than {MAX_UNPACKED_BYTES / 2**30:.0f} GiB unpacked; "
-                                "not a model artifact")
-        if member.name.startswith("/") or ".." in Path(member.name).parts:
-            raise ArtifactError(f"{archive}: member {member.name!r} points outside the model folder")
-        if not (member.isfile() or member.isdir()):
-            raise ArtifactError(f"{archive}: member {member.name!r} is a link or special file; model "
-                                "artifacts hold only files and folders")
+        members, size = check_member(member, archive, members, size)
+
+
+def check_member(member: tarfile.TarInfo, archive: Path | str, members: int, size: int) -> tuple[int, int]:
+    """One member of check_members (also for archives read as a stream, e.g. from S3): the running
+    member count and unpacked size, including this member."""
+    members += 1
+    size += max(member.size, 0)
+    if members > MAX_MEMBERS:
+        raise ArtifactError(f"{archive}: more than {MAX_MEMBERS} members; not a model artifact")
+    if size > MAX_UNPACKED_BYTES:
+        raise ArtifactError(f"{archive}: more than {MAX_UNPACKED_BYTES / 2**30:.0f} GiB unpacked; "
+                            "not a model artifact")
+    if member.name.startswith("/") or ".." in Path(member.name).parts:
+        raise ArtifactError(f"{archive}: member {member.name!r} points outside the model folder")
+    if not (member.isfile() or member.isdir()):
+        raise ArtifactError(f"{archive}: member {member.name!r} is a link or special file; model "
+                            "artifacts hold only files and folders")
+    return members, size
 
 
 def extract(archive: Path, target: str | Path | None = None) -> Path:

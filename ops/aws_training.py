@@ -165,7 +165,33 @@ def train_job(cfg: config_mod.Config, *, data_dir: str | Path, lst_dir: str | Pa
         return {"job_name": name, "status": "InProgress"}
     described = wait_for_training_job(client, name, logs=session.client("logs"),
                                       poll_seconds=poll_seconds, sleep=sleep, echo=echo)
+    if plan.algorithm == "builtin":
+        record_builtin_sidecars(plan, described, Path(lst_dir), session.client("s3"), echo=echo)
     return record_artifact(described, plan.algorithm, echo=echo)
+
+
+def record_builtin_sidecars(plan: JobPlan, described: dict, lst_dir: Path, s3, *,
+                            echo: Callable[[str], None] = print) -> list[str]:
+    """The built-in algorithm's model.tar.gz holds no class map: write classes.json and model.json
+    beside it, so deploy reads the artifact's record from S3 alone (ops/model_record.py)."""
+    from ops import model_record
+
+    classes_file = lst_dir / classmap.FILENAME
+    if classes_file.is_file():
+        classes = classmap.load(classes_file)
+    else:  # as count_classes: no class map, only ids
+        classes = classmap.from_folders(f"class-{i:03d}" for i in range(int(plan.hyperparameters["num_classes"])))
+    name = described["TrainingJobName"]
+    model = {"model_id": name, "algorithm": "builtin",
+             "framework_version": plan.image.rsplit(":", 1)[-1],
+             "metrics": {m["MetricName"]: m["Value"] for m in described.get("FinalMetricDataList") or []},
+             "provenance": {"training_job": name, "region": plan.region, "image": plan.image,
+                            "data": plan.uri("images/")}}
+    with aws_errors(f"writing the class map beside {described['ModelArtifacts']['S3ModelArtifacts']}"):
+        written = model_record.write_sidecars(s3, described["ModelArtifacts"]["S3ModelArtifacts"],
+                                              classmap.to_json(classes), model)
+    echo("class map recorded: " + ", ".join(written))
+    return written
 
 
 def plan_job(cfg: config_mod.Config, *, data_dir, lst_dir, fold, algorithm, overrides, session,
@@ -277,15 +303,39 @@ def _check_bucket(session, bucket: str) -> None:
 
 def resolve_role(settings: Mapping[str, Any], *, dry_run: bool,
                  echo: Callable[[str], None] = print) -> str:
+    """--role / aws.role_arn, else the training role the aws stack's Terraform made (training_role_arn)."""
     if settings["role_arn"]:
         return settings["role_arn"]
-    message = ("no SageMaker execution role: set aws.role_arn in config.yaml or pass --role "
-               "arn:aws:iam::<account>:role/<name> (terraform's IAM module creates a "
-               "least-privilege SageMaker role for this bucket)")
+    from ops import local_aws
+
+    targets = ("aws", "local") if local_aws.stands_in_for_aws() else ("aws",)
+    deployed = next(filter(None, map(deployed_training_role, targets)), None)
+    if deployed:
+        echo(f"role: {deployed} (the stack's training_role_arn; --role overrides)")
+        return deployed
+    message = ("no SageMaker training role: create it with `invoke deploy --target aws --training-only` "
+               "(terraform's training module: read the data, write output and checkpoints), or pass "
+               "--role arn:aws:iam::<account>:role/<name> (or set aws.role_arn in config.yaml)")
     if not dry_run:
         raise UserError(message)
     echo(f"note: {message}; showing a placeholder role")
     return "arn:aws:iam::ACCOUNT_ID:role/SET-aws.role_arn"
+
+
+def deployed_training_role(target: str = "aws") -> str | None:
+    """training_role_arn of the target's stack: the deployment this machine recorded, else the
+    Terraform outputs of its working directory (remote state included)."""
+    from ops import terraform as tf
+
+    recorded = ((state.read("deployments") or {}).get(target) or {}).get("training_role_arn")
+    if recorded:
+        return recorded
+    if not (tf.workdir(target) / ".terraform").is_dir():
+        return None
+    try:
+        return tf.outputs(target).get("training_role_arn")
+    except UserError:
+        return None
 
 
 def data_uploads(plan: JobPlan, photos: Mapping[str, Path], lst_dir: Path, split: str,

@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
-import os
 import re
-import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from ops import lambda_package, local_aws, sagemaker_images, state
+from ops import lambda_package, local_aws, model_record, remote_state, sagemaker_images, state
 from ops import terraform as tf
-from ops.artifact import check_members
 from ops.aws_training import ALGORITHMS
 from ops.config import AWS_DEFAULTS, Config
 from training import classmap
@@ -29,10 +26,9 @@ DEFAULT_ALGORITHM = "pytorch"  # an artifact given by --model-data without a rec
 S3_URL = re.compile(r"^s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(.+)$")
 STORAGE = "module.storage"  # destroy --target aws keeps it (the training data) unless asked
 BUCKET_ADDRESS = "module.storage.aws_s3_bucket.this"
+TRAINING_MODULES = ["module.storage", "module.training"]  # what --training-only applies
 SECRET_OUTPUTS = ("api_key_value", "api_client_keys")
 
-
-MAX_CLASSMAP_BYTES = 2**20  # classes.json of the 120 Stanford breeds is about 10 kB
 
 
 class DeployError(UserError):
@@ -58,6 +54,7 @@ class Settings:
     var_file: Path | None = None
     plugin_dir: str | None = None
     pytorch_version: str = AWS_DEFAULTS["pytorch_version"]  # config aws.pytorch_version
+    training_instance_type: str = "ml.g4dn.xlarge"  # config aws.instance_type: the training image's tag
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -70,7 +67,8 @@ def settings(cfg: Config, target: str, **options: Any) -> Settings:
     bucket = (cfg.aws["bucket"] or None) if target == "aws" else None
     _check_endpoint_options(options.get("endpoint_type"), options.get("instance_type"), var_file)
     return Settings(target, region, bucket, var_file=Path(var_file).resolve() if var_file else None,
-                    pytorch_version=cfg.aws["pytorch_version"], **options)
+                    pytorch_version=cfg.aws["pytorch_version"],
+                    training_instance_type=cfg.aws["instance_type"], **options)
 
 
 def _check_endpoint_options(endpoint_type: str | None, instance_type: str | None,
@@ -87,9 +85,10 @@ def _check_endpoint_options(endpoint_type: str | None, instance_type: str | None
 
 # ---------------------------------------------------------------- the model
 def find_model(model_data: str | None = None, classes: str | None = None,
-               algorithm: str | None = None) -> Model:
-    """The model to serve: --model-data, else the artifact `invoke train` recorded; its algorithm from
-    that record, else --algorithm (default pytorch)."""
+               algorithm: str | None = None, s3: Callable[[], Any] | None = None) -> Model:
+    """The model to serve: --model-data, else the artifact `invoke train` recorded. What it is (class
+    map, model id, algorithm) comes from --classes / --algorithm, else the artifact's own record
+    (ops/model_record.py: inside model.tar.gz, or beside it in S3, read with the client `s3()` makes)."""
     if algorithm is not None and algorithm not in ALGORITHMS:
         raise DeployError(f"--algorithm {algorithm!r}: allowed: {', '.join(ALGORITHMS)}")
     artifact = state.read("artifact") or {}
@@ -99,21 +98,43 @@ def find_model(model_data: str | None = None, classes: str | None = None,
     if model_data is None:
         model_data = artifact.get("s3_uri") or ""
     elif model_data != artifact.get("s3_uri"):
-        local_path = None  # another artifact than the trained one: nothing local to upload
+        artifact, local_path = {}, None  # another artifact than the trained one: its own record counts
     if local_path is not None and not local_path.is_file():
         raise DeployError(f"the trained artifact {local_path} is missing; run `invoke train` again")
     if not model_data and local_path is None:
         raise DeployError("the trained artifact has neither an S3 copy nor a local file; "
                           "run `invoke train` again, or pass --model-data s3://.../model.tar.gz")
-    recorded = model_data == artifact.get("s3_uri") or (not model_data and local_path is not None)
-    model_id = artifact.get("model_id") if model_data == artifact.get("s3_uri") else None
-    names = _class_names(classes, artifact, local_path)
+    if model_data and not S3_URL.match(model_data):
+        raise DeployError(f"--model-data {model_data!r}: must be an S3 URL, s3://<bucket>/<key>/model.tar.gz")
+    source = classes or artifact.get("classes")
+    record = None if source else _record(local_path, model_data, s3)
+    names = [c.name for c in classmap.load(source)] if source else record.class_names
+    recorded = artifact.get("algorithm") or (record.algorithm if record else None)
+    model_id = artifact.get("model_id") or (record.model_id if record else None)
     return Model(model_data, _model_id(model_id, model_data), names, local_path,
-                 _algorithm(algorithm, artifact.get("algorithm") if recorded else None))
+                 _algorithm(algorithm, recorded))
+
+
+def _record(local_path: Path | None, model_data: str, s3: Callable[[], Any] | None):
+    """The artifact's own record: from the local file when there is one, else from S3."""
+    if local_path is not None:
+        return model_record.read(local_path)
+    return model_record.read(model_data, s3() if s3 else None)
+
+
+def s3_reader(target: str, region: str) -> Callable[[], Any]:
+    """Makes the S3 client model records are read with: the local AWS's, or AWS's for `region`."""
+    def make():
+        if target == "local":
+            return local_aws.client("s3")
+        import boto3
+
+        return boto3.client("s3", region_name=region)
+    return make
 
 
 def _algorithm(option: str | None, recorded: str | None) -> str:
-    """The recorded artifact's algorithm wins; --algorithm names it for an artifact without a record."""
+    """The artifact's algorithm (its record) wins; --algorithm names it for an artifact without one."""
     if option and recorded and option != recorded:
         raise DeployError(f"--algorithm {option}: the recorded artifact was trained with --algorithm "
                           f"{recorded}; leave --algorithm out, or pass --model-data for another artifact")
@@ -127,26 +148,6 @@ def _model_id(model_id: str | None, model_data: str) -> str:
     return re.sub(r"[^A-Za-z0-9._:-]", "-", parts[-1] if parts else "unknown")[:128]
 
 
-def _class_names(classes: str | None, artifact: dict, local_path: Path | None) -> list[str]:
-    """Display names in class-id order: --classes, the artifact's record, or classes.json in the tarball."""
-    source = classes or artifact.get("classes")
-    if source:
-        return [c.name for c in classmap.load(source)]
-    if local_path is not None:
-        with tarfile.open(local_path) as tar:
-            check_members(tar, local_path)  # a tar bomb, links or devices: not our artifact
-            members = sorted((m for m in tar.getmembers() if Path(m.name).name == classmap.FILENAME),
-                             key=lambda m: m.name.count("/"))
-            if members and members[0].size > MAX_CLASSMAP_BYTES:
-                raise DeployError(f"{local_path}: {members[0].name} is {members[0].size} bytes; a class "
-                                  f"map is at most {MAX_CLASSMAP_BYTES} (pass --classes)")
-            if members:
-                text = tar.extractfile(members[0]).read().decode("utf-8")
-                return [c.name for c in classmap.from_json(text, f"{local_path}:{members[0].name}")]
-    raise DeployError("no class map for the model: pass --classes <folder or classes.json> "
-                      "(written by `invoke lst`)")
-
-
 def image_uri(region: str, instance_type: str = "ml.m5.large", algorithm: str = DEFAULT_ALGORITHM,
               pytorch_version: str = AWS_DEFAULTS["pytorch_version"]) -> str:
     """The inference image for the model: the built-in algorithm's own, or the SageMaker PyTorch
@@ -154,6 +155,12 @@ def image_uri(region: str, instance_type: str = "ml.m5.large", algorithm: str = 
     if algorithm == "builtin":
         return sagemaker_images.builtin_image(region)
     return sagemaker_images.pytorch_image(region, pytorch_version, "inference", instance_type)
+
+
+def training_images(region: str, pytorch_version: str, instance_type: str) -> list[str]:
+    """The images training jobs run in, which the training role may pull: ours and the built-in's."""
+    return [sagemaker_images.pytorch_image(region, pytorch_version, "training", instance_type),
+            sagemaker_images.builtin_image(region)]
 
 
 def check_servable(s: Settings, model: Model) -> None:
@@ -167,18 +174,19 @@ def check_servable(s: Settings, model: Model) -> None:
 
 
 # ---------------------------------------------------------------- variables
-def variables(s: Settings, model: Model, image: str, package: lambda_package.LambdaPackage,
-              bucket: str | None = None) -> dict[str, Any]:
+def variables(s: Settings, model: Model | None, image: str, package: lambda_package.LambdaPackage,
+              bucket: str | None = None, training: list[str] | None = None) -> dict[str, Any]:
+    """The stack's variables; without a model, those an apply of TRAINING_MODULES alone needs."""
     values: dict[str, Any] = {
         "name": NAME,
         "region": s.region,
-        "model_data_url": model.model_data_url,
-        "model_id": model.model_id,
-        "class_names": model.class_names,
         "image_uri": image,
-        "algorithm": model.algorithm,
         "lambda_package": package.as_tfvar(),
+        "training_image_uris": training or [],
     }
+    if model is not None:
+        values.update(model_data_url=model.model_data_url, model_id=model.model_id,
+                      class_names=model.class_names, algorithm=model.algorithm)
     if bucket:
         values["bucket_name"] = bucket
     if s.target == "local":
@@ -207,35 +215,48 @@ def _aws_bucket(region: str) -> str:
 
 
 # ---------------------------------------------------------------- commands
-def prepare(s: Settings, model: Model | None, echo: Callable[[str], None] = print) -> dict[str, Any]:
-    """Sync, render, init and write the variables; returns them. Image lookup runs beside init."""
+def prepare(s: Settings, model: Model | None, echo: Callable[[str], None] = print,
+            training_only: bool = False, init_only: bool = False) -> dict[str, Any]:
+    """Sync, render, init and write the variables; returns them. Image lookup runs beside init.
+    No model: the previous variables (destroy), or with training_only those of TRAINING_MODULES, or
+    with init_only none (a saved plan carries its own)."""
     if model is not None:
         check_servable(s, model)
     running = local_aws.require() if s.target == "local" else None
+    stand_in = running or local_aws.stand_in()  # the local AWS standing in for the account
     package = lambda_package.build(state.home() / "build")
+    looked_up = model is not None or training_only
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        # Importing the sagemaker SDK takes seconds: look the image up while init runs.
-        image = pool.submit(image_uri, s.region, s.instance_type or "ml.m5.large", model.algorithm,
-                            s.pytorch_version) if model else None
+        # Importing the sagemaker SDK takes seconds: look the images up while init runs.
+        image = pool.submit(image_uri, s.region, s.instance_type or "ml.m5.large",
+                            model.algorithm if model else DEFAULT_ALGORITHM,
+                            s.pytorch_version) if looked_up else None
+        training = pool.submit(training_images, s.region, s.pytorch_version,
+                               s.training_instance_type) if looked_up else None
         work = tf.sync_module(s.target)
-        if running:
-            tf.render_local_override(work, running.url, s.region, running.ca_bundle)
+        if stand_in:
+            tf.render_local_override(work, stand_in.url, s.region, stand_in.ca_bundle)
         else:
             (work / tf.OVERRIDE).unlink(missing_ok=True)
         if s.var_file:
             (work / "user.tfvars").write_text(s.var_file.read_text())
         else:
             (work / "user.tfvars").unlink(missing_ok=True)
-        echo(f"terraform init ({s.target}, {work})")
-        backend = os.environ.get(tf.BACKEND_CONFIG_ENV) if s.target == "aws" else None
-        tf.init(s.target, s.plugin_dir, Path(backend) if backend else None)
-        if model is None:
+        backend = remote_state.configured(s.region) if s.target == "aws" else None
+        echo(f"terraform init ({s.target}, {backend.describe() if backend else 'state in ' + str(work)})")
+        tf.init(s.target, s.plugin_dir, backend)
+        if init_only:
+            return {}
+        if training_only:
+            bucket = _local_bucket() if running else (s.bucket or _aws_bucket(s.region))
+            values = variables(s, None, image.result(), package, bucket, training.result())
+        elif model is None:
             values = _previous_variables(s.target)
         else:
             bucket = _local_bucket() if running else (s.bucket or _aws_bucket(s.region))
             if running and model.local_path is not None:
                 model.model_data_url = f"s3://{bucket}/dogs/models/{model.model_id}/model.tar.gz"
-            values = variables(s, model, image.result(), package, bucket)
+            values = variables(s, model, image.result(), package, bucket, training.result())
     tf.write_tfvars(s.target, values)
     return values
 
@@ -297,6 +318,29 @@ def deploy(s: Settings, model: Model, auto_approve: bool = False,
             tf.apply(s.target, var_files=files)
     result = tf.outputs(s.target)
     record(s.target, result)
+    return result
+
+
+def deploy_training(s: Settings, auto_approve: bool = False,
+                    confirm: Callable[[str], bool] | None = None,
+                    echo: Callable[[str], None] = print) -> dict:
+    """Before any model: apply only the bucket and the training role (TRAINING_MODULES), so that
+    `invoke train --target aws` has somewhere to upload and a role to run as."""
+    values = prepare(s, None, echo, training_only=True)
+    files = var_files(s.target)
+    if s.target == "aws" and BUCKET_ADDRESS not in tf.state_list(s.target):
+        _adopt_bucket(s, values, files, echo)
+    if s.target == "aws" and not auto_approve:
+        changes, _ = tf.plan(s.target, var_files=files, out="training.tfplan", resources=TRAINING_MODULES)
+        if changes and (confirm is None or not confirm("Apply these changes to AWS?")):
+            raise DeployError("not applied (answer yes, or pass --auto-approve)")
+        if changes:
+            tf.apply(s.target, plan_file="training.tfplan")
+    else:
+        tf.apply(s.target, var_files=files, resources=TRAINING_MODULES)
+    result = {k: v for k, v in tf.outputs(s.target).items() if k in ("bucket_name", "training_role_arn")}
+    deployments = state.read("deployments") or {}
+    record(s.target, {**deployments.get(s.target, {}), **result})
     return result
 
 

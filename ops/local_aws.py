@@ -212,6 +212,28 @@ def require() -> LocalAws:
     return running
 
 
+def stand_in() -> LocalAws | None:
+    """The local AWS, when AWS_ENDPOINT_URL and AWS_CA_BUNDLE point boto3 at it (client_env): `--target
+    aws` commands then talk to it as to an account, from any folder (a fresh clone included)."""
+    url, ca_bundle = os.environ.get("AWS_ENDPOINT_URL", ""), os.environ.get("AWS_CA_BUNDLE", "")
+    if not url.startswith(f"https://{HOST}:") or not Path(ca_bundle).is_file():
+        return None
+    from ops.moto_patches import HEALTH_PATH
+
+    context = ssl.create_default_context(cafile=ca_bundle)
+    try:
+        with urllib.request.urlopen(f"{url}{HEALTH_PATH}", timeout=10, context=context) as resp:
+            if resp.status != 200:
+                return None
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
+    return LocalAws(url, 0, int(url.rsplit(":", 1)[1]), ca_bundle)
+
+
+def stands_in_for_aws() -> bool:
+    return stand_in() is not None
+
+
 def client_env(running: LocalAws) -> dict[str, str]:
     """Environment for boto3 / the AWS CLI in another process to talk to the local AWS."""
     return {**CREDENTIALS, "AWS_ENDPOINT_URL": running.url, "AWS_CA_BUNDLE": running.ca_bundle}

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from ops import deploy, plan_summary
+from ops import deploy, plan_summary, reviewed_plan
 from ops import terraform as tf
 from training.errors import UserError
 from training.files import write_text_atomic
@@ -17,15 +17,20 @@ PLAN_FILE = "review.tfplan"
 
 
 def plan(s: deploy.Settings, model: deploy.Model | None, summary_path: str | Path | None = None,
-         *, destroy: bool = False, echo: Callable[[str], None] = print) -> bool:
-    """Plan (a destroy plan with `destroy`) and, with `summary_path`, write the summary there.
+         *, destroy: bool = False, save: bool = False, echo: Callable[[str], None] = print) -> bool:
+    """Plan (a destroy plan with `destroy`) and, with `summary_path`, write the summary there; with
+    `save`, keep the saved plan beside the remote state for `invoke apply-plan` (ops/reviewed_plan.py).
 
     Returns whether changes are pending."""
     title = f"Terraform plan: {s.target}{' (destroy)' if destroy else ''}"
     try:
+        if save:
+            reviewed_plan.tree_key()  # refuse a dirty tree before planning
         deploy.prepare(s, None if destroy else model, echo)
         changes, _ = tf.plan(s.target, var_files=deploy.var_files(s.target), destroy=destroy,
                              out=PLAN_FILE, echo=summary_path is None)
+        if save:
+            reviewed_plan.save(s, tf.workdir(s.target) / PLAN_FILE, echo)
         if summary_path is None:
             return changes
         plan_json = tf.show(s.target, PLAN_FILE, as_json=True)

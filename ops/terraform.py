@@ -24,7 +24,7 @@ from typing import Any, Iterator
 import jinja2
 from python_terraform import IsFlagged, IsNotFlagged, Terraform
 
-from ops import state
+from ops import remote_state, state
 from ops.config import PROJECT_ROOT
 from training.errors import UserError
 
@@ -34,8 +34,8 @@ DEFAULT_PLUGIN_DIR = Path("/opt/tf-plugins")
 PLUGIN_DIR_ENV = "DOGS_TF_PLUGIN_DIR"
 TFVARS = "terraform.tfvars.json"
 OVERRIDE = "providers_override.tf"
-BACKEND = "backend.tf"  # optional, a team's remote state (terraform/examples/backend.tf.example)
-BACKEND_CONFIG_ENV = "DOGS_TF_BACKEND_CONFIG"
+BACKEND = "backend.tf"  # the S3 backend block ops/remote_state.py writes when remote state is configured
+LOCK_TIMEOUT_ENV = "DOGS_TF_LOCK_TIMEOUT"
 # Every service the stack calls (the provider's endpoint names), pointed at the local AWS.
 LOCAL_SERVICES = ("apigateway", "applicationautoscaling", "cloudwatch", "iam", "lambda", "logs",
                   "s3", "sagemaker", "sts", "wafv2")
@@ -165,16 +165,38 @@ def _check(result: tuple[int, str, str], what: str, ok=(0,)) -> tuple[int, str, 
     return result
 
 
-def init(target: str, mirror: str | Path | None = None, backend_config: Path | None = None) -> None:
-    """`terraform init` in the target's working directory, offline from a mirror when there is one."""
+def init(target: str, mirror: str | Path | None = None,
+         backend: "remote_state.Backend | None" = None) -> None:
+    """`terraform init` in the target's working directory, offline from a mirror when there is one;
+    with `backend` (aws only), on the S3 backend it describes (ops/remote_state.py)."""
     mirror = plugin_dir(mirror)
     options: dict[str, Any] = {"reconfigure": IsNotFlagged, "upgrade": IsNotFlagged}
     if mirror:
         options["plugin_dir"] = str(mirror)
+    settings = None
+    if backend is not None:
+        if target != "aws":
+            raise TerraformError("remote state is for --target aws; the local target keeps its own")
+        from ops import local_aws
+
+        settings = str(remote_state.write(workdir(target), backend, local_aws.stand_in()))
     with _environment(target):
-        # A file path is passed as -backend-config=<file> (the S3 backend example in terraform/README.md).
-        _check(_client(target).init(backend_config=str(backend_config) if backend_config else None,
-                                    **options), "init")
+        # A file path is passed as -backend-config=<file>.
+        _check(_client(target).init(backend_config=settings, **options), "init")
+
+
+def lock_timeout() -> str:
+    """How long a command waits for the state lock another run holds ($DOGS_TF_LOCK_TIMEOUT, e.g.
+    0s to fail at once; default 60s), then fails naming the holder."""
+    value = os.environ.get(LOCK_TIMEOUT_ENV, "").strip() or "60s"
+    if not re.fullmatch(r"\d+[smh]", value):
+        raise TerraformError(f"${LOCK_TIMEOUT_ENV} {value!r}: a duration such as 0s, 60s or 5m")
+    return value
+
+
+def remote(target: str) -> bool:
+    """Whether the target's working directory keeps its state in a remote backend."""
+    return (workdir(target) / BACKEND).is_file()
 
 
 def validate(target: str) -> None:
@@ -183,11 +205,13 @@ def validate(target: str) -> None:
 
 
 def plan(target: str, var_files: list[str] | None = None, destroy: bool = False,
-         out: str | None = None, echo: bool = True) -> tuple[bool, str]:
-    """`terraform plan -detailed-exitcode`; returns (changes pending, plan text)."""
+         out: str | None = None, echo: bool = True,
+         resources: list[str] | None = None) -> tuple[bool, str]:
+    """`terraform plan -detailed-exitcode` (optionally only `resources`); returns (changes pending, plan text)."""
     code, text = _stream(target, "plan", echo=echo, ok=(0, 2),
                          destroy=IsFlagged if destroy else IsNotFlagged, detailed_exitcode=IsFlagged,
-                         var_file=var_files or [TFVARS], out=out, lock_timeout="60s")
+                         var_file=var_files or [TFVARS], out=out, lock_timeout=lock_timeout(),
+                         **{"target": resources or []})
     return code == 2, text
 
 
@@ -195,20 +219,21 @@ def apply(target: str, var_files: list[str] | None = None, resources: list[str] 
           plan_file: str | None = None, echo: bool = True) -> str:
     """`terraform apply -auto-approve`: a saved plan, or the variables (optionally only `resources`)."""
     if plan_file:
-        return _stream(target, "apply", echo=echo, args=[plan_file], auto_approve=IsFlagged)[1]
+        return _stream(target, "apply", echo=echo, args=[plan_file], auto_approve=IsFlagged,
+                       lock_timeout=lock_timeout())[1]
     return _stream(target, "apply", echo=echo, auto_approve=IsFlagged, var_file=var_files or [TFVARS],
-                   **{"target": resources or []}, lock_timeout="60s")[1]
+                   **{"target": resources or []}, lock_timeout=lock_timeout())[1]
 
 
 def destroy(target: str, var_files: list[str] | None = None, echo: bool = True) -> str:
     """Destroy everything in the target's state: `apply -destroy` (python-terraform's destroy() sends
     -force, which Terraform 1.x rejects)."""
     return _stream(target, "apply", echo=echo, destroy=IsFlagged, auto_approve=IsFlagged,
-                   var_file=var_files or [TFVARS], lock_timeout="60s")[1]
+                   var_file=var_files or [TFVARS], lock_timeout=lock_timeout())[1]
 
 
 def state_list(target: str) -> list[str]:
-    if not (workdir(target) / "terraform.tfstate").exists():
+    if not remote(target) and not (workdir(target) / "terraform.tfstate").exists():
         return []
     with _environment(target):
         _, out, _ = _check(_client(target).cmd("state list"), "state list")
@@ -257,6 +282,9 @@ def _stream(workspace: str, command: str, echo: bool, ok=(0,), args: list[str] |
     tf.temp_var_files.clean_up()
     text = "".join(lines)
     if code not in ok:
+        locked = remote_state.lock_error(text, Path(tf.working_dir))
+        if locked:
+            raise locked
         raise TerraformError(f"terraform {command} failed: {diagnostics(text)}")
     return code, text
 

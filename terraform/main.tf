@@ -39,6 +39,17 @@ locals {
   }
 }
 
+# The serving stack needs a model; only the storage and training modules (`-target`, as
+# `invoke deploy --training-only` applies them before the first training job) can do without one.
+resource "terraform_data" "model" {
+  lifecycle {
+    precondition {
+      condition     = var.model_data_url != null && var.class_names != null
+      error_message = "model_data_url and class_names are required (`invoke deploy` reads both from the artifact); only the storage and training modules apply without them."
+    }
+  }
+}
+
 module "storage" {
   source = "./modules/storage"
 
@@ -57,6 +68,15 @@ module "iam" {
   image_uri            = var.image_uri
   endpoint_name        = local.endpoint_name
   lambda_function_name = local.lambda_function_name
+}
+
+module "training" {
+  source = "./modules/training"
+
+  name          = var.name
+  bucket_arn    = module.storage.bucket_arn
+  bucket_prefix = var.bucket_prefix
+  image_uris    = var.training_image_uris
 }
 
 module "endpoint" {

@@ -81,6 +81,11 @@ output "bucket_name" {
 }
 
 output "sagemaker_role_arn" {
-  description = "SageMaker execution role (training jobs may use it too)."
+  description = "SageMaker execution role of the endpoint (it may only read the artifact; training jobs use training_role_arn)."
   value       = module.iam.sagemaker_role_arn
+}
+
+output "training_role_arn" {
+  description = "SageMaker execution role of training and tuning jobs: `invoke train --target aws` uses it unless --role is given."
+  value       = module.training.role_arn
 }

@@ -69,11 +69,12 @@ variable "bucket_force_destroy" {
 
 # ---- Model
 variable "model_data_url" {
-  description = "s3:// URL of the trained model.tar.gz (from `invoke train`). A new URL rolls out a new model."
+  description = "s3:// URL of the trained model.tar.gz (from `invoke train`). A new URL rolls out a new model. Required, but for an apply of the storage and training modules alone before any model exists (`invoke deploy --training-only`)."
   type        = string
+  default     = null
 
   validation {
-    condition     = can(regex("^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/([^/]+/)*[^/]*model\\.tar\\.gz$", var.model_data_url))
+    condition     = var.model_data_url == null || can(regex("^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/([^/]+/)*[^/]*model\\.tar\\.gz$", var.model_data_url))
     error_message = "model_data_url must be an S3 URL of a model archive, s3://<bucket>/<key>/model.tar.gz."
   }
 }
@@ -90,11 +91,12 @@ variable "model_id" {
 }
 
 variable "class_names" {
-  description = "Breed display names in class-id order (classes.json), given to the Lambda as CLASS_NAMES."
+  description = "Breed display names in class-id order (classes.json), given to the Lambda as CLASS_NAMES. Required with model_data_url."
   type        = list(string)
+  default     = null
 
   validation {
-    condition     = length(var.class_names) >= 2 && alltrue([for c in var.class_names : length(trimspace(c)) > 0])
+    condition     = try(length(var.class_names) >= 2 && alltrue([for c in var.class_names : length(trimspace(c)) > 0]), var.class_names == null)
     error_message = "class_names must list at least two non-empty breed names."
   }
 }
@@ -130,6 +132,12 @@ variable "inference_environment" {
   description = "Extra environment of the inference container; its entries win over the stack's (SAGEMAKER_PROGRAM, SAGEMAKER_MODEL_SERVER_WORKERS, DOGS_INFERENCE_THREADS, OMP_NUM_THREADS...)."
   type        = map(string)
   default     = {}
+}
+
+variable "training_image_uris" {
+  description = "ECR images the training role may pull: the SageMaker PyTorch training image of aws.pytorch_version and the built-in algorithm's (`invoke deploy` looks them up); empty: none (no training job can start)."
+  type        = list(string)
+  default     = []
 }
 
 # ---- Endpoint

@@ -345,11 +345,11 @@ def test_dry_run_works_without_a_role(cfg, training_inputs, mocked_aws, dogs_hom
     cfg.aws["role_arn"] = ""
     result, lines = _train(cfg, training_inputs, mocked_aws, algorithm="builtin", dry_run=True)
     assert result["request"]["RoleArn"].endswith("SET-aws.role_arn")
-    assert any(line.startswith("note: no SageMaker execution role") for line in lines)
+    assert any(line.startswith("note: no SageMaker training role") for line in lines)
 
 
 @pytest.mark.parametrize("change, overrides, error, words", [
-    ({"role_arn": ""}, {}, UserError, "no SageMaker execution role: set aws.role_arn"),
+    ({"role_arn": ""}, {}, UserError, "no SageMaker training role: create it with `invoke deploy --target aws --training-only`"),
     ({"bucket": "not-created-bucket"}, {}, AwsError, "s3://not-created-bucket does not exist"),
     ({}, {"backbone": "efficientnet_lite0"}, UserError, "needs --algorithm pytorch"),
     ({}, {"epochs": 0}, UserError, "epochs: 0 is out of range"),
@@ -377,3 +377,13 @@ def test_missing_photos_are_reported(cfg, training_inputs, mocked_aws, dogs_home
     next(images.rglob("*.jpg")).unlink()
     with pytest.raises(UserError, match="1 photos listed in the LST files are missing"):
         _train(cfg, training_inputs, mocked_aws, algorithm="builtin")
+
+
+def test_the_stacks_training_role_is_the_default_and_role_overrides_it(cfg, training_inputs, mocked_aws,
+                                                                     captured, dogs_home):
+    stack_role = f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:role/dog-breeds-training"
+    state.record("deployments", {"aws": {"training_role_arn": stack_role}})
+    cfg.aws["role_arn"] = ""
+    _train(cfg, training_inputs, mocked_aws, algorithm="builtin")
+    _train(cfg, training_inputs, mocked_aws, algorithm="builtin", overrides={"role_arn": ROLE})
+    assert [r["RoleArn"] for r in captured] == [stack_role, ROLE]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from ops import config, deploy, lambda_package, sagemaker_images, state
+from ops import config, deploy, lambda_package, model_record, sagemaker_images, state
 from tests.fixtures.terraform_stack import CLASS_FOLDERS
 from training import classmap
 from training.errors import UserError
@@ -164,7 +164,7 @@ def test_the_class_map_is_read_from_the_artifact(tmp_path):
     text = classmap.to_json(classmap.from_folders(CLASS_FOLDERS)).encode()
     archive = _artifact_tar(tmp_path / "model.tar.gz", [(_info("classes.json", size=len(text)), text)])
 
-    assert deploy._class_names(None, {}, archive) == [c.name for c in classmap.from_json(text.decode())]
+    assert model_record.read(archive).class_names == [c.name for c in classmap.from_json(text.decode())]
 
 
 @pytest.mark.parametrize("member,message", [
@@ -177,4 +177,4 @@ def test_a_hostile_artifact_is_refused_before_its_class_map_is_read(tmp_path, me
     archive = _artifact_tar(tmp_path / "model.tar.gz", [member])
 
     with pytest.raises(UserError, match=message):
-        deploy._class_names(None, {}, archive)
+        model_record.read(archive)
