@@ -16,9 +16,12 @@ MAX_AGE_S = "600"  # browsers keep the preflight 10 minutes: one Lambda call per
 
 
 def request_origin(event: dict[str, Any]) -> str:
-    for key, value in (event.get("headers") or {}).items():
-        if key.lower() == "origin":
-            return value or ""
+    headers = event.get("headers")
+    if not isinstance(headers, dict):  # a malformed event: the predict route answers it (a 500)
+        return ""
+    for key, value in headers.items():
+        if isinstance(key, str) and key.lower() == "origin":
+            return value if isinstance(value, str) else ""
     return ""
 
 
