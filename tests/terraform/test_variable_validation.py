@@ -17,6 +17,7 @@ BAD = {
     "serverless": ({"memory_size_in_mb": 1500}, "var.serverless"),
     "stage_name": ("be ta", "var.stage_name"),
     "lambda": ({"timeout": 30}, "var.lambda"),
+    "cors_allowed_origins": (["https://app.example.com/"], "var.cors_allowed_origins"),
 }
 
 
