@@ -137,6 +137,10 @@ def _record_endpoint_pid(stack, pid: int) -> None:
 
 def test_no_request_is_lost_or_hangs(endpoint_outage):
     load, _, _, _, deadline_s = endpoint_outage
+    statuses = [status for _, status, _, _ in load.results]
+    print(f"\nendpoint outage under {CLIENTS} clients: {len(statuses)} requests, "
+          f"{statuses.count(200)} x 200, {statuses.count(503)} x 503, {len(load.failures)} failed, "
+          f"slowest {max(e for *_, e in load.results):.2f} s (deadline {deadline_s:g} s)")
     assert not load.failures, load.failures[:5]
     assert len(load.results) > CLIENTS
     assert max(elapsed for *_, elapsed in load.results) < deadline_s
