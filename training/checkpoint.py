@@ -55,6 +55,8 @@ def save(folder: str | Path, state: dict[str, Any]) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / FILENAME
+    for stale in folder.glob(f".{FILENAME}.*.tmp"):  # half a file from a run killed while writing
+        stale.unlink(missing_ok=True)
     with replacing(path) as tmp:
         torch.save(plain({**state, "rng": rng_states()}), tmp)
     return path

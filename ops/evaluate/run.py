@@ -1,10 +1,15 @@
 """`invoke evaluate`: photos of an LST → predictions (cached) → metrics → the report folder."""
 from __future__ import annotations
 
+import errno
+import os
+import sqlite3
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -16,6 +21,9 @@ from ops.evaluate.report import build_metrics, write_report
 from ops.evaluate.sources import EvaluationError, PredictionSource
 from training import classmap, metrics as m
 from training.classmap import BreedClass
+
+_DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG}
+LOW_SPACE_BYTES = 1024 * 1024  # below this, a failed write is put down to a full disk
 
 
 @dataclass
@@ -43,8 +51,10 @@ def evaluate(lst: str | Path, data: str | Path, out: str | Path, source: Predict
         raise EvaluationError(f"{data}: no such images folder (--data)")
     classes = resolve_classes(source, lst, classes_path)
     photos, skipped = scan(lst, data, len(classes), options.workers, options.progress)
-    with PredictionCache(cache_path or default_cache()) as cache:
-        preds = predict_all(photos, data, source, cache, options.workers, options.progress)
+    cache_path = Path(cache_path or default_cache())
+    with disk_errors(f"the prediction cache {cache_path}", cache_path.parent, cache_path):
+        with PredictionCache(cache_path) as cache:
+            preds = predict_all(photos, data, source, cache, options.workers, options.progress)
     predicted_at = time.perf_counter()
     if preds.rejected:  # refused by the service: reported like a corrupt photo
         skipped += [Skipped(p.index, p.path, preds.rejected[p.sha256]) for p in photos
@@ -67,9 +77,42 @@ def evaluate(lst: str | Path, data: str | Path, out: str | Path, source: Predict
                            context=context)
     report["images"].update(predicted_now=preds.predicted, from_cache=preds.cached)
     report["timing_s"] = {"predict": round(predicted_at - started, 3)}
-    write_report(report, photos, probs, data, out)
+    with disk_errors(f"the report folder {out}", out, cache_path):
+        write_report(report, photos, probs, data, out)
     report["timing_s"]["total"] = round(time.perf_counter() - started, 3)
     return report
+
+
+@contextmanager
+def disk_errors(what: str, folder: Path, cache_path: Path) -> Iterator[None]:
+    """A full or failing disk as one clear error: what could not be written, how much room is left,
+    and that the predictions committed so far stay in the cache for the rerun (SQLite commits each
+    batch in one transaction)."""
+    try:
+        yield
+    except (sqlite3.OperationalError, OSError) as exc:
+        if isinstance(exc, OSError) and exc.errno not in _DISK_ERRNOS:
+            raise
+        if isinstance(exc, sqlite3.OperationalError) and not any(
+                word in str(exc) for word in ("disk", "full", "I/O")):
+            raise EvaluationError(f"{what}: {exc}") from None
+        free = _free_bytes(folder)
+        room = (f"no space left on the device ({free} bytes free)" if free is not None
+                and free < LOW_SPACE_BYTES else "a disk error")
+        raise EvaluationError(
+            f"cannot write {what}: {room} ({exc}); the predictions made so far are kept in "
+            f"{cache_path}: free some space (or choose --out/--cache elsewhere) and run again to go "
+            "on from them") from None
+
+
+def _free_bytes(folder: Path) -> int | None:
+    for candidate in (folder, *folder.parents):
+        try:
+            stat = os.statvfs(candidate)
+        except OSError:
+            continue
+        return stat.f_bavail * stat.f_frsize
+    return None
 
 
 def resolve_classes(source: PredictionSource, lst: Path,

@@ -137,6 +137,10 @@ def _record_endpoint_pid(stack, pid: int) -> None:
 
 def test_no_request_is_lost_or_hangs(endpoint_outage):
     load, _, _, _, deadline_s = endpoint_outage
+    statuses = [status for _, status, _, _ in load.results]
+    print(f"\nendpoint outage under {CLIENTS} clients: {len(statuses)} requests, "
+          f"{statuses.count(200)} x 200, {statuses.count(503)} x 503, {len(load.failures)} failed, "
+          f"slowest {max(e for *_, e in load.results):.2f} s (deadline {deadline_s:g} s)")
     assert not load.failures, load.failures[:5]
     assert len(load.results) > CLIENTS
     assert max(elapsed for *_, elapsed in load.results) < deadline_s
@@ -158,10 +162,11 @@ def test_the_api_recovers_when_the_endpoint_returns(endpoint_outage):
     assert after and all(status == 200 for status in after), after[:20]
 
 
-def deploy_stopped_mid_apply(home: Path, after_creating: int = 6) -> tuple[int, str]:
+def deploy_stopped_mid_apply(home: Path, var_file: Path, after_creating: int = 6) -> tuple[int, str]:
     """`invoke deploy` sent SIGTERM (to its process group) once `after_creating` resources are being
     created; (exit status, output)."""
-    proc = subprocess.Popen([sys.executable, "-m", "invoke", "deploy", "--target", "local"],
+    proc = subprocess.Popen([sys.executable, "-m", "invoke", "deploy", "--target", "local",
+                             "--var-file", str(var_file)],
                             cwd=PROJECT_ROOT, env={**os.environ, "DOGS_HOME": str(home)},
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
@@ -185,9 +190,10 @@ def restarted_aws(served_stack, endpoint_outage):
     assert invoke(home, "local.down", timeout=60).returncode == 0
     assert invoke(home, "local.up", timeout=120).returncode == 0
     seen["serve_after_restart"] = invoke(home, "serve", "--background", timeout=300)
-    seen["stopped_deploy"] = deploy_stopped_mid_apply(home)
-    seen["rerun"] = invoke(home, "deploy", "--target", "local")
-    seen["plan"] = invoke(home, "plan", "--target", "local", timeout=600)
+    var_file = str(served_stack.var_file)
+    seen["stopped_deploy"] = deploy_stopped_mid_apply(home, served_stack.var_file)
+    seen["rerun"] = invoke(home, "deploy", "--target", "local", "--var-file", var_file)
+    seen["plan"] = invoke(home, "plan", "--target", "local", "--var-file", var_file, timeout=600)
     seen["serve"] = invoke(home, "serve", "--background", timeout=300)
     served_stack.refresh()
     return seen
