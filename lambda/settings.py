@@ -6,9 +6,11 @@ import os
 from dataclasses import dataclass
 from typing import Mapping
 
-# Lambda's synchronous invocation payload limit: 6 MB for the whole event.
-# https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
-DEFAULT_MAX_BODY_BYTES = 6 * 1024 * 1024
+# The defaults are Terraform's (terraform/variables.tf `limits`, which always sets them; a test holds
+# the two equal): 4 MiB of body, a serverless invocation's payload limit (the default endpoint type;
+# Lambda's own synchronous payload limit is 6 MB for the whole event,
+# https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html).
+DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
 
 
 class SettingsError(RuntimeError):
@@ -20,10 +22,10 @@ class Settings:
     endpoint_name: str
     class_names: tuple[str, ...]
     model_id: str = ""
-    max_images: int = 16
+    max_images: int = 8
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_image_pixels: int = 40_000_000
-    endpoint_timeout_seconds: float = 10.0
+    endpoint_timeout_seconds: float = 20.0
     connect_timeout_seconds: float = 2.0
     endpoint_max_attempts: int = 2
     concurrency: int = 8

@@ -332,9 +332,9 @@ variable "stage_name" {
 }
 
 variable "binary_media_types" {
-  description = "Request content types API Gateway hands to the Lambda base64-encoded."
+  description = "Request content types API Gateway hands to the Lambda base64-encoded: the raw image types the Lambda accepts (lambda/payload.py IMAGE_TYPES)."
   type        = list(string)
-  default     = ["image/jpeg", "image/png", "image/webp", "application/octet-stream"]
+  default     = ["image/jpeg", "image/png", "application/x-image", "application/octet-stream"]
 }
 
 variable "throttle" {

