@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from ops import lambda_package, local_aws, model_record, remote_state, sagemaker_images, state
+from ops import hosting_cost, lambda_package, local_aws, model_record, remote_state, sagemaker_images, state
 from ops import terraform as tf
 from ops.aws_training import ALGORITHMS
 from ops.config import AWS_DEFAULTS, Config
@@ -304,6 +304,7 @@ def deploy(s: Settings, model: Model, auto_approve: bool = False,
             echo(f"upload {model.local_path} -> {model.model_data_url}")
             upload_artifact(model)
     else:
+        echo(cost_note(s, values))
         if BUCKET_ADDRESS not in tf.state_list(s.target):
             _adopt_bucket(s, values, files, echo)
         if not auto_approve:
@@ -344,6 +345,14 @@ def deploy_training(s: Settings, auto_approve: bool = False,
     return result
 
 
+def cost_note(s: Settings, values: dict) -> str:
+    """What the endpoint will bill (ops/hosting_cost.py), said before anything is applied."""
+    note = hosting_cost.describe(values)
+    if s.var_file:
+        note += f"; {s.var_file.name} may change the endpoint's settings: not counted here"
+    return note
+
+
 def _adopt_bucket(s: Settings, values: dict, files: list[str], echo: Callable[[str], None]) -> None:
     """A bucket of the stack's name that `invoke train --target aws` made is imported, not recreated."""
     bucket = values.get("bucket_name")
@@ -373,7 +382,7 @@ def destroy(s: Settings, keep_bucket: bool, auto_approve: bool = False,
             echo: Callable[[str], None] = print) -> list[str]:
     """Destroy the stack; returns the addresses removed. On aws the bucket (training data) stays
     unless keep_bucket is False."""
-    prepare(s, None, echo)
+    values = prepare(s, None, echo)
     resources = [r for r in tf.state_list(s.target) if not re.search(r"(^|\.)data\.", r)]
     if not resources:
         echo(f"nothing deployed to {s.target}")
@@ -383,6 +392,8 @@ def destroy(s: Settings, keep_bucket: bool, auto_approve: bool = False,
     echo("will destroy:\n  " + "\n  ".join(doomed))
     if kept:
         echo("will keep (state forgotten, resources stay): " + ", ".join(kept))
+    if s.target == "aws":
+        echo(hosting_cost.stops_billing(values, keep_bucket))
     if not auto_approve and (confirm is None or not confirm(f"Destroy {len(doomed)} resources?")):
         raise DeployError("not destroyed (answer yes, or pass --auto-approve)")
     for address in kept:
