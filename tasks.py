@@ -339,10 +339,11 @@ def _print_outputs(outputs: dict, show_api_key: bool) -> None:
 @task(help={**_DEPLOY_HELP, "auto_approve": "aws: apply without asking (local never asks)",
             "show_api_key": "print the API key too",
             "training_only": "before the first model: apply only the bucket and the training role "
-                             "(`invoke train --target aws` then uses it)"})
+                             "(`invoke train --target aws` then uses it)",
+            "model": "deploy an earlier model by its id (`invoke models` lists them)"})
 def deploy(c, target="local", model_data=None, classes=None, endpoint_type=None, instance_type=None,
            var_file=None, plugin_dir=None, auto_approve=False, show_api_key=False, algorithm=None,
-           training_only=False):
+           training_only=False, model=None):
     """Deploy the trained model: Terraform applies the endpoint, Lambda and API; prints the URL."""
     import time
 
@@ -356,12 +357,50 @@ def deploy(c, target="local", model_data=None, classes=None, endpoint_type=None,
             print(f"bucket {made.get('bucket_name')}, training role {made.get('training_role_arn')}; "
                   + ("next: invoke train --target aws" if target == "aws" else "(the local AWS)"))
             return
-        model = ops_deploy.find_model(model_data, classes, algorithm,
-                                      ops_deploy.s3_reader(s.target, s.region))
-        outputs = ops_deploy.deploy(s, model, auto_approve=auto_approve, confirm=_confirm)
+        if model and model_data:
+            raise Exit("error: give --model ID or --model-data, not both", code=2)
+        chosen = ops_deploy.model_from_history(model) if model else ops_deploy.find_model(
+            model_data, classes, algorithm, ops_deploy.s3_reader(s.target, s.region))
+        outputs = ops_deploy.deploy(s, chosen, auto_approve=auto_approve, confirm=_confirm)
     _print_outputs(outputs, show_api_key)
     print(f"deployed to {target} in {time.monotonic() - started:.0f} s; "
           f"`invoke destroy --target {target}` tears it down")
+
+
+@task
+def models(c):
+    """List the models trained and deployed: id, where it lives, when, validation accuracy, where it serves."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from ops import model_history
+
+    table = Table(title="models (newest first)")
+    for column in ("model id", "artifact", "deployed", "validation accuracy", "serves on"):
+        table.add_column(column, overflow="fold")
+    for row in model_history.rows():
+        accuracy = row.get("validation_accuracy")
+        table.add_row(row["model_id"], str(row.get("model_data_url") or ""),
+                      f"{row['deployed_at']} ({row['target']})" if row.get("deployed_at") else "trained, not deployed",
+                      f"{accuracy:.1%}" if isinstance(accuracy, (int, float)) else "",
+                      ", ".join(row["serves"]))
+    Console().print(table)
+
+
+@task(help={"target": _DEPLOY_HELP["target"], "plugin_dir": _DEPLOY_HELP["plugin_dir"],
+            "auto_approve": "aws: apply without asking"})
+def rollback(c, target="local", plugin_dir=None, auto_approve=False):
+    """Serve the model deployed before the current one again (a deploy: blue/green, alarms roll back)."""
+    from ops import deploy as ops_deploy
+    from ops import model_history
+
+    with user_errors():
+        s = _deploy_settings(target, None, None, None, plugin_dir)
+        earlier = model_history.previous(target)
+        print(f"rolling back {target} to {earlier['model_id']} (deployed {earlier['deployed_at']})")
+        outputs = ops_deploy.deploy(s, ops_deploy.model_from_history(earlier["model_id"]),
+                                    auto_approve=auto_approve, confirm=_confirm)
+    _print_outputs(outputs, show_api_key=False)
 
 
 @task(name="plan", help={

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from ops import lambda_package, local_aws, model_record, remote_state, sagemaker_images, state
+from ops import (hosting_cost, lambda_package, local_aws, model_history, model_record, remote_state,
+                 sagemaker_images, state)
 from ops import terraform as tf
 from ops.aws_training import ALGORITHMS
 from ops.config import AWS_DEFAULTS, Config
@@ -42,6 +43,7 @@ class Model:
     class_names: list[str]
     local_path: Path | None = None  # uploaded to the local AWS's S3 for target local
     algorithm: str = DEFAULT_ALGORITHM  # what trained it: pytorch (our script) or builtin (SageMaker's)
+    validation_accuracy: float | None = None  # from the artifact's record, when read
 
 
 @dataclass
@@ -111,8 +113,9 @@ def find_model(model_data: str | None = None, classes: str | None = None,
     names = [c.name for c in classmap.load(source)] if source else record.class_names
     recorded = artifact.get("algorithm") or (record.algorithm if record else None)
     model_id = artifact.get("model_id") or (record.model_id if record else None)
+    accuracy = (record.metrics.get("validation_accuracy") if record else None)
     return Model(model_data, _model_id(model_id, model_data), names, local_path,
-                 _algorithm(algorithm, recorded))
+                 _algorithm(algorithm, recorded), accuracy)
 
 
 def _record(local_path: Path | None, model_data: str, s3: Callable[[], Any] | None):
@@ -304,6 +307,7 @@ def deploy(s: Settings, model: Model, auto_approve: bool = False,
             echo(f"upload {model.local_path} -> {model.model_data_url}")
             upload_artifact(model)
     else:
+        echo(cost_note(s, values))
         if BUCKET_ADDRESS not in tf.state_list(s.target):
             _adopt_bucket(s, values, files, echo)
         if not auto_approve:
@@ -318,7 +322,15 @@ def deploy(s: Settings, model: Model, auto_approve: bool = False,
             tf.apply(s.target, var_files=files)
     result = tf.outputs(s.target)
     record(s.target, result)
+    model_history.record_deployed(s.target, model, model.validation_accuracy)
     return result
+
+
+def model_from_history(model_id: str) -> Model:
+    """An earlier deployed model, as recorded (its artifact is in S3 where it was served from)."""
+    entry = model_history.find(model_id)
+    return Model(entry["model_data_url"], entry["model_id"], entry["class_names"], None, entry["algorithm"],
+                 entry.get("validation_accuracy"))
 
 
 def deploy_training(s: Settings, auto_approve: bool = False,
@@ -342,6 +354,14 @@ def deploy_training(s: Settings, auto_approve: bool = False,
     deployments = state.read("deployments") or {}
     record(s.target, {**deployments.get(s.target, {}), **result})
     return result
+
+
+def cost_note(s: Settings, values: dict) -> str:
+    """What the endpoint will bill (ops/hosting_cost.py), said before anything is applied."""
+    note = hosting_cost.describe(values)
+    if s.var_file:
+        note += f"; {s.var_file.name} may change the endpoint's settings: not counted here"
+    return note
 
 
 def _adopt_bucket(s: Settings, values: dict, files: list[str], echo: Callable[[str], None]) -> None:
@@ -373,7 +393,7 @@ def destroy(s: Settings, keep_bucket: bool, auto_approve: bool = False,
             echo: Callable[[str], None] = print) -> list[str]:
     """Destroy the stack; returns the addresses removed. On aws the bucket (training data) stays
     unless keep_bucket is False."""
-    prepare(s, None, echo)
+    values = prepare(s, None, echo)
     resources = [r for r in tf.state_list(s.target) if not re.search(r"(^|\.)data\.", r)]
     if not resources:
         echo(f"nothing deployed to {s.target}")
@@ -383,6 +403,8 @@ def destroy(s: Settings, keep_bucket: bool, auto_approve: bool = False,
     echo("will destroy:\n  " + "\n  ".join(doomed))
     if kept:
         echo("will keep (state forgotten, resources stay): " + ", ".join(kept))
+    if s.target == "aws":
+        echo(hosting_cost.stops_billing(values, keep_bucket))
     if not auto_approve and (confirm is None or not confirm(f"Destroy {len(doomed)} resources?")):
         raise DeployError("not destroyed (answer yes, or pass --auto-approve)")
     for address in kept:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from ops import deploy, plan_summary, reviewed_plan
+from ops import deploy, hosting_cost, plan_summary, reviewed_plan
 from ops import terraform as tf
 from training.errors import UserError
 from training.files import write_text_atomic
@@ -26,7 +26,10 @@ def plan(s: deploy.Settings, model: deploy.Model | None, summary_path: str | Pat
     try:
         if save:
             reviewed_plan.tree_key()  # refuse a dirty tree before planning
-        deploy.prepare(s, None if destroy else model, echo)
+        values = deploy.prepare(s, None if destroy else model, echo)
+        if s.target == "aws":
+            echo(hosting_cost.stops_billing(values, keep_bucket=True) if destroy
+                 else deploy.cost_note(s, values))
         changes, _ = tf.plan(s.target, var_files=deploy.var_files(s.target), destroy=destroy,
                              out=PLAN_FILE, echo=summary_path is None)
         if save:

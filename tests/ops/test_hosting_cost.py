@@ -1,0 +1,46 @@
+"""The endpoint's cost said before deploy and destroy, from the stack's variables and the dated table."""
+from __future__ import annotations
+
+import pytest
+
+from ops import hosting_cost
+
+
+def test_realtime_is_instance_price_times_count_per_hour_and_month():
+    text = hosting_cost.describe({"endpoint_type": "realtime",
+                                  "realtime": {"instance_type": "ml.m5.xlarge", "initial_instance_count": 2}})
+    # 0.23 $/h x 2 = 0.46 $/h; x 730 h = 335.80 $
+    assert "2 x ml.m5.xlarge at $0.23/h = $0.460 per hour, $335.80 per month" in text
+    assert "us-east-1 prices as of 2024-06" in text
+
+
+def test_realtime_defaults_are_terraforms():
+    assert "1 x ml.m5.large at $0.115/h = $0.115 per hour, $83.95 per month" in \
+        hosting_cost.describe({"endpoint_type": "realtime"})
+
+
+def test_serverless_bills_per_request_and_nothing_while_idle():
+    text = hosting_cost.describe({})  # the default endpoint type
+    # 3 GB x 1 s x 0.00002 $/GB-s x 1e6 = 60.00 $ per million requests
+    assert "serverless, 3072 MB: nothing while idle; $60.00 per million requests" in text
+    # API Gateway 3.50 + Lambda 0.20 + 0.25 GB x 1 s x 0.0000166667 x 1e6 = 7.87
+    assert "about $7.87 per million" in text
+
+
+def test_provisioned_concurrency_bills_by_the_hour():
+    text = hosting_cost.describe({"serverless": {"memory_size_in_mb": 2048, "provisioned_concurrency": 2}})
+    # 2 x 2 GB x 3600 s x 0.0000048 = 0.0691 $/h
+    assert "2 provisioned: $0.069 per hour" in text
+
+
+def test_an_unknown_instance_type_says_so():
+    text = hosting_cost.describe({"endpoint_type": "realtime", "realtime": {"instance_type": "ml.p5.48xlarge"}})
+    assert "unknown: no price for ml.p5.48xlarge" in text
+
+
+@pytest.mark.parametrize("keep, words", [(True, "the bucket stays: S3 bills"),
+                                         (False, "the bucket and its objects go too")])
+def test_destroy_says_what_stops_billing(keep, words):
+    text = hosting_cost.stops_billing({"endpoint_type": "realtime"}, keep_bucket=keep)
+    assert text.startswith("Billing stops for: the endpoint (real-time, 1 x ml.m5.large")
+    assert words in text
