@@ -137,7 +137,7 @@ def batched_invoke(model, max_batch: int = 8, max_wait_s: float = 0.002,
             prepared = time.perf_counter()
             with lane:
                 waited = time.perf_counter()
-                probabilities = model.forward(item[None])[0]
+                probabilities = model.outputs(item[None])[0]
             done = time.perf_counter()
             timing.values = {"preprocess": prepared - started, "queue": waited - prepared,
                              "forward": done - waited}
@@ -145,7 +145,7 @@ def batched_invoke(model, max_batch: int = 8, max_wait_s: float = 0.002,
 
         invoke.timing = timing
         return invoke
-    batcher = MicroBatcher(model.forward, max_batch=max_batch, max_wait_s=max_wait_s, lanes=lanes)
+    batcher = MicroBatcher(model.outputs, max_batch=max_batch, max_wait_s=max_wait_s, lanes=lanes)
 
     def batched(body: bytes, content_type: str, accept: str = "application/json") -> bytes:
         started = time.perf_counter()
