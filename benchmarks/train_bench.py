@@ -32,7 +32,8 @@ from ops.state import home, write_json_atomic  # noqa: E402
 from ops.train_cli import local_hyperparameters  # noqa: E402
 from training.classmap import from_folders, to_json  # noqa: E402
 from training.lst import LstEntry, write_lst  # noqa: E402
-from unseen_eval import artifact_accuracy, describe, untrained_head  # noqa: E402
+from unseen_eval import (artifact_accuracy, describe, describe_known_breed, known_breed_figures,  # noqa: E402
+                         untrained_head)
 
 
 def write_folds(images: Path, out: Path, folds: int, seed: int) -> int:
@@ -71,6 +72,9 @@ def main() -> int:
     parser.add_argument("--set", default="", help="hyperparameter overrides k=v,k=v")
     parser.add_argument("--eval-data", type=Path, help="also score each model on this folder (one folder per "
                         "breed, e.g. ../shared/data/unseen-val/Images) beside the untrained head")
+    parser.add_argument("--unknown-data", type=Path, action="append", default=[],
+                        help="with --eval-data: photos of no breed of the model (other breeds, non-dogs; "
+                        "repeatable): the known-breed score's AUROC and rates at the stored threshold")
     parser.add_argument("--out", default=str(home() / "bench" / "train_bench.json"))
     args = parser.parse_args()
     cfg = config_mod.load(args.config)
@@ -105,8 +109,12 @@ def main() -> int:
             }
             if args.eval_data:
                 figures["eval"] = artifact_accuracy(run.artifact, args.eval_data)
-                print(describe(f"fold {fold} trained model on {args.eval_data}:", figures["eval"]),
-                      flush=True)
+                print(describe(f"fold {fold} trained model on {args.eval_data}:", figures["eval"])
+                      + f", ECE {figures['eval']['ece']:.4f}", flush=True)
+                figures["calibration"] = m.get("calibration")
+            if args.eval_data and args.unknown_data:
+                figures["known_breed"] = known_breed_figures(run.artifact, args.eval_data, args.unknown_data)
+                print("\n".join(describe_known_breed(figures["known_breed"])), flush=True)
             runs.append(figures)
             print(json.dumps(figures), flush=True)
     accuracies = [r["best_validation_accuracy"] for r in runs]

@@ -14,7 +14,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from feature_cache import features, folder_photos  # noqa: E402
+from feature_cache import PHOTO_SUFFIXES, features, folder_photos  # noqa: E402
 from training import metrics  # noqa: E402
 from training.classmap import display_name  # noqa: E402
 from training.model import imagenet_index  # noqa: E402
@@ -68,6 +68,48 @@ def artifact_accuracy(artifact: Path, data: Path) -> dict:
     probs, labels, _ = artifact_probabilities(artifact, data)
     return {**figure(int((probs.argmax(1) == labels).sum()), len(labels)),
             "ece": metrics.calibration(probs, labels)["ece"]}
+
+
+def any_photos(folder: Path) -> list[Path]:
+    """Every photo under `folder` (any depth), sorted."""
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in PHOTO_SUFFIXES)
+
+
+def verdicts(model, photos: list[Path]) -> tuple[np.ndarray, np.ndarray]:
+    """(known-breed scores, is_known_breed) of each photo, as the endpoint answers them (verbose)."""
+    answers = [model.predict_verbose(p.read_bytes(), "image/png" if p.suffix.lower() == ".png" else "image/jpeg")
+               for p in photos]
+    if any("known_breed_score" not in a for a in answers):
+        raise SystemExit("the model has no known-breed score (trained with known_breed_score=0, or "
+                         "before it existed)")
+    return (np.array([a["known_breed_score"] for a in answers]),
+            np.array([a["is_known_breed"] for a in answers], dtype=bool))
+
+
+def known_breed_figures(artifact: Path, known: Path, unknown: list[Path]) -> dict:
+    """AUROC of the known-breed score, known photos against each unknown folder, and the rates at the
+    model's stored threshold: the share of known photos accepted, of unknown ones rejected."""
+    from ops.artifact import load_artifact
+
+    model = load_artifact(artifact)
+    known_scores, known_accepted = verdicts(model, any_photos(known))
+    result = {"threshold": model.description["known_breed"]["threshold"], "known": str(known),
+              "known_photos": int(known_scores.size), "known_accepted": figure(
+                  int(known_accepted.sum()), int(known_accepted.size)), "unknown": []}
+    for folder in unknown:
+        scores, accepted = verdicts(model, any_photos(folder))
+        result["unknown"].append({"folder": str(folder), "photos": int(scores.size),
+                                  "auroc": metrics.auroc(known_scores, scores),
+                                  "rejected": figure(int((~accepted).sum()), int(accepted.size))})
+    return result
+
+
+def describe_known_breed(f: dict) -> list[str]:
+    lines = [describe(f"known-breed threshold {f['threshold']:.4f}: {f['known']} accepted",
+                      f["known_accepted"])]
+    for u in f["unknown"]:
+        lines.append(f"  {u['folder']}: AUROC {u['auroc']:.4f}; " + describe("rejected", u["rejected"]))
+    return lines
 
 
 def describe(name: str, f: dict) -> str:

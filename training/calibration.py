@@ -31,7 +31,7 @@ def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
 
     optimizer.step(closure)
     low, high = TEMPERATURE_RANGE
-    value = float(log_t.exp())
+    value = float(log_t.detach().exp())
     return min(high, max(low, value)) if math.isfinite(value) else 1.0
 
 
