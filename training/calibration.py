@@ -17,8 +17,9 @@ from training import metrics
 TEMPERATURE_RANGE = (0.05, 20.0)
 
 
-def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
-    """The T in TEMPERATURE_RANGE that minimises mean cross-entropy of softmax(logits / T)."""
+def fit_temperature(logits: torch.Tensor, labels: torch.Tensor, low: float = TEMPERATURE_RANGE[0]) -> float:
+    """The T in [low, TEMPERATURE_RANGE[1]] that minimises mean cross-entropy of softmax(logits / T)
+    (the likelihood is unimodal in log T, so the bounded optimum is the clipped unbounded one)."""
     logits, labels = logits.detach().double(), labels.detach().long()
     log_t = torch.zeros((), dtype=torch.float64, requires_grad=True)
     optimizer = torch.optim.LBFGS([log_t], lr=0.5, max_iter=200, line_search_fn="strong_wolfe")
@@ -30,9 +31,9 @@ def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
         return loss
 
     optimizer.step(closure)
-    low, high = TEMPERATURE_RANGE
+    high = TEMPERATURE_RANGE[1]
     value = float(log_t.detach().exp())
-    return min(high, max(low, value)) if math.isfinite(value) else 1.0
+    return min(high, max(low, value)) if math.isfinite(value) else max(low, 1.0)
 
 
 def expected_calibration_error(logits: torch.Tensor, labels: torch.Tensor, temperature: float = 1.0) -> float:
@@ -50,10 +51,12 @@ def known_breed_threshold(scores: torch.Tensor | np.ndarray, accept: float) -> f
 
 
 def calibrate(logits: torch.Tensor, labels: torch.Tensor, scores: torch.Tensor | None, *,
-              temperature_scaling: bool, accept: float) -> dict:
+              temperature_scaling: bool, accept: float, min_temperature: float = TEMPERATURE_RANGE[0]) -> dict:
     """{"temperature", "ece_before", "ece_after", "photos", "known_breed": {threshold, ...} | None}."""
-    temperature = fit_temperature(logits, labels) if temperature_scaling else 1.0
-    result = {"temperature": temperature, "photos": int(len(labels)),
+    fitted = fit_temperature(logits, labels) if temperature_scaling else None
+    temperature = max(min_temperature, fitted) if fitted is not None else 1.0
+    result = {"temperature": temperature, "fitted_temperature": fitted, "min_temperature": min_temperature,
+              "photos": int(len(labels)),
               "ece_before": expected_calibration_error(logits, labels),
               "ece_after": expected_calibration_error(logits, labels, temperature), "known_breed": None}
     if scores is not None:

@@ -147,6 +147,11 @@ SPECS: dict[str, Spec] = {
     "temperature_scaling": Spec(
         int, 1, "1: fit a softmax temperature on the validation photos (calibrated probabilities, the "
         "same top-1) and serve with it", choices=(0, 1), builtin=False),
+    "min_temperature": Spec(
+        float, 1.0, "lowest temperature temperature_scaling may choose; 1: it may soften the probabilities, "
+        "never sharpen them (validation photos an ImageNet backbone was pretrained on look easier than new "
+        "photos: on unseen-val a fitted 0.74 raised the ECE from 0.024 to 0.037)", low=0.05, high=20,
+        builtin=False),
     "data_workers": Spec(
         int, -1, "processes that decode and augment images for each training process; -1: "
         "automatic (on a GPU, its share of the CPU cores less one, at most 8; on a CPU, none: "

@@ -246,7 +246,8 @@ def calibrate(run: Run, net: models.Classifier, loader) -> dict[str, Any]:
     """Fit the temperature and the known-breed threshold on the validation photos; set them on `net`."""
     logits, scores, labels = validation_outputs(run, net, loader)
     result = calibration.calibrate(logits, labels, scores, accept=run.hps["known_breed_accept"],
-                                   temperature_scaling=bool(run.hps["temperature_scaling"]))
+                                   temperature_scaling=bool(run.hps["temperature_scaling"]),
+                                   min_temperature=run.hps["min_temperature"])
     net.temperature = result["temperature"]
     net.known_breed_threshold = (result["known_breed"] or {}).get("threshold")
     log(run, f"temperature {result['temperature']:.3f}: validation ECE {result['ece_before']:.4f} -> "

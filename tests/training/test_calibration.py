@@ -52,3 +52,12 @@ def test_the_threshold_and_its_validation_rate_are_reported():
     known = result["known_breed"]
     assert known["accept_target"] == 0.95 and known["validation_accepted"] >= 0.95
     assert known["threshold"] == pytest.approx(float(scores[10]))
+
+
+def test_the_temperature_never_goes_below_its_floor():
+    logits, labels = overconfident(sharpen=0.5)  # an underconfident model: the fit would sharpen
+    free = calibration.calibrate(logits, labels, None, temperature_scaling=True, accept=0.99)
+    floored = calibration.calibrate(logits, labels, None, temperature_scaling=True, accept=0.99,
+                                    min_temperature=1.0)
+    assert free["temperature"] == pytest.approx(0.5, rel=0.1)
+    assert floored["temperature"] == 1.0 and floored["fitted_temperature"] == free["temperature"]

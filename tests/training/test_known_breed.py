@@ -106,10 +106,10 @@ def test_the_served_probabilities_use_the_stored_temperature(tiny_artifact, tmp_
     (folder / "model.onnx").unlink()  # PyTorch applies model.json's temperature itself
     description = json.loads((folder / "model.json").read_text())
     _, jpeg = next(iter(photos.values()))
-    fitted = np.array(load_artifact(folder).predict(jpeg))
-    description["temperature"] = 1.0
-    (folder / "model.json").write_text(json.dumps(description))
-    plain = np.array(load_artifact(folder).predict(jpeg))
-    t = artifact_json(tiny_artifact, "model.json")["temperature"]
-    rescaled = np.exp(np.log(plain) / t)
-    assert np.abs(fitted - rescaled / rescaled.sum()).max() < 1e-4
+    answers = {}
+    for t in (1.0, 2.0):
+        (folder / "model.json").write_text(json.dumps({**description, "temperature": t}))
+        answers[t] = np.array(load_artifact(folder).predict(jpeg))
+    softened = np.exp(np.log(answers[1.0]) / 2.0)
+    assert np.abs(answers[2.0] - softened / softened.sum()).max() < 1e-5
+    assert answers[2.0].max() < answers[1.0].max()
