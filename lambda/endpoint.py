@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 
 # The built-in algorithm's content type, which the original used; our inference.py accepts it too.
 CONTENT_TYPE = "application/x-image"
+# Asks a model with a known-breed score for {probabilities, known_breed_score, is_known_breed}; a model
+# without one ignores the parameter and answers the probability array (both are read below).
 SIGNING_NAME = "sagemaker"  # the runtime signs as "sagemaker" (botocore's service model)
 _THROTTLED = {"ThrottlingException", "Throttling", "TooManyRequestsException", "ModelNotReadyException"}
 _UNAVAILABLE = {"ServiceUnavailable", "ValidationError", "InternalFailure", "InternalDependencyException"}
@@ -259,11 +261,25 @@ def make_client(settings: Settings) -> RuntimeClient:
     return RuntimeClient(settings)
 
 
+@dataclass(frozen=True)
+class ModelAnswer:
+    """The endpoint's answer for one image: class probabilities, and the known-breed verdict if any."""
+    probabilities: list[float]
+    known_breed_score: float | None = None
+    is_known_breed: bool | None = None
+
+
 def probabilities(client: RuntimeClient, settings: Settings, image: bytes, index: int,
                   deadline: float | None = None) -> list[float]:
     """The endpoint's probability list for one image, or the ApiError that says why not."""
+    return answer(client, settings, image, index, deadline).probabilities
+
+
+def answer(client: RuntimeClient, settings: Settings, image: bytes, index: int,
+           deadline: float | None = None) -> ModelAnswer:
+    """The endpoint's answer for one image, or the ApiError that says why not."""
     try:
-        body = client.invoke(settings.endpoint_name, image, CONTENT_TYPE, "application/json", deadline)
+        body = client.invoke(settings.endpoint_name, image, CONTENT_TYPE, settings.endpoint_accept, deadline)
     except RuntimeError_ as exc:
         raise _from_runtime_error(exc, index) from None
     except (DeadlineExceeded, ReadTimeout):
@@ -275,7 +291,7 @@ def probabilities(client: RuntimeClient, settings: Settings, image: bytes, index
     except (ConnectFailed, ConnectionLost):
         raise EndpointUnavailable("the model endpoint cannot be reached; try again shortly",
                                   retry_after=5) from None
-    return _parse_probabilities(body, len(settings.class_names))
+    return _parse_answer(body, len(settings.class_names))
 
 
 def _from_runtime_error(exc: RuntimeError_, index: int) -> ApiError:
@@ -322,9 +338,27 @@ def _short(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
-def _parse_probabilities(body: bytes, num_classes: int) -> list[float]:
+def _parse_answer(body: bytes, num_classes: int) -> ModelAnswer:
+    """The probability array (the built-in contract), or the verbose object around it."""
     try:
         values: Any = json.loads(body)
+    except (ValueError, RecursionError):
+        raise ModelFailed("the model endpoint answered something other than a probability list") from None
+    if not isinstance(values, dict):
+        return ModelAnswer(_parse_probabilities(values, num_classes))
+    probs = _parse_probabilities(values.get("probabilities"), num_classes)
+    score, known = values.get("known_breed_score"), values.get("is_known_breed")
+    if score is None and known is None:
+        return ModelAnswer(probs)
+    if (isinstance(score, bool) or not isinstance(score, (int, float)) or not isinstance(known, bool)
+            or not 0.0 <= float(score) <= 1.0):
+        raise ModelFailed("the model endpoint answered a known-breed score that is not a number in "
+                          "[0, 1] with a boolean verdict")
+    return ModelAnswer(probs, float(score), known)
+
+
+def _parse_probabilities(values: Any, num_classes: int) -> list[float]:
+    try:
         if values and isinstance(values[0], list):  # a batch of one
             values = values[0]
         probs = [float(v) for v in values]

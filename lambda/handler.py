@@ -1,7 +1,8 @@
 """API Gateway (REST, proxy) → SageMaker endpoint → labelled breeds. Lambda handler: `handler.handler`.
 
 POST /predict with an image (JSON base64, a list of them, or a raw JPEG/PNG body) answers
-`{"predictions": [{"top": [{"breed", "class_id", "probability"}, ...]}], "model": "<model id>"}`; with
+`{"predictions": [{"top": [{"breed", "class_id", "probability"}, ...]}], "model": "<model id>"}`; a model
+with a known-breed score adds `known_breed_score` and `is_known_breed` to each prediction. With
 `?format=original` the original project's answer, `[[p0, ..., pN-1], ...]` (class-id order, no labels).
 Every client error is `{"error": {"code", "message"}}` with its status; see api/openapi.yaml.
 Module level holds only the standard library: a cheap cold start. botocore (boto3's core, in every Lambda
@@ -73,10 +74,10 @@ class Predictor:
             "model": self.settings.model_id}))
         return response
 
-    def _predict(self, images: list[bytes], deadline: float | None) -> list[list[float]]:
+    def _predict(self, images: list[bytes], deadline: float | None) -> list[endpoint.ModelAnswer]:
         if len(images) == 1:  # in this thread: no hand-over; the client keeps to the deadline
-            return [endpoint.probabilities(self.client, self.settings, images[0], 0, deadline)]
-        futures = [self.pool.submit(endpoint.probabilities, self.client, self.settings, image, i,
+            return [endpoint.answer(self.client, self.settings, images[0], 0, deadline)]
+        futures = [self.pool.submit(endpoint.answer, self.client, self.settings, image, i,
                                     deadline) for i, image in enumerate(images)]
         results = []
         for future in futures:  # in request order: the first failing image decides the error
@@ -90,18 +91,22 @@ class Predictor:
                                       "deadline") from None
         return results
 
-    def _answer(self, probs: list[list[float]], request: payload.PredictionRequest) -> Any:
+    def _answer(self, answers: list[endpoint.ModelAnswer], request: payload.PredictionRequest) -> Any:
         if request.response_format == "original":
-            return original_body(probs)
-        return self._body(probs, request.top_k, request.raw)
+            return original_body([answer.probabilities for answer in answers])
+        return self._body(answers, request.top_k, request.raw)
 
-    def _body(self, probs: list[list[float]], top_k: int, raw: bool) -> dict[str, Any]:
+    def _body(self, answers: list[endpoint.ModelAnswer], top_k: int, raw: bool) -> dict[str, Any]:
         names = self.settings.class_names
         predictions = []
-        for p in probs:
+        for answer in answers:
+            p = answer.probabilities
             ranked = sorted(range(len(p)), key=p.__getitem__, reverse=True)[:top_k]
             item: dict[str, Any] = {"top": [{"breed": names[i], "class_id": i,
                                              "probability": round(p[i], 6)} for i in ranked]}
+            if answer.known_breed_score is not None:
+                item["is_known_breed"] = answer.is_known_breed
+                item["known_breed_score"] = round(answer.known_breed_score, 6)
             if raw:
                 item["probabilities"] = p
             predictions.append(item)

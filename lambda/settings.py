@@ -11,6 +11,10 @@ from typing import Mapping
 # Lambda's own synchronous payload limit is 6 MB for the whole event,
 # https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html).
 DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
+# What the Lambda asks the endpoint for: this project's inference.py answers `verbose=true` with the
+# known-breed verdict beside the probabilities. Terraform sets plain JSON for the built-in algorithm's
+# image, whose documented accept types are its own.
+VERBOSE_ACCEPT = "application/json; verbose=true"
 
 
 class SettingsError(RuntimeError):
@@ -32,6 +36,7 @@ class Settings:
     default_top_k: int = 5
     log_level: str = "INFO"
     cors_allowed_origins: tuple[str, ...] = ()  # browser origins that may read answers; () sends no CORS
+    endpoint_accept: str = VERBOSE_ACCEPT
     endpoint_url: str | None = None  # None: botocore's own resolution (AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME)
 
     @classmethod
@@ -58,6 +63,7 @@ class Settings:
                 default_top_k=int(env.get("DEFAULT_TOP_K", cls.default_top_k)),
                 log_level=env.get("LOG_LEVEL", cls.log_level).upper(),
                 cors_allowed_origins=_origins(env.get("CORS_ALLOWED_ORIGINS", "[]")),
+                endpoint_accept=env.get("ENDPOINT_ACCEPT", cls.endpoint_accept),
             )
         except KeyError as exc:
             raise SettingsError(f"environment variable {exc.args[0]} is not set") from None

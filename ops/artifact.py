@@ -25,6 +25,7 @@ from typing import Any
 
 from training.errors import UserError
 
+VERBOSE_JSON = "application/json; verbose=true"  # the answer with the known-breed fields
 _loaded = 0  # distinct module names, so two artifacts can be loaded side by side
 _IMPORT_LOCK = threading.RLock()  # one artifact's code imported at a time (sys.modules is swapped)
 # A model artifact is a few files (weights, ONNX, JSON, code): far below these; a tar bomb is not.
@@ -92,6 +93,12 @@ class LoadedModel:
             return json.loads(self.invoke(body, content_type))
         return [float(p) for p in self.forward(self.prepare(body, content_type)[None])[0]]
 
+    def predict_verbose(self, body: bytes, content_type: str = "application/x-image") -> dict:
+        """{probabilities[, known_breed_score, is_known_breed]} for one image, as the endpoint answers an
+        Accept of `application/json; verbose=true`."""
+        answer = json.loads(self.invoke(body, content_type, VERBOSE_JSON))
+        return answer if isinstance(answer, dict) else {"probabilities": answer}
+
     # The in-process endpoint's path (ops.local_endpoint.laned_invoke), for artifacts whose
     # inference.py has `preprocess` and `forward`: invoke = respond(forward(prepare(body)[None])[0]).
     @property
@@ -106,11 +113,18 @@ class LoadedModel:
 
     def forward(self, batch):
         """Probabilities (N, classes) for a float32 batch (N, 3, H, W)."""
+        return self.outputs(batch)[:, :len(self.classes)]
+
+    def outputs(self, batch):
+        """The handler's forward rows (N, classes [+ 1]): probabilities [, known-breed score]."""
         return self.handlers.forward(batch, self.model)
 
-    def respond(self, probabilities, accept: str = "application/json") -> bytes:
+    def respond(self, outputs, accept: str = "application/json") -> bytes:
+        """The answer's body for one `outputs` row, as the handler's transform_fn would write it."""
         self.handlers.response_type(accept)
-        return json.dumps([float(p) for p in probabilities]).encode()
+        if hasattr(self.handlers, "answer"):
+            return self.handlers.answer(outputs, self.model, accept).encode()
+        return json.dumps([float(p) for p in outputs]).encode()
 
 
 class _ToolkitWorker:

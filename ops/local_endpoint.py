@@ -66,11 +66,11 @@ def laned_invoke(model, lanes: int) -> Callable[[bytes, str, str], bytes]:
         prepared = time.perf_counter()
         with lane:
             waited = time.perf_counter()
-            probabilities = model.forward(item[None])[0]
+            outputs = model.outputs(item[None])[0]
         done = time.perf_counter()
         timing.values = {"preprocess": prepared - started, "queue": waited - prepared,
                          "forward": done - waited}
-        return model.respond(probabilities, accept)
+        return model.respond(outputs, accept)
 
     invoke.timing = timing
     return invoke

@@ -26,9 +26,12 @@ class PhotoResult:
     top: list[dict[str, Any]] = field(default_factory=list)
     model: str = ""
     error: dict[str, str] | None = None
+    is_known_breed: bool | None = None  # None: the model has no known-breed score
+    known_breed_score: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {"path": self.path, "status": self.status, "model": self.model, "top": self.top,
+                "is_known_breed": self.is_known_breed, "known_breed_score": self.known_breed_score,
                 "error": self.error}
 
 
@@ -72,7 +75,9 @@ def _result(photo: Path, response) -> PhotoResult:
                              "check --api-key and --url")
     if response.status_code == 200:
         prediction = body["predictions"][0]
-        return PhotoResult(str(photo), 200, prediction["top"], body.get("model", ""))
+        return PhotoResult(str(photo), 200, prediction["top"], body.get("model", ""),
+                           is_known_breed=prediction.get("is_known_breed"),
+                           known_breed_score=prediction.get("known_breed_score"))
     error = body.get("error") or {"code": "http_error",
                                   "message": body.get("message") or response.text[:200]}
     return PhotoResult(str(photo), response.status_code, error=error)
@@ -122,8 +127,8 @@ def tables(results: list[PhotoResult]):
             yield Text(f"{result.path}: HTTP {result.status} {result.error['code']}: "
                        f"{result.error['message']}", style="red")
             continue
-        table = Table(title="/".join(Path(result.path).parts[-2:]), title_justify="left", caption=f"model {result.model}",
-                      caption_justify="left")
+        table = Table(title="/".join(Path(result.path).parts[-2:]), title_justify="left",
+                      caption=f"model {result.model}{known_breed_caption(result)}", caption_justify="left")
         table.add_column("#", justify="right")
         table.add_column("breed")
         table.add_column("probability", justify="right")
@@ -133,6 +138,14 @@ def tables(results: list[PhotoResult]):
             table.add_row(str(rank), item["breed"], f"{p:.1%}", "█" * round(p * 20),
                           style="bold" if rank == 1 else None)
         yield table
+
+
+def known_breed_caption(result: PhotoResult) -> str:
+    """`; one of its breeds (score 0.97)` / `; NOT one of its breeds (score 0.01)`, or nothing."""
+    if result.is_known_breed is None:
+        return ""
+    verdict = "one of its breeds" if result.is_known_breed else "NOT one of its breeds"
+    return f"; {verdict} (known-breed score {result.known_breed_score:.3f})"
 
 
 def expand_photos(spec: str, extra: list[str] = ()) -> list[Path]:

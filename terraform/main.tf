@@ -36,6 +36,8 @@ locals {
     DEFAULT_TOP_K            = tostring(var.limits.default_top_k)
     LOG_LEVEL                = var.limits.log_level
     CORS_ALLOWED_ORIGINS     = jsonencode(var.cors_allowed_origins)
+    # inference.py's answer with the known-breed verdict; the built-in image's own JSON otherwise
+    ENDPOINT_ACCEPT = var.algorithm == "builtin" ? "application/json" : "application/json; verbose=true"
   }
 }
 

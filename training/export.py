@@ -73,17 +73,28 @@ def class_map(lst_channel: str | Path, entries: list[LstEntry]) -> list[BreedCla
             for i, f in sorted(folders.items())]
 
 
-def model_description(model_id: str, hps: dict[str, Any], num_classes: int) -> dict[str, Any]:
+def model_description(model_id: str, hps: dict[str, Any], num_classes: int,
+                      model: torch.nn.Module | None = None) -> dict[str, Any]:
     channels, height, width = (int(v) for v in hps["image_shape"].split(","))
     mean, std = normalisation(hps["backbone"])
-    return {
+    description = {
         "model_id": model_id, "backbone": hps["backbone"], "num_layers": hps["num_layers"],
         "num_classes": num_classes, "image_shape": [channels, height, width], "weights": WEIGHTS,
         "preprocessing": {"resize": max(hps["resize"], height, width), "crop": [height, width],
                           "mean": list(mean), "std": list(std)},
         "output": "JSON array of class probabilities in class-id order",
         "torch_version": torch.__version__,
+        "temperature": float(getattr(model, "temperature", 1.0)),
     }
+    known = getattr(model, "known_breed", None)
+    if known is not None:
+        description["known_breed"] = {
+            "method": "ImageNet classifier's probability mass on the breeds' ImageNet classes",
+            "imagenet_rows": [int(r) for r in known.rows.tolist()],
+            "threshold": model.known_breed_threshold,
+            "answer": "with Accept 'application/json; verbose=true': {probabilities, known_breed_score, "
+                      "is_known_breed (score >= threshold)}"}
+    return description
 
 
 def write_model_dir(model_dir: str | Path, *, model: torch.nn.Module, classes: list[BreedClass],
@@ -104,10 +115,10 @@ def write_model_dir(model_dir: str | Path, *, model: torch.nn.Module, classes: l
             f"dogs-{hps['backbone'].replace('_', '-')}-{time.strftime('%Y%m%d-%H%M%S')}-{digest}"
         onnx_check = export_onnx(model, staging / ONNX, check_images) if check_images is not None \
             else {"exported": False, "reason": "no check images given"}
-        description = model_description(model_id, hps, len(classes))
+        description = model_description(model_id, hps, len(classes), model)
         if onnx_check["exported"]:
-            description["onnx"] = {"file": ONNX, "opset": ONNX_OPSET, "output": "probabilities",
-                                   "max_abs_diff": onnx_check["max_abs_diff"]}
+            description["onnx"] = {"file": ONNX, "opset": ONNX_OPSET, "outputs": onnx_check["outputs"],
+                                   "output": "probabilities", "max_abs_diff": onnx_check["max_abs_diff"]}
         (staging / classmap.FILENAME).write_text(classmap.to_json(classes))
         _write_json(staging / "model.json", description)
         _write_json(staging / "metrics.json", {"model_id": model_id, **metrics,
@@ -136,26 +147,28 @@ def export_onnx(model: torch.nn.Module, path: Path, check_images: torch.Tensor,
     # computes with TF32 convolutions, whose probabilities differed from the CPU's by 2.2e-4 to 3.9e-4
     # for trained models on an H100, which dropped every export of a GPU-trained model.
     try:
-        probabilities = torch.nn.Sequential(copy.deepcopy(model).cpu().float(), torch.nn.Softmax(dim=1)).eval()
+        outputs = serving_outputs(model)
+        names = ["probabilities"] + (["known_breed_score"] if getattr(model, "known_breed", None)
+                                     is not None else [])
         images = check_images.cpu().float()
         with torch.inference_mode():
-            expected = probabilities(images).numpy()
+            expected = _as_list(outputs(images))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the exporter's notes on constant folding and the like
-            torch.onnx.export(probabilities, (images[:1],), str(path), dynamo=False,
-                              input_names=["images"], output_names=["probabilities"],
-                              dynamic_axes={"images": {0: "batch"}, "probabilities": {0: "batch"}},
+            torch.onnx.export(outputs, (images[:1],), str(path), dynamo=False,
+                              input_names=["images"], output_names=names,
+                              dynamic_axes={"images": {0: "batch"}, **{n: {0: "batch"} for n in names}},
                               opset_version=ONNX_OPSET)
         import onnxruntime as ort
 
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        got = session.run(None, {"images": images.numpy()})[0]
-        difference = float(abs(got - expected).max())
+        got = session.run(None, {"images": images.numpy()})
+        difference = max(float(abs(g - e.numpy()).max()) for g, e in zip(got, expected))
     except Exception as exc:  # an operator the exporter lacks, no onnx/onnxruntime: serve with torch
         path.unlink(missing_ok=True)
         warnings.warn(f"ONNX export dropped: {type(exc).__name__}: {str(exc)[:200]}")
         return {"exported": False, "reason": f"{type(exc).__name__}: {str(exc)[:200]}"}
-    result = {"exported": difference <= tolerance, "max_abs_diff": difference,
+    result = {"exported": difference <= tolerance, "max_abs_diff": difference, "outputs": names,
               "tolerance": tolerance, "checked_images": len(images)}
     if not result["exported"]:
         path.unlink(missing_ok=True)
@@ -163,6 +176,20 @@ def export_onnx(model: torch.nn.Module, path: Path, check_images: torch.Tensor,
         warnings.warn(f"ONNX export dropped: its probabilities differ from PyTorch's by up to "
                       f"{difference:.2e} (> {tolerance:g}) on {len(images)} photos")
     return result
+
+
+def serving_outputs(model: torch.nn.Module) -> torch.nn.Module:
+    """A float32 CPU copy of the classifier answering as serving does (probabilities [, scores])."""
+    from training.model import ServingOutputs
+
+    copied = copy.deepcopy(model).cpu().float()
+    if not hasattr(copied, "serve"):  # any network of logits
+        return torch.nn.Sequential(copied, torch.nn.Softmax(dim=1)).eval()
+    return ServingOutputs(copied).eval()
+
+
+def _as_list(outputs) -> list[torch.Tensor]:
+    return list(outputs) if isinstance(outputs, tuple) else [outputs]
 
 
 def copy_serving_code(code_dir: Path) -> None:

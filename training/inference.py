@@ -5,6 +5,10 @@ Copied into the model artifact as `code/inference.py`, with the modules it impor
 nothing at start). Like the built-in image-classification algorithm, it answers one image
 (`application/x-image`, `image/jpeg` or `image/png`) with a JSON array of class probabilities in class-id
 order. https://sagemaker.readthedocs.io/en/stable/frameworks/pytorch/using_pytorch.html#serve-a-pytorch-model
+A model with a known-breed score (model.json `known_breed`) answers an Accept of
+`application/json; verbose=true` (the parameter the built-in algorithm uses for its verbose answers) with
+`{"probabilities": [...], "known_breed_score": s, "is_known_breed": s >= threshold}`; plain JSON stays
+the array.
 
 Bad input is the client's fault and is answered so: each refusal is one of the toolkit's own error types
 (`sagemaker_inference.errors.BaseInferenceToolkitError`) with its HTTP status (415 content type, 406
@@ -16,7 +20,9 @@ SageMaker PyTorch image has none: there it runs with PyTorch; `DOGS_INFERENCE_BA
 it). Intra-op threads: `DOGS_INFERENCE_THREADS`, else the cores shared among the model server's workers
 (`SAGEMAKER_MODEL_SERVER_WORKERS`), so workers x threads = vCPUs. Terraform and the harness always set
 the workers: unset, TorchServe starts one per core while each would take every core. Beyond the contract,
-`preprocess(image, model)` and `forward(batch, model)` let a server batch requests.
+`preprocess(image, model)`, `forward(batch, model)` and `answer(outputs, model, accept)` let a server
+batch requests; `forward`'s rows are the class probabilities, then the known-breed score when the model
+has one.
 """
 from __future__ import annotations
 
@@ -99,12 +105,14 @@ class Predictor:
 
     def __init__(self, forward: Callable[[np.ndarray], np.ndarray], transform: ServingTransform,
                  classes: list[dict], description: dict, backend: str, network: Any = None):
-        self.forward = forward
+        self.forward = forward  # batch -> (N, classes [+ 1]): probabilities [, known-breed score]
         self.transform = transform
         self.classes = classes
         self.description = description
         self.backend = backend  # "onnxruntime" or "pytorch"
         self.network = network  # the torch module (PyTorch backend only)
+        known = description.get("known_breed") or {}
+        self.known_breed_threshold = known.get("threshold") if known else None
 
 
 def model_fn(model_dir: str) -> Predictor:
@@ -170,7 +178,9 @@ def _onnx_forward(path: str, threads: int, providers: list[str]) -> Callable[[np
     name = session.get_inputs()[0].name
 
     def forward(batch: np.ndarray) -> np.ndarray:
-        return session.run(None, {name: batch})[0]
+        outputs = session.run(None, {name: batch})
+        return outputs[0] if len(outputs) == 1 else np.concatenate(
+            [outputs[0], outputs[1].reshape(-1, 1)], axis=1)
 
     return forward
 
@@ -182,11 +192,14 @@ def _torch_network(model_dir: str, description: dict, num_classes: int, threads:
 
     if not torch.cuda.is_available():
         torch.set_num_threads(threads)
+    known = description.get("known_breed") or {}
     network = build_model(description["backbone"], num_classes=num_classes,
-                          num_layers=description.get("num_layers", 50), pretrained=False)
+                          num_layers=description.get("num_layers", 50), pretrained=False,
+                          known_breed_rows=known.get("imagenet_rows"))
     state = torch.load(os.path.join(model_dir, description["weights"]), map_location="cpu",
                        weights_only=True)
     network.load_state_dict(state)
+    network.temperature = float(description.get("temperature", 1.0))
     return network.eval().to(torch.device("cuda" if torch.cuda.is_available() else "cpu"))
 
 
@@ -197,8 +210,10 @@ def _torch_forward(network) -> Callable[[np.ndarray], np.ndarray]:
 
     def forward(batch: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
-            logits = network(torch.from_numpy(batch).to(device))
-            return torch.softmax(logits.float(), dim=1).cpu().numpy()
+            probabilities, scores = network.serve(torch.from_numpy(batch).to(device))
+            if scores is not None:
+                probabilities = torch.cat([probabilities, scores.float()[:, None]], dim=1)
+            return probabilities.cpu().numpy()
 
     return forward
 
@@ -285,13 +300,35 @@ def preprocess(image: Image.Image, model: Predictor, out: np.ndarray | None = No
 
 
 def forward(batch: np.ndarray, model: Predictor) -> np.ndarray:
-    """Class probabilities (N, classes) for a float32 batch (N, 3, H, W) of preprocessed images."""
+    """(N, classes [+ 1]) for a float32 batch (N, 3, H, W) of preprocessed images: the class
+    probabilities, then the known-breed score when the model has one."""
     return model.forward(np.ascontiguousarray(batch, dtype=np.float32))
 
 
 def predict(image: Image.Image, model: Predictor) -> list[float]:
     """Class probabilities of one decoded image."""
-    return forward(preprocess(image, model)[None], model)[0].tolist()
+    return forward(preprocess(image, model)[None], model)[0][:len(model.classes)].tolist()
+
+
+def verbose(accept: str | None) -> bool:
+    """Whether the Accept header asks for the verbose answer (`application/json; verbose=true`)."""
+    for part in (accept or "").split(",")[0].split(";")[1:]:
+        key, _, value = part.partition("=")
+        if key.strip().lower() == "verbose" and value.strip().strip('"').lower() in ("true", "1"):
+            return True
+    return False
+
+
+def answer(outputs, model: Predictor, accept: str | None) -> str:
+    """The JSON answer for one image's `forward` row: the probability array, or with a verbose Accept
+    and a known-breed score, {probabilities, known_breed_score, is_known_breed}."""
+    classes = len(model.classes)
+    probabilities = [float(p) for p in outputs[:classes]]
+    if model.known_breed_threshold is None or len(outputs) <= classes or not verbose(accept):
+        return json.dumps(probabilities)
+    score = min(1.0, max(0.0, float(outputs[classes])))
+    return json.dumps({"probabilities": probabilities, "known_breed_score": score,
+                       "is_known_breed": score >= model.known_breed_threshold})
 
 
 def response_type(accept: str | None) -> str:
@@ -312,7 +349,8 @@ def transform_fn(model: Predictor, request_body: bytes, content_type: str, accep
     """
     try:
         answer_type = response_type(accept)
-        return json.dumps(predict(decode_request(request_body, content_type), model)), answer_type
+        image = decode_request(request_body, content_type)
+        return answer(forward(preprocess(image, model)[None], model)[0], model, accept), answer_type
     except InferenceError as exc:
         if context is None:
             raise

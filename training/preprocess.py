@@ -15,7 +15,14 @@ from PIL import Image
 NORMALISATION: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
     "resnet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
     "efficientnet_lite0": ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
+    "efficientnet_lite1": ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
+    "efficientnet_lite2": ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
 }
+# the input size each backbone was pretrained at (square), and the short side resized to before the
+# centre crop: crop / 0.875, as ImageNet evaluation does
+NATIVE_SIZE: dict[str, int] = {"resnet": 224, "efficientnet_lite0": 224, "efficientnet_lite1": 240,
+                               "efficientnet_lite2": 260}
+CROP_FRACTION = 0.875
 # Pillow reduces by an integer factor first when shrinking at least this much (then resamples):
 # much faster on large photos, visually the same. https://pillow.readthedocs.io/en/stable/reference/Image.html#PIL.Image.Image.resize
 REDUCING_GAP = 3.0
@@ -23,6 +30,13 @@ REDUCING_GAP = 3.0
 
 def normalisation(backbone: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
     return NORMALISATION[backbone]
+
+
+def native_image_settings(backbone: str) -> dict:
+    """The eval transform's settings at the backbone's pretraining resolution (0.875 centre crop)."""
+    size = NATIVE_SIZE[backbone]
+    mean, std = NORMALISATION[backbone]
+    return {"resize": int(round(size / CROP_FRACTION)), "crop": (size, size), "mean": mean, "std": std}
 
 
 def eval_transform(*, resize: int, crop: tuple[int, int], mean, std):

@@ -32,7 +32,7 @@ import torch.distributed as dist  # noqa: E402
 from torch import nn  # noqa: E402
 from torch.utils.data import DataLoader, DistributedSampler, Subset, TensorDataset  # noqa: E402
 
-from training import checkpoint, data, environment, export, hyperparameters as hp  # noqa: E402
+from training import calibration, checkpoint, data, environment, export, hyperparameters as hp  # noqa: E402
 from training import loop, model as models, onnx_backbone  # noqa: E402
 from training.classmap import BreedClass  # noqa: E402
 from training.errors import UserError  # noqa: E402
@@ -219,11 +219,41 @@ def fit(run: Run) -> dict[str, Any]:
                "world_size": run.world_size, "device": describe_device(run.device)}
     if run.is_main:
         net.load_state_dict(state["best_model"])
+        metrics["calibration"] = calibrate(run, net, val_loader)
         export.write_model_dir(run.folders.model_dir, model=net, classes=run.classes, hps=hps,
                                metrics=metrics, check_images=check_images(run))
         log(run, f"model written to {run.folders.model_dir}")
     barrier(run)
     return metrics
+
+
+@torch.no_grad()
+def validation_outputs(run: Run, net: models.Classifier, loader):
+    """(logits (N, C), known-breed scores (N,) or None, labels (N,)) of this process's validation photos."""
+    net.eval()
+    logits, scores, labels = [], [], []
+    for inputs, targets in loader:
+        inputs = inputs.to(run.device)
+        features = inputs if run.hps["cache_features"] else net.backbone(inputs)
+        logits.append(net.head(features).float().cpu())
+        if net.known_breed is not None:
+            scores.append(net.known_breed(features).float().cpu())
+        labels.append(targets)
+    return torch.cat(logits), (torch.cat(scores) if scores else None), torch.cat(labels)
+
+
+def calibrate(run: Run, net: models.Classifier, loader) -> dict[str, Any]:
+    """Fit the temperature and the known-breed threshold on the validation photos; set them on `net`."""
+    logits, scores, labels = validation_outputs(run, net, loader)
+    result = calibration.calibrate(logits, labels, scores, accept=run.hps["known_breed_accept"],
+                                   temperature_scaling=bool(run.hps["temperature_scaling"]),
+                                   min_temperature=run.hps["min_temperature"])
+    net.temperature = result["temperature"]
+    net.known_breed_threshold = (result["known_breed"] or {}).get("threshold")
+    log(run, f"temperature {result['temperature']:.3f}: validation ECE {result['ece_before']:.4f} -> "
+             f"{result['ece_after']:.4f}" + (f"; known-breed threshold {net.known_breed_threshold:.4f}"
+                                             if scores is not None else ""))
+    return result
 
 
 def check_images(run: Run, count: int = 8) -> torch.Tensor:
@@ -261,9 +291,15 @@ def stop_reason(hps: dict[str, Any], history: list[dict[str, Any]]) -> str | Non
 def build_network(run: Run) -> models.Classifier:
     hps = run.hps
     names = [c.name for c in run.classes] if hps["head_init"] == "imagenet" else None
+    rows = (models.known_breed_rows([c.name for c in run.classes])
+            if hps["known_breed_score"] and hps["use_pretrained_model"] else None)
+    if hps["known_breed_score"] and hps["use_pretrained_model"] and rows is None:
+        log(run, "known_breed_score: not every breed is an ImageNet class; predictions carry no "
+                 "known-breed score")
     net = models.build_model(hps["backbone"], num_classes=len(run.classes),
                              num_layers=hps["num_layers"],
-                             pretrained=bool(hps["use_pretrained_model"]), class_names=names)
+                             pretrained=bool(hps["use_pretrained_model"]), class_names=names,
+                             known_breed_rows=rows)
     return net.to(run.device)
 
 

@@ -65,11 +65,38 @@ def test_a_signed_invoke_endpoint_request_reaches_the_runtime(modules):
     [sent] = runtime.requests
     assert sent["path"] == "/endpoints/dogs-live/invocations"
     assert sent["body"] == b"\xff\xd8jpeg" and sent["content_type"] == "application/x-image"
-    assert sent["headers"]["accept"] == "application/json"
+    assert sent["headers"]["accept"] == "application/json; verbose=true"  # asks for the known-breed fields
     auth = sent["headers"]["authorization"]
     assert auth.startswith("AWS4-HMAC-SHA256 Credential=") and "/us-east-1/sagemaker/aws4_request" in auth
     assert "host;" in auth and "x-amz-date" in auth and "Signature=" in auth
     assert sent["headers"]["x-amz-date"].endswith("Z")
+
+
+def test_a_verbose_answer_carries_the_known_breed_verdict(modules):
+    verbose = (200, {"Content-Type": "application/json"}, json.dumps(
+        {"probabilities": [0.25, 0.75], "known_breed_score": 0.125, "is_known_breed": False}).encode())
+    endpoint, config, client, _, server = serve(modules, [verbose])
+    try:
+        answer = endpoint.answer(client, config, b"img", 0)
+    finally:
+        server.close()
+    assert answer == endpoint.ModelAnswer([0.25, 0.75], 0.125, False)
+
+
+@pytest.mark.parametrize("fields", [{"known_breed_score": 1.5, "is_known_breed": True},
+                                    {"known_breed_score": "high", "is_known_breed": True},
+                                    {"known_breed_score": 0.5, "is_known_breed": "yes"},
+                                    {"known_breed_score": 0.5}],
+                         ids=["score-above-1", "score-text", "verdict-text", "verdict-missing"])
+def test_a_malformed_known_breed_verdict_is_the_models_failure(modules, fields):
+    body = json.dumps({"probabilities": [0.25, 0.75], **fields}).encode()
+    endpoint, config, client, _, server = serve(modules, [(200, {}, body)])
+    try:
+        with pytest.raises(Exception) as caught:
+            endpoint.answer(client, config, b"img", 0)
+    finally:
+        server.close()
+    assert caught.value.status == 502 and "known-breed" in caught.value.message
 
 
 def test_throttling_is_retried_then_succeeds(modules):
@@ -146,7 +173,7 @@ def test_the_signature_is_the_one_botocores_own_client_computes(modules, monkeyp
         endpoint.probabilities(client, config, b"same image", 0)
         boto3.client("sagemaker-runtime", endpoint_url=server.url, region_name="us-east-1").invoke_endpoint(
             EndpointName="dogs-live", Body=b"same image", ContentType="application/x-image",
-            Accept="application/json")
+            Accept=config.endpoint_accept)
     finally:
         server.close()
     ours, botocores = (r["headers"] for r in runtime.requests)

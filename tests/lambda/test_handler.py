@@ -180,3 +180,17 @@ TINY = base64.b64encode(jpeg_header(64, 64)).decode()
 def test_hostile_requests_are_client_errors_with_the_apis_error_body(predictor, body, query, status, code):
     response = predictor(event(body, query=query), Context())
     assert (response["statusCode"], strict_json(response["body"])["error"]["code"]) == (status, code)
+
+
+def test_each_prediction_says_whether_it_is_one_of_the_breeds(predictor, photos, tiny_artifact):
+    """Against the real local endpoint serving the tiny artifact (a known-breed score, a stored threshold)."""
+    import tarfile
+
+    with tarfile.open(tiny_artifact) as tar:
+        threshold = json.load(tar.extractfile("model.json"))["known_breed"]["threshold"]
+    images = [base64.b64encode(jpeg).decode() for _, jpeg in photos.values()]
+    response = predictor(event({"images": images}), Context())
+    assert response["statusCode"] == 200, response["body"]
+    for prediction in json.loads(response["body"])["predictions"]:
+        assert 0 <= prediction["known_breed_score"] <= 1 and prediction["top"]
+        assert prediction["is_known_breed"] == (prediction["known_breed_score"] >= threshold)

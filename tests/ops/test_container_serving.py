@@ -187,3 +187,16 @@ def _cmdline(process: psutil.Process) -> str:
         return " ".join(process.cmdline())
     except psutil.Error:  # a zombie, or already gone
         return ""
+
+
+def test_a_verbose_accept_gets_the_known_breed_verdict_through_torchserve(container, loaded_tiny, unseen_photos):
+    threshold = loaded_tiny.description["known_breed"]["threshold"]
+    for photo in unseen_photos[:4]:
+        body = photo.read_bytes()
+        status, content_type, answer = container.invoke(body, "application/x-image",
+                                                        "application/json; verbose=true")
+
+        assert (status, content_type) == (200, "application/json")
+        verdict = json.loads(answer)
+        assert verdict["is_known_breed"] == (verdict["known_breed_score"] >= threshold)
+        assert np.abs(np.array(verdict["probabilities"]) - loaded_tiny.predict(body)).max() <= 1e-4

@@ -81,3 +81,18 @@ def test_invoke_predict_missing_file_exits_2(local_api):
                          timeout=120)
     assert run.returncode == 2
     assert run.stderr.strip().splitlines()[-1] == "error: no such file: no/such.jpg"
+
+
+def test_predict_shows_whether_each_photo_is_one_of_the_breeds(local_api, photo_files):
+    url, key = local_api
+    _, good, _ = photo_files
+    results = predict_client.predict(url, key, good[:1], top_k=2)
+    [result] = results
+    assert isinstance(result.is_known_breed, bool) and 0 <= result.known_breed_score <= 1
+    assert result.as_dict()["known_breed_score"] == result.known_breed_score
+    console = Console(record=True, width=120)
+    for table in predict_client.tables(results):
+        console.print(table)
+    verdict = "one of its breeds" if result.is_known_breed else "NOT one of its breeds"
+    text = " ".join(console.export_text().split())  # the caption may wrap
+    assert f"{verdict} (known-breed score {result.known_breed_score:.3f})" in text

@@ -50,3 +50,12 @@ def test_every_binary_media_type_is_accepted_by_the_lambda(lambda_module):
     accepted = lambda_module("payload").IMAGE_TYPES
     assert listed and set(listed) <= accepted, set(listed) - accepted
     assert "application/x-image" in listed  # the type the API documents for raw images
+
+
+def test_the_lambda_asks_each_algorithms_image_for_what_it_answers(lambda_module):
+    """ENDPOINT_ACCEPT: the verbose answer only from this project's inference.py."""
+    main = (REPO / "terraform" / "main.tf").read_text()
+    expression = re.search(r"ENDPOINT_ACCEPT\s*=\s*(.+)", main).group(1)
+    builtin, pytorch = re.findall(r'"([^"]+)"', expression.split("==", 1)[1])[1:]
+    assert (builtin, pytorch) == ("application/json", lambda_module("settings").VERBOSE_ACCEPT)
+    assert lambda_module("settings").Settings.endpoint_accept == pytorch

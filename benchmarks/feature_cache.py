@@ -1,0 +1,83 @@
+"""Frozen-backbone features of a photo folder (centre crop as served, and its mirror image), cached on disk.
+
+    .venv/bin/python benchmarks/feature_cache.py --data ../shared/data/unseen-val/Images [--backbone B]
+
+Head-only recipes, the known-breed score and temperature scaling are all functions of these features, so
+the benchmarks compute them once per (backbone, folder) and keep them under `.dogs/bench/features/`. The
+ImageNet classifier (all 1000 rows) travels with them: the untrained head is its breeds' rows.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from ops.state import home  # noqa: E402
+from training import onnx_backbone  # noqa: E402
+from training.data import load_image  # noqa: E402
+from training.model import BACKBONES, build_model, imagenet_classifier  # noqa: E402
+from training.preprocess import eval_transform, native_image_settings  # noqa: E402
+
+PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+
+def folder_photos(data: Path) -> list[tuple[str, str]]:
+    """(breed folder, relative path) of every photo under `data`, breed folders sorted by name."""
+    return [(folder.name, f"{folder.name}/{p.name}") for folder in sorted(p for p in data.iterdir() if p.is_dir())
+            for p in sorted(folder.iterdir()) if p.suffix.lower() in PHOTO_SUFFIXES]
+
+
+def cache_path(data: Path, backbone: str) -> Path:
+    key = hashlib.sha256(str(data.resolve()).encode()).hexdigest()[:10]
+    return home() / "bench" / "features" / f"{backbone}-{data.resolve().name}-{key}.pt"
+
+
+@torch.no_grad()
+def features(data: Path, backbone: str = "efficientnet_lite0", *, refresh: bool = False) -> dict:
+    """{"centre", "mirror": (N, F), "folders": [breed folder], "paths", "imagenet": (weight, bias)}."""
+    path = cache_path(data, backbone)
+    if path.exists() and not refresh:
+        return torch.load(path, weights_only=True)
+    items = folder_photos(data)
+    net = build_model(backbone, num_classes=2, pretrained=True).eval()
+    settings = native_image_settings(backbone)
+    transform = eval_transform(**settings)
+    run = onnx_backbone.features_function(net.backbone, torch.get_num_threads())
+    centre, mirror, started = [], [], time.time()
+    for start in range(0, len(items), 32):
+        batch = torch.stack([transform(load_image(data / rel)) for _, rel in items[start:start + 32]])
+        centre.append(run(batch))
+        mirror.append(run(torch.flip(batch, dims=[3]).contiguous()))
+    weight, bias = imagenet_classifier(backbone)
+    result = {"centre": torch.cat(centre), "mirror": torch.cat(mirror),
+              "folders": [f for f, _ in items], "paths": [p for _, p in items],
+              "imagenet_weight": weight, "imagenet_bias": bias, "backbone": backbone,
+              "seconds": time.time() - started}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save(result, tmp)
+    tmp.replace(path)
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", required=True, type=Path, action="append", help="photo folder (repeatable)")
+    parser.add_argument("--backbone", default="efficientnet_lite0", choices=BACKBONES)
+    parser.add_argument("--refresh", action="store_true", help="recompute even when cached")
+    args = parser.parse_args()
+    for data in args.data:
+        f = features(data, args.backbone, refresh=args.refresh)
+        print(f"{data}: {len(f['paths'])} photos, {f['centre'].shape[1]} features, "
+              f"{f['seconds']:.1f} s -> {cache_path(data, args.backbone)}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
