@@ -138,7 +138,10 @@ def test_lambda_environment_is_the_handler_contract(cycle, first):
     assert json.loads(env["CLASS_NAMES"]) == [c.name for c in classmap.from_folders(CLASS_FOLDERS)]
     assert env["MODEL_ID"] == "run-1"
     assert set(env) == {"ENDPOINT_NAME", "CLASS_NAMES", "MODEL_ID", "MAX_IMAGES", "MAX_BODY_BYTES",
-                        "ENDPOINT_TIMEOUT_SECONDS", "DEFAULT_TOP_K", "LOG_LEVEL"}
+                        "ENDPOINT_TIMEOUT_SECONDS", "DEFAULT_TOP_K", "LOG_LEVEL", "CORS_ALLOWED_ORIGINS",
+                        "ENDPOINT_ACCEPT"}
+    assert json.loads(env["CORS_ALLOWED_ORIGINS"]) == []  # no browser origin unless asked
+    assert env["ENDPOINT_ACCEPT"] == "application/json; verbose=true"  # our inference.py's verdict
 
 
 def test_outputs_name_everything_clients_need(first):
