@@ -35,7 +35,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ops import config as config_mod
 from ops import s3sync, sagemaker_images, state, training_cost
-from ops.aws_clients import AwsError, account_id, aws_errors, session_for
+from ops.aws_clients import AwsError, account_id, aws_errors, s3_client, session_for
 from training import classmap
 from training import hyperparameters as hp
 from training import lst
@@ -166,7 +166,7 @@ def train_job(cfg: config_mod.Config, *, data_dir: str | Path, lst_dir: str | Pa
     described = wait_for_training_job(client, name, logs=session.client("logs"),
                                       poll_seconds=poll_seconds, sleep=sleep, echo=echo)
     if plan.algorithm == "builtin":
-        record_builtin_sidecars(plan, described, Path(lst_dir), session.client("s3"), echo=echo)
+        record_builtin_sidecars(plan, described, Path(lst_dir), s3_client(session), echo=echo)
     return record_artifact(described, plan.algorithm, echo=echo)
 
 
@@ -288,7 +288,7 @@ def resolve_bucket(settings: Mapping[str, Any], session, *, dry_run: bool,
 
 def _check_bucket(session, bucket: str) -> None:
     try:
-        session.client("s3").head_bucket(Bucket=bucket)
+        s3_client(session).head_bucket(Bucket=bucket)
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket"):
             with aws_errors(f"checking bucket s3://{bucket}"):
@@ -443,7 +443,7 @@ def _add_file(tar: tarfile.TarFile, path: Path, name: str) -> None:
 
 def upload_inputs(plan: JobPlan, session, *, echo: Callable[[str], None] = print) -> None:
     """Sync every planned upload to S3 (unchanged objects are skipped)."""
-    s3 = session.client("s3")
+    s3 = s3_client(session)
     with tempfile.TemporaryDirectory() as tmp:
         uploads = list(plan.uploads)
         if plan.source:

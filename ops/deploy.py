@@ -129,10 +129,10 @@ def s3_reader(target: str, region: str) -> Callable[[], Any]:
     """Makes the S3 client model records are read with: the local AWS's, or AWS's for `region`."""
     def make():
         if target == "local":
-            return local_aws.client("s3")
-        import boto3
+            return local_aws.s3_client()
+        from ops.aws_clients import s3_client
 
-        return boto3.client("s3", region_name=region)
+        return s3_client(region=region)
     return make
 
 
@@ -281,7 +281,7 @@ def var_files(target: str) -> list[str]:
 def upload_artifact(model: Model) -> None:
     """Put the local model.tar.gz where model_data_url says (local AWS), unless the same size is there."""
     bucket, key = S3_URL.match(model.model_data_url).groups()
-    s3 = local_aws.client("s3")
+    s3 = local_aws.s3_client()
     size = model.local_path.stat().st_size
     try:
         if s3.head_object(Bucket=bucket, Key=key)["ContentLength"] == size:
@@ -373,9 +373,9 @@ def _adopt_bucket(s: Settings, values: dict, files: list[str], echo: Callable[[s
 
 
 def _bucket_exists(bucket: str, region: str) -> bool:
-    import boto3
+    from ops.aws_clients import s3_client
 
-    s3 = boto3.client("s3", region_name=region)
+    s3 = s3_client(region=region)
     try:
         s3.head_bucket(Bucket=bucket)
         return True
