@@ -34,7 +34,7 @@ from typing import Any, Callable, Mapping
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ops import config as config_mod
-from ops import s3sync, sagemaker_images, state, training_cost
+from ops import naming, s3sync, sagemaker_images, state, training_cost
 from ops.aws_clients import AwsError, account_id, aws_errors, s3_client, session_for
 from training import classmap
 from training import hyperparameters as hp
@@ -47,7 +47,7 @@ ENTRY_POINT = "training/train.py"      # relative to SOURCE_ROOT, as SageMaker r
 CONTENT_TYPE = "application/x-image"
 CHECKPOINT_LOCAL_PATH = "/opt/ml/checkpoints"
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
-PROJECT_TAG = {"Key": "project", "Value": "dog-breeds"}
+PROJECT_TAG = {"Key": naming.PROJECT_TAG_KEY, "Value": naming.project_tags()[naming.PROJECT_TAG_KEY]}
 TERMINAL = ("Completed", "Failed", "Stopped")
 
 # Our script prints `validation:accuracy=0.912`; SageMaker turns matching log lines into metrics.
@@ -264,7 +264,7 @@ def count_classes(lst_dir: Path, entries: list[lst.LstEntry]) -> int:
 
 def job_name(algorithm: str) -> str:
     """Unique, sortable, at most 63 characters: dog-breeds-pytorch-20261127-154012-a1b2."""
-    return f"dog-breeds-{algorithm}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-" \
+    return f"{naming.NAME}-{algorithm}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-" \
            f"{secrets.token_hex(2)}"
 
 
@@ -275,12 +275,12 @@ def resolve_bucket(settings: Mapping[str, Any], session, *, dry_run: bool,
         bucket = settings["bucket"]
     else:
         try:
-            bucket = f"dog-breeds-{account_id(session)}-{settings['region']}"
+            bucket = naming.bucket_name(account_id(session), settings["region"])
         except AwsError as exc:
             if not dry_run:
                 raise
             echo(f"note: {exc}; showing a placeholder bucket")
-            return f"dog-breeds-ACCOUNT_ID-{settings['region']}"
+            return naming.bucket_name("ACCOUNT_ID", settings["region"])
     if not dry_run:
         _check_bucket(session, bucket)
     return bucket
