@@ -34,8 +34,8 @@ from typing import Any, Callable, Mapping
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ops import config as config_mod
-from ops import s3sync, sagemaker_images, state, training_cost
-from ops.aws_clients import AwsError, account_id, aws_errors, session_for
+from ops import naming, s3sync, sagemaker_images, state, training_cost
+from ops.aws_clients import AwsError, account_id, aws_errors, s3_client, session_for
 from training import classmap
 from training import hyperparameters as hp
 from training import lst
@@ -47,7 +47,7 @@ ENTRY_POINT = "training/train.py"      # relative to SOURCE_ROOT, as SageMaker r
 CONTENT_TYPE = "application/x-image"
 CHECKPOINT_LOCAL_PATH = "/opt/ml/checkpoints"
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
-PROJECT_TAG = {"Key": "project", "Value": "dog-breeds"}
+PROJECT_TAG = {"Key": naming.PROJECT_TAG_KEY, "Value": naming.project_tags()[naming.PROJECT_TAG_KEY]}
 TERMINAL = ("Completed", "Failed", "Stopped")
 
 # Our script prints `validation:accuracy=0.912`; SageMaker turns matching log lines into metrics.
@@ -166,7 +166,7 @@ def train_job(cfg: config_mod.Config, *, data_dir: str | Path, lst_dir: str | Pa
     described = wait_for_training_job(client, name, logs=session.client("logs"),
                                       poll_seconds=poll_seconds, sleep=sleep, echo=echo)
     if plan.algorithm == "builtin":
-        record_builtin_sidecars(plan, described, Path(lst_dir), session.client("s3"), echo=echo)
+        record_builtin_sidecars(plan, described, Path(lst_dir), s3_client(session), echo=echo)
     return record_artifact(described, plan.algorithm, echo=echo)
 
 
@@ -264,7 +264,7 @@ def count_classes(lst_dir: Path, entries: list[lst.LstEntry]) -> int:
 
 def job_name(algorithm: str) -> str:
     """Unique, sortable, at most 63 characters: dog-breeds-pytorch-20261127-154012-a1b2."""
-    return f"dog-breeds-{algorithm}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-" \
+    return f"{naming.NAME}-{algorithm}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-" \
            f"{secrets.token_hex(2)}"
 
 
@@ -275,12 +275,12 @@ def resolve_bucket(settings: Mapping[str, Any], session, *, dry_run: bool,
         bucket = settings["bucket"]
     else:
         try:
-            bucket = f"dog-breeds-{account_id(session)}-{settings['region']}"
+            bucket = naming.bucket_name(account_id(session), settings["region"])
         except AwsError as exc:
             if not dry_run:
                 raise
             echo(f"note: {exc}; showing a placeholder bucket")
-            return f"dog-breeds-ACCOUNT_ID-{settings['region']}"
+            return naming.bucket_name("ACCOUNT_ID", settings["region"])
     if not dry_run:
         _check_bucket(session, bucket)
     return bucket
@@ -288,7 +288,7 @@ def resolve_bucket(settings: Mapping[str, Any], session, *, dry_run: bool,
 
 def _check_bucket(session, bucket: str) -> None:
     try:
-        session.client("s3").head_bucket(Bucket=bucket)
+        s3_client(session).head_bucket(Bucket=bucket)
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket"):
             with aws_errors(f"checking bucket s3://{bucket}"):
@@ -443,7 +443,7 @@ def _add_file(tar: tarfile.TarFile, path: Path, name: str) -> None:
 
 def upload_inputs(plan: JobPlan, session, *, echo: Callable[[str], None] = print) -> None:
     """Sync every planned upload to S3 (unchanged objects are skipped)."""
-    s3 = session.client("s3")
+    s3 = s3_client(session)
     with tempfile.TemporaryDirectory() as tmp:
         uploads = list(plan.uploads)
         if plan.source:

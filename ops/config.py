@@ -11,6 +11,7 @@ from typing import Any, Mapping
 
 import yaml
 
+from ops import naming
 from training import hyperparameters as hp
 from training.errors import UserError
 
@@ -49,7 +50,7 @@ AWS_KEYS: dict[str, tuple[type, Any, str]] = {
 # Keys that may be left out of config.yaml, with the value they then take.
 AWS_DEFAULTS: dict[str, Any] = {
     "role_arn": "", "spot": True, "max_runtime_hours": 4, "max_wait_hours": 8,
-    "pytorch_version": "2.6.0", "tags": {},
+    "pytorch_version": "2.6.0", "tags": {}, "prefix": naming.PREFIX,
 }
 
 

@@ -16,13 +16,14 @@ from typing import Any, Callable
 
 from ops import (hosting_cost, lambda_package, local_aws, model_history, model_record, remote_state,
                  sagemaker_images, state)
+from ops import naming
 from ops import terraform as tf
 from ops.aws_training import ALGORITHMS
 from ops.config import AWS_DEFAULTS, Config
 from training import classmap
 from training.errors import UserError
 
-NAME = "dog-breeds"
+NAME = naming.NAME
 DEFAULT_ALGORITHM = "pytorch"  # an artifact given by --model-data without a record of its training
 S3_URL = re.compile(r"^s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(.+)$")
 STORAGE = "module.storage"  # destroy --target aws keeps it (the training data) unless asked
@@ -57,6 +58,7 @@ class Settings:
     plugin_dir: str | None = None
     pytorch_version: str = AWS_DEFAULTS["pytorch_version"]  # config aws.pytorch_version
     training_instance_type: str = "ml.g4dn.xlarge"  # config aws.instance_type: the training image's tag
+    prefix: str = naming.PREFIX  # config aws.prefix: where training reads and writes (the training role)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -70,7 +72,7 @@ def settings(cfg: Config, target: str, **options: Any) -> Settings:
     _check_endpoint_options(options.get("endpoint_type"), options.get("instance_type"), var_file)
     return Settings(target, region, bucket, var_file=Path(var_file).resolve() if var_file else None,
                     pytorch_version=cfg.aws["pytorch_version"],
-                    training_instance_type=cfg.aws["instance_type"], **options)
+                    training_instance_type=cfg.aws["instance_type"], prefix=cfg.aws["prefix"], **options)
 
 
 def _check_endpoint_options(endpoint_type: str | None, instance_type: str | None,
@@ -129,10 +131,10 @@ def s3_reader(target: str, region: str) -> Callable[[], Any]:
     """Makes the S3 client model records are read with: the local AWS's, or AWS's for `region`."""
     def make():
         if target == "local":
-            return local_aws.client("s3")
-        import boto3
+            return local_aws.s3_client()
+        from ops.aws_clients import s3_client
 
-        return boto3.client("s3", region_name=region)
+        return s3_client(region=region)
     return make
 
 
@@ -186,6 +188,7 @@ def variables(s: Settings, model: Model | None, image: str, package: lambda_pack
         "image_uri": image,
         "lambda_package": package.as_tfvar(),
         "training_image_uris": training or [],
+        "bucket_prefix": s.prefix,
     }
     if model is not None:
         values.update(model_data_url=model.model_data_url, model_id=model.model_id,
@@ -206,7 +209,7 @@ def variables(s: Settings, model: Model | None, image: str, package: lambda_pack
 
 def _local_bucket() -> str:
     account = local_aws.client("sts").get_caller_identity()["Account"]
-    return f"{NAME}-{account}-{local_aws.REGION}"
+    return naming.bucket_name(account, local_aws.REGION)
 
 
 def _aws_bucket(region: str) -> str:
@@ -214,7 +217,7 @@ def _aws_bucket(region: str) -> str:
     import boto3
 
     account = boto3.client("sts", region_name=region).get_caller_identity()["Account"]
-    return f"{NAME}-{account}-{region}"
+    return naming.bucket_name(account, region)
 
 
 # ---------------------------------------------------------------- commands
@@ -258,7 +261,7 @@ def prepare(s: Settings, model: Model | None, echo: Callable[[str], None] = prin
         else:
             bucket = _local_bucket() if running else (s.bucket or _aws_bucket(s.region))
             if running and model.local_path is not None:
-                model.model_data_url = f"s3://{bucket}/dogs/models/{model.model_id}/model.tar.gz"
+                model.model_data_url = f"s3://{bucket}/{s.prefix}models/{model.model_id}/model.tar.gz"
             values = variables(s, model, image.result(), package, bucket, training.result())
     tf.write_tfvars(s.target, values)
     return values
@@ -281,7 +284,7 @@ def var_files(target: str) -> list[str]:
 def upload_artifact(model: Model) -> None:
     """Put the local model.tar.gz where model_data_url says (local AWS), unless the same size is there."""
     bucket, key = S3_URL.match(model.model_data_url).groups()
-    s3 = local_aws.client("s3")
+    s3 = local_aws.s3_client()
     size = model.local_path.stat().st_size
     try:
         if s3.head_object(Bucket=bucket, Key=key)["ContentLength"] == size:
@@ -373,9 +376,9 @@ def _adopt_bucket(s: Settings, values: dict, files: list[str], echo: Callable[[s
 
 
 def _bucket_exists(bucket: str, region: str) -> bool:
-    import boto3
+    from ops.aws_clients import s3_client
 
-    s3 = boto3.client("s3", region_name=region)
+    s3 = s3_client(region=region)
     try:
         s3.head_bucket(Bucket=bucket)
         return True

@@ -250,6 +250,14 @@ def client(service: str, running: LocalAws | None = None):
                         aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"])
 
 
+def s3_client(running: LocalAws | None = None):
+    """An S3 client on the local AWS naming the expected bucket owner on every call, as on AWS."""
+    from ops.aws_clients import owner_checked
+
+    running = running or require()
+    return owner_checked(client("s3", running), lambda: client("sts", running))
+
+
 def serve(port: int, host: str = HOST) -> None:
     """Run the patched moto server in this process until it is stopped."""
     from moto.moto_server.werkzeug_app import (DomainDispatcherApplication, MotoRequestHandler,

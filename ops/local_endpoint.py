@@ -132,7 +132,9 @@ def fetch_deployed_model(aws_url: str, region: str, endpoint_name: str, dest_dir
 
     session = boto3.Session(region_name=region)
     source = model_source(session.client("sagemaker", endpoint_url=aws_url), endpoint_name)
-    path = download(session.client("s3", endpoint_url=aws_url), source.model_data_url, dest_dir)
+    from ops.aws_clients import s3_client
+
+    path = download(s3_client(session, endpoint_url=aws_url), source.model_data_url, dest_dir)
     return source, path
 
 

@@ -148,16 +148,13 @@ def _sidecars(s3, bucket: str, key: str) -> dict[str, str]:
     return files
 
 
-def write_sidecars(s3, model_data_url: str, classes_text: str, model: dict[str, Any],
-                   expected_owner: str | None = None) -> list[str]:
+def write_sidecars(s3, model_data_url: str, classes_text: str, model: dict[str, Any]) -> list[str]:
     """Record the class map and model.json beside an artifact that carries none (built-in algorithm)."""
     bucket, key = S3_URL.match(model_data_url).groups()
-    owner = {"ExpectedBucketOwner": expected_owner} if expected_owner else {}
     written = []
     for name, text in ((classmap.FILENAME, classes_text), ("model.json", json.dumps(model, indent=1))):
         target = sidecar_keys(key)[name]
-        s3.put_object(Bucket=bucket, Key=target, Body=text.encode(), ContentType="application/json",
-                      **owner)
+        s3.put_object(Bucket=bucket, Key=target, Body=text.encode(), ContentType="application/json")
         written.append(f"s3://{bucket}/{target}")
     return written
 

@@ -22,7 +22,7 @@ from typing import Callable
 
 from ops import deploy, remote_state
 from ops import terraform as tf
-from ops.aws_clients import aws_errors
+from ops.aws_clients import aws_errors, s3_client
 from ops.config import PROJECT_ROOT
 from training.errors import UserError
 
@@ -77,9 +77,7 @@ def _location(key: str, region: str) -> tuple[str, str]:
 
 
 def _s3(region: str):
-    import boto3
-
-    return boto3.client("s3", region_name=region)
+    return s3_client(region=region)
 
 
 def save(s: deploy.Settings, plan_file: Path, echo: Callable[[str], None] = print) -> str:

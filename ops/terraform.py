@@ -37,7 +37,7 @@ OVERRIDE = "providers_override.tf"
 BACKEND = "backend.tf"  # the S3 backend block ops/remote_state.py writes when remote state is configured
 LOCK_TIMEOUT_ENV = "DOGS_TF_LOCK_TIMEOUT"
 # Every service the stack calls (the provider's endpoint names), pointed at the local AWS.
-LOCAL_SERVICES = ("apigateway", "applicationautoscaling", "cloudwatch", "iam", "lambda", "logs",
+LOCAL_SERVICES = ("apigateway", "applicationautoscaling", "budgets", "cloudwatch", "iam", "lambda", "logs",
                   "s3", "sagemaker", "sts", "wafv2")
 TEMPLATES = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
                                undefined=jinja2.StrictUndefined, keep_trailing_newline=True)

@@ -456,3 +456,26 @@ variable "api_retry_after_seconds" {
     error_message = "api_retry_after_seconds: both at least 1."
   }
 }
+
+# ---- Cost
+variable "budget" {
+  description = "Optional monthly cost budget: e-mail when the forecast passes 80% or the actual cost passes 100% of monthly_usd. Both null (the default): no budget."
+  type = object({
+    monthly_usd = optional(number)
+    email       = optional(string)
+  })
+  default = {}
+
+  validation {
+    condition     = (var.budget.monthly_usd == null) == (var.budget.email == null)
+    error_message = "budget needs both monthly_usd and email, or neither."
+  }
+  validation {
+    condition     = var.budget.monthly_usd == null || try(var.budget.monthly_usd > 0, false)
+    error_message = "budget.monthly_usd must be a positive number of US dollars."
+  }
+  validation {
+    condition     = var.budget.email == null || can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", var.budget.email))
+    error_message = "budget.email must be an e-mail address."
+  }
+}

@@ -73,7 +73,7 @@ def test_builtin_request_is_the_originals_job(cfg, training_inputs, mocked_aws, 
                                            "LocalPath": "/opt/ml/checkpoints"}
     assert request["OutputDataConfig"] == {"S3OutputPath": base + "output/"}
     assert request["RoleArn"] == ROLE
-    assert {"Key": "project", "Value": "dog-breeds"} in request["Tags"]
+    assert {"Key": "Project", "Value": "dog-breeds"} in request["Tags"]
     assert {"Key": "algorithm", "Value": "builtin"} in request["Tags"]
     # what moto (the AWS API) holds
     held = mocked_aws.client("sagemaker").describe_training_job(TrainingJobName=name)

@@ -98,7 +98,7 @@ def test_tuning_request_searches_the_ranges_for_validation_accuracy(
                                                "MaxWaitTimeInSeconds": 28800}
     assert "CheckpointConfig" not in definition  # trials must not share checkpoints
     assert [c["ContentType"] for c in definition["InputDataConfig"]] == ["application/x-image"] * 4
-    assert {"Key": "project", "Value": "dog-breeds"} in request["Tags"]
+    assert {"Key": "Project", "Value": "dog-breeds"} in request["Tags"]
     assert sleeps == [0]
 
 

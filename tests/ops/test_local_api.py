@@ -160,8 +160,27 @@ def test_too_many_images(local_api, photos, api_settings):
 
 
 def test_body_over_the_lambda_limit_is_413_with_the_limit(local_api, api_settings):
-    message = _error(post(local_api, json={"image": "A" * (7 * 2**20)}), 413, "payload_too_large")
+    message = _error(post(local_api, json={"image": "A" * (5 * 2**20)}), 413, "payload_too_large")
     assert str(api_settings.max_body_bytes) in message
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"json": {"image": "A" * (6 * 2**20 + 1)}},  # the event is over 6 MB with no growth
+    # 4.6 MiB of photo: 6.13 MiB in base64, over the invoke limit though under API Gateway's 10 MB
+    {"data": b"\xff\xd8" + b"\0" * int(4.6 * 2**20), "headers": {"Content-Type": "image/jpeg"}},
+])
+def test_an_event_over_lambdas_6_mb_never_reaches_it(local_api, kwargs):
+    response = post(local_api, **kwargs)
+    assert response.status_code == 413
+    assert response.headers["x-amzn-ErrorType"] == "BadRequestException"
+    assert check_against_openapi(response) == {"message": "Request Too Long"}
+
+
+def test_a_photo_whose_event_fits_reaches_the_lambda(local_api, api_settings):
+    # 4.4 MiB: 5.87 MiB in base64, so the Lambda gets it and answers with its own limit
+    response = post(local_api, data=b"\xff\xd8" + b"\0" * int(4.4 * 2**20),
+                    headers={"Content-Type": "image/jpeg"})
+    assert str(api_settings.max_body_bytes) in _error(response, 413, "payload_too_large")
 
 
 def test_body_over_the_api_gateway_limit_is_413(local_api):

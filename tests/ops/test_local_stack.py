@@ -85,7 +85,7 @@ def test_the_deployed_model_and_lambda_answer(stack, photos, loaded_tiny):
     ({"json": "QUJD"}, 422),
     ({"data": b"{", "headers": {"Content-Type": "application/json"}}, 400),
     ({"data": b"x", "headers": {"Content-Type": "text/csv"}}, 415),
-    ({"json": {"image": "A" * (7 * 2**20)}}, 413),
+    ({"json": {"image": "A" * (5 * 2**20)}}, 413),
 ])
 def test_errors_through_the_deployed_stack(stack, kwargs, status):
     _, url, key = stack

@@ -18,6 +18,7 @@ BAD = {
     "stage_name": ("be ta", "var.stage_name"),
     "lambda": ({"timeout": 30}, "var.lambda"),
     "cors_allowed_origins": (["https://app.example.com/"], "var.cors_allowed_origins"),
+    "budget": ({"monthly_usd": 25}, "var.budget"),  # no e-mail to tell
 }
 
 
