@@ -22,7 +22,7 @@ def user_errors():
 
 
 def load_config(path: str | None = None):
-    from ops import config
+    from ops.core import config
 
     with user_errors():
         return config.load(path)
@@ -91,7 +91,8 @@ def _min_size(value, config_path) -> tuple[int, int]:
 def lst_render(c, data=None, out=None, test_fraction=None, seed=0, folds=None, classes=None, name="dogs",
            strict=False, min_size=None, config=None):
     """Scan a folder of dog photos, check them, and write train/test LST files + classes.json."""
-    from ops import lst_summary, state
+    from ops.data import lst_summary
+    from ops.core import state
     from training import lst
 
     if data is None:
@@ -120,7 +121,7 @@ def lst_render(c, data=None, out=None, test_fraction=None, seed=0, folds=None, c
 })
 def lst_info(c, files, classes_file=None, per_class=False):
     """Describe LST files: samples, classes, images per class, and num_classes/num_training_samples."""
-    from ops import lst_summary
+    from ops.data import lst_summary
     from training import lst
 
     if files in ("-h", "--help"):  # a missing positional argument eats --help (invoke's parser)
@@ -140,7 +141,8 @@ def lst_info(c, files, classes_file=None, per_class=False):
 })
 def data_download(c, dest=None, url=None, checksum=None, breeds=None, retries=3):
     """Download Stanford Dogs (images.tar, resumable, checksum-verified) and unpack it to Images/."""
-    from ops import download as dl, state
+    from ops.data import download as dl
+    from ops.core import state
 
     checksum = dl.DEFAULT_CHECKSUM if checksum is None else checksum
     with user_errors():
@@ -189,7 +191,8 @@ def train(c, data=None, lst_dir=None, fold=None, out=None, target="local", algor
           epochs=None, learning_rate=None, batch_size=None, backbone=None, set=None, processes=1,
           fresh=False, config=None, dry_run=False, role=None):
     """Train a breed classifier from LST files + photos into model.tar.gz (locally or on SageMaker)."""
-    from ops import state, train_cli
+    from ops.core import state
+    from ops.train import train_cli
 
     cfg = load_config(config)
     with user_errors():
@@ -202,7 +205,7 @@ def train(c, data=None, lst_dir=None, fold=None, out=None, target="local", algor
                 raise UserError("--role needs --target aws")
             overrides["role_arn"] = role
         if target == "aws":
-            from ops import aws_training
+            from ops.train import aws_training
 
             return aws_training.train_job(cfg, data_dir=data_dir, lst_dir=lst, fold=fold,
                                           algorithm=algorithm, dry_run=dry_run,
@@ -238,7 +241,8 @@ def tune(c, data, lst_dir=None, fold=None, algorithm="pytorch", max_jobs=10, max
          role=None, instance_type=None, instance_count=None, dry_run=False, wait=True,
          config=None):
     """Tune learning rate, batch size, optimizer... on SageMaker; record the best model."""
-    from ops import aws_tuning, state
+    from ops.train import aws_tuning
+    from ops.core import state
 
     cfg = load_config(config)
     overrides = {k: v for k, v in (("role_arn", role), ("instance_type", instance_type),
@@ -264,7 +268,7 @@ def _whole_number(option: str, value) -> int | None:
 @task(help={"port": "port on 127.0.0.1 (default: a free one); an error if it is taken"})
 def local_up(c, port=None):
     """Start the local AWS (a patched moto server on 127.0.0.1); idempotent."""
-    from ops import local_aws
+    from ops.emulator import local_aws
 
     with user_errors():
         running = local_aws.up(int(port) if port else None)
@@ -274,7 +278,7 @@ def local_up(c, port=None):
 @task
 def local_down(c):
     """Stop the local AWS (everything in it is gone)."""
-    from ops import local_aws
+    from ops.emulator import local_aws
 
     print("local AWS stopped" if local_aws.down() else "local AWS was not running")
 
@@ -282,7 +286,7 @@ def local_down(c):
 @task
 def local_status(c):
     """Say whether the local AWS runs, and where."""
-    from ops import local_aws
+    from ops.emulator import local_aws
 
     running = local_aws.status()
     if running is None:
@@ -310,7 +314,7 @@ _DEPLOY_HELP = {
 
 
 def _deploy_settings(target, endpoint_type, instance_type, var_file, plugin_dir):
-    from ops import deploy
+    from ops.deploy import stack as deploy
 
     return deploy.settings(load_config(), target, endpoint_type=endpoint_type,
                            instance_type=instance_type, var_file=var_file, plugin_dir=plugin_dir)
@@ -347,7 +351,7 @@ def deploy(c, target="local", model_data=None, classes=None, endpoint_type=None,
     """Deploy the trained model: Terraform applies the endpoint, Lambda and API; prints the URL."""
     import time
 
-    from ops import deploy as ops_deploy
+    from ops.deploy import stack as ops_deploy
 
     started = time.monotonic()
     with user_errors():
@@ -373,7 +377,7 @@ def models(c):
     from rich.console import Console
     from rich.table import Table
 
-    from ops import model_history
+    from ops.deploy import model_history
 
     table = Table(title="models (newest first)")
     for column in ("model id", "artifact", "deployed", "validation accuracy", "serves on"):
@@ -391,8 +395,8 @@ def models(c):
             "auto_approve": "aws: apply without asking"})
 def rollback(c, target="local", plugin_dir=None, auto_approve=False):
     """Serve the model deployed before the current one again (a deploy: blue/green, alarms roll back)."""
-    from ops import deploy as ops_deploy
-    from ops import model_history
+    from ops.deploy import stack as ops_deploy
+    from ops.deploy import model_history
 
     with user_errors():
         s = _deploy_settings(target, None, None, None, plugin_dir)
@@ -416,8 +420,8 @@ def plan_(c, target="local", model_data=None, classes=None, endpoint_type=None, 
           var_file=None, plugin_dir=None, summary=None, destroy=False, algorithm=None, release=None,
           save=False):
     """Show what `invoke deploy` would change (terraform plan); exit 0 either way."""
-    from ops import deploy as ops_deploy
-    from ops import plan_review, reviewed_plan
+    from ops.deploy import stack as ops_deploy
+    from ops.deploy import plan_review, reviewed_plan
 
     with user_errors():
         s = _deploy_settings(target, endpoint_type, instance_type, var_file, plugin_dir)
@@ -439,7 +443,7 @@ def plan_(c, target="local", model_data=None, classes=None, endpoint_type=None, 
                                "plugin_dir": _DEPLOY_HELP["plugin_dir"]})
 def apply_plan(c, target="aws", plugin_dir=None):
     """Apply exactly the plan reviewed for this tree (`invoke plan --save`); refuse if none or stale."""
-    from ops import reviewed_plan
+    from ops.deploy import reviewed_plan
 
     with user_errors():
         if target != "aws":
@@ -454,7 +458,7 @@ def apply_plan(c, target="aws", plugin_dir=None):
             "include_bucket": "aws: destroy the bucket too (default: keep it, it holds the data)"})
 def destroy(c, target="local", plugin_dir=None, auto_approve=False, include_bucket=False):
     """Tear the deployed stack down (endpoints bill by the hour); prints what it removes."""
-    from ops import deploy as ops_deploy
+    from ops.deploy import stack as ops_deploy
 
     with user_errors():
         s = _deploy_settings(target, None, None, None, plugin_dir)
@@ -479,7 +483,7 @@ def predict(c, images, url=None, api_key=None, top=5, json=False, target="local"
 
     from rich.console import Console
 
-    from ops import predict_client
+    from ops.client import predict_client
 
     if images in ("-h", "--help"):  # a positional argument eats --help (invoke's parser)
         raise Exit(predict.__doc__.strip() + "\n\nOptions:\n" + "\n".join(
@@ -510,7 +514,7 @@ def serve(c, stop=False, background=False, endpoint_port=None, api_port=None, co
     """Serve the locally deployed stack: local endpoint (the deployed model) + local API (the Lambda)."""
     import time
 
-    from ops import serving
+    from ops.emulator import serving
 
     if stop:
         print("stopped" if serving.stop() else "nothing was running")
@@ -605,7 +609,7 @@ def evaluate_run(c, lst=None, data=None, out=None, via="model", model=None, url=
     import os
     from pathlib import Path
 
-    from ops import state
+    from ops.core import state
     from ops.evaluate import console, run, sources
 
     with user_errors():
@@ -675,7 +679,7 @@ evaluate.default = "run"
 @task(help={"only": "run only these checks, comma-separated: ruff, fmt, validate, checkov, actionlint"})
 def lint(c, only=None):
     """Static checks CI runs: ruff, terraform fmt -check, terraform validate, checkov, actionlint."""
-    from ops import lint as checks
+    from ops.ci import lint as checks
 
     names = [n.strip() for n in only.split(",")] if only else None
     unknown = set(names or []) - set(checks.CHECKS)
@@ -703,7 +707,7 @@ def pr_comment(c, file, repo=None, pr=None):
     import os
     from pathlib import Path
 
-    from ops import pr_comment as comments
+    from ops.ci import pr_comment as comments
 
     with user_errors():
         token = os.environ.get("GITHUB_TOKEN")
@@ -727,7 +731,7 @@ def bench(c, model=None, requests=64, intra_op_threads=None, cold_runs=7, out=No
     import importlib.util
     from pathlib import Path
 
-    from ops.config import PROJECT_ROOT
+    from ops.core.config import PROJECT_ROOT
 
     spec = importlib.util.spec_from_file_location("serving_bench",
                                                   PROJECT_ROOT / "benchmarks" / "serving_bench.py")
@@ -753,7 +757,8 @@ def container_serve(c, model=None, port=None, workers=None, photo=None):
     import time
     from pathlib import Path
 
-    from ops import artifact, container_serving, netns
+    from ops.core import artifact
+    from ops.containers import container_serving, netns
 
     port = _int_option("port", port, low=1)
     workers = _int_option("workers", workers, low=1)
@@ -806,7 +811,9 @@ def container_train(c, data=None, lst_dir=None, fold=None, out=None, processes=2
                     learning_rate=None, batch_size=None, backbone=None, set=None, work=None, keep=False,
                     config=None):
     """Train in SageMaker's PyTorch training container code: its toolkit pip-installs and launches train.py."""
-    from ops import container_training, state, train_cli
+    from ops.containers import container_training
+    from ops.core import state
+    from ops.train import train_cli
 
     cfg = load_config(config)
     with user_errors():

@@ -7,7 +7,7 @@ process of the server: for the container, the Java frontend and its Python worke
     container          the artifact as it is: the image's PyTorch runs the network (no onnxruntime there)
     container+ort      the same with onnxruntime vendored into code/ (`pip install --target`), the other way
                        to serve it faster; its cost is the artifact's size
-    local-endpoint     `python -m ops.local_endpoint` (ONNX Runtime, one pass per core)
+    local-endpoint     `python -m ops.emulator.local_endpoint` (ONNX Runtime, one pass per core)
 
 Requests of a level alternate between the servers in rounds, so the VM's speed drift (10-30 % within
 seconds) falls on all of them alike. Writes the figures to `.dogs/bench/container_bench.json`.
@@ -35,7 +35,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ops import artifact, container_serving, servers, state  # noqa: E402
+from ops.core import artifact, state
+from ops.containers import container_serving
+from ops.emulator import processes  # noqa: E402
 
 UNSEEN = ROOT.parent / "shared" / "data" / "unseen-val" / "Images"
 LEVELS = (1, 4)
@@ -45,9 +47,9 @@ class LocalEndpoint:
     """The local endpoint in its own process, with the same request interface as the container."""
 
     def __init__(self, model: Path, log_dir: Path):
-        port = servers.free_port()
+        port = processes.free_port()
         started = time.monotonic()
-        self.server = servers.start("local-endpoint", "ops.local_endpoint",
+        self.server = processes.start("local-endpoint", "ops.emulator.local_endpoint",
                                     ["--model", str(model), "--endpoint-name", "bench", "--port", str(port)],
                                     port, "/ping", log_dir)
         self.started_s = time.monotonic() - started

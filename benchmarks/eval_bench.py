@@ -20,9 +20,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ops import state  # noqa: E402
+from ops.core import state  # noqa: E402
 from ops.evaluate import run, sources  # noqa: E402
-from ops.state import write_json_atomic  # noqa: E402
+from ops.core.state import write_json_atomic  # noqa: E402
 
 TARGET_S = 120
 

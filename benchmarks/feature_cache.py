@@ -18,7 +18,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ops.state import home  # noqa: E402
+from ops.core.state import home  # noqa: E402
 from training import onnx_backbone  # noqa: E402
 from training.data import load_image  # noqa: E402
 from training.model import BACKBONES, build_model, imagenet_classifier  # noqa: E402

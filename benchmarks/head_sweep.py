@@ -29,7 +29,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from ops.state import home, write_json_atomic  # noqa: E402
+from ops.core.state import home, write_json_atomic  # noqa: E402
 from train_bench import write_folds  # noqa: E402
 from unseen_eval import breed_rows, describe, figure, labels_of  # noqa: E402
 from feature_cache import features as cached_features  # noqa: E402

@@ -3,7 +3,7 @@
 One local endpoint (a separate process, serving a model artifact), one photo, the calls interleaved call
 by call so that each sees the same machine (each round in a rotated order; a client's excess is the median
 of its differences from the bare POST of the same round): a bare `http.client` POST (unsigned, the floor), the Lambda's
-own runtime client (`lambda/endpoint.py`: botocore's SigV4 signer over `http.client`), the same signed
+own runtime client (`predict_lambda/endpoint.py`: botocore's SigV4 signer over `http.client`), the same signed
 request over urllib3's pool (what that client used before), botocore's generic `sagemaker-runtime`
 client (what boto3 users call), and that client with a `Config` tuned as a Lambda would set it (standard
 retries, short connect timeout, TCP keep-alive, a pool per concurrent call, no parameter validation).
@@ -28,10 +28,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "lambda"))
 
 from benchmarks import serving_bench  # noqa: E402
-from ops import state  # noqa: E402
+from ops.core import state  # noqa: E402
 
 
 def measure(endpoint_url: str, photo: bytes, calls: int) -> dict[str, list[float]]:
@@ -39,8 +38,8 @@ def measure(endpoint_url: str, photo: bytes, calls: int) -> dict[str, list[float
     import urllib3
     from botocore.config import Config
 
-    import endpoint
-    import settings
+    from predict_lambda import endpoint
+    from predict_lambda import settings
 
     config = settings.Settings(endpoint_name=serving_bench.ENDPOINT_NAME, class_names=("a",),
                                endpoint_url=endpoint_url, endpoint_timeout_seconds=60)
@@ -93,8 +92,8 @@ TUNED_CONFIG = {"retries": {"mode": "standard", "max_attempts": 3}, "connect_tim
 COLD = {
     "lambda runtime client": """
 import time; started = time.perf_counter()
-import sys; sys.path.insert(0, {lambda_dir!r})
-import endpoint, settings
+import sys; sys.path.insert(0, {root!r})
+from predict_lambda import endpoint, settings
 config = settings.Settings(endpoint_name={name!r}, class_names=("a",), endpoint_url={url!r},
                            endpoint_timeout_seconds=60)
 client = endpoint.make_client(config)
@@ -121,7 +120,7 @@ def cold_starts(endpoint_url: str, photo_file: Path, runs: int) -> dict[str, lis
     times: dict[str, list[float]] = {name: [] for name in COLD}
     for _ in range(runs):
         for name, template in COLD.items():
-            code = template.format(lambda_dir=str(ROOT / "lambda"), name=serving_bench.ENDPOINT_NAME,
+            code = template.format(root=str(ROOT), name=serving_bench.ENDPOINT_NAME,
                                    url=endpoint_url, photo=str(photo_file), tuned=TUNED_CONFIG)
             result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                                     check=True, timeout=120)

@@ -1,4 +1,4 @@
-"""Time `ops.s3sync` over a photo folder: a first run (uploads all) and a second run (uploads nothing).
+"""Time `ops.train.s3sync` over a photo folder: a first run (uploads all) and a second run (uploads nothing).
 
 The S3 here is moto in-process (no network), so the figures measure our side: listing, hashing, the
 thread pool and boto3's request building — and show what a re-run costs when nothing changed.
@@ -30,7 +30,8 @@ def main() -> None:
     import boto3
     from moto import mock_aws
 
-    from ops import s3sync, state
+    from ops.train import s3sync
+    from ops.core import state
 
     files = [p for p in Path(args.data).rglob("*") if p.is_file() and not p.name.startswith(".")]
     size = sum(p.stat().st_size for p in files)

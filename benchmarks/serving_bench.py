@@ -31,7 +31,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from ops import servers, state  # noqa: E402
+from ops.emulator import processes
+from ops.core import state  # noqa: E402
 from training.errors import UserError  # noqa: E402
 
 PHOTOS = ROOT.parent / "shared" / "data" / "dogs-10" / "Images"
@@ -64,7 +65,7 @@ def timed(fn, *args) -> float:
 
 def cold_import_ms(runs: int = 7) -> dict[str, float]:
     """`import handler` in fresh interpreters, as a Lambda cold start imports it (median of `runs`)."""
-    code = ("import sys, time; sys.path.insert(0, 'lambda'); t = time.perf_counter(); import handler; "
+    code = ("import sys, time; t = time.perf_counter(); from predict_lambda import handler; "
             "print((time.perf_counter() - t) * 1000)")
     values = [float(subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                                    text=True, check=True).stdout) for _ in range(runs)]
@@ -101,7 +102,7 @@ def in_process(model_path: Path, photos: list[bytes], n: int, threads: int) -> d
     runs with the endpoint's intra-op `threads` (what each request gets) and, for reference, with all
     cores and after an idle gap (what the CPU's state adds to a pass that follows a pause, as every
     pass at one client does)."""
-    from ops.artifact import load_artifact
+    from ops.core.artifact import load_artifact
 
     def load(**env: str):
         with mock.patch.dict(os.environ, env):
@@ -262,30 +263,30 @@ def parse_server_timing(header: str | None) -> dict[str, float]:
     return values
 
 
-def start_endpoint(model_path: Path, log_dir: Path, threads: int) -> servers.Server:
-    port = servers.free_port()
-    return servers.start("bench-endpoint", "ops.local_endpoint",
+def start_endpoint(model_path: Path, log_dir: Path, threads: int) -> processes.Server:
+    port = processes.free_port()
+    return processes.start("bench-endpoint", "ops.emulator.local_endpoint",
                          ["--model", str(model_path), "--endpoint-name", ENDPOINT_NAME,
                           "--port", str(port), "--intra-op-threads", str(threads)],
                          port, "/ping", log_dir)
 
 
-def endpoint_rounds(endpoint: servers.Server, photos: list[bytes], requests: int,
+def endpoint_rounds(endpoint: processes.Server, photos: list[bytes], requests: int,
                     levels: tuple[int, ...]) -> list[dict]:
     return level_rounds(endpoint.url, f"/endpoints/{ENDPOINT_NAME}/invocations", photos,
                         {"Content-Type": "application/x-image", "Accept": "application/json"}, levels,
                         requests)
 
 
-def start_api(endpoint_url: str, class_names: list[str], model_id: str, log_dir: Path) -> servers.Server:
+def start_api(endpoint_url: str, class_names: list[str], model_id: str, log_dir: Path) -> processes.Server:
     """The local API (API Gateway's contract around the Lambda handler) in its own process, as
     `invoke serve` runs it, with the environment Terraform gives the Lambda."""
     environment = log_dir / "bench-api-environment.json"
     state.write_json_atomic(environment, {"ENDPOINT_NAME": ENDPOINT_NAME, "CLASS_NAMES": json.dumps(class_names),
                                           "MODEL_ID": model_id, "ENDPOINT_TIMEOUT_SECONDS": "60",
                                           "LOG_LEVEL": "WARNING"})
-    port = servers.free_port()
-    return servers.start("bench-api", "ops.local_api",
+    port = processes.free_port()
+    return processes.start("bench-api", "ops.emulator.local_api",
                          ["--environment", str(environment), "--timeout", "120",
                           "--endpoint-url", endpoint_url, "--port", str(port), "--threads", "16"],
                          port, "/beta/predict", log_dir, expect_status=403,
@@ -297,12 +298,12 @@ def api_bodies(photos: list[bytes]) -> list[bytes]:
     return [json.dumps({"image": base64.b64encode(p).decode()}).encode() for p in photos]
 
 
-def api_rounds(api: servers.Server, photos: list[bytes], requests: int, levels: tuple[int, ...]) -> list[dict]:
+def api_rounds(api: processes.Server, photos: list[bytes], requests: int, levels: tuple[int, ...]) -> list[dict]:
     return level_rounds(api.url, "/beta/predict", api_bodies(photos),
                         {"x-api-key": API_KEY, "Content-Type": "application/json"}, levels, requests)
 
 
-def paired_rounds(model, endpoint: servers.Server, api: servers.Server, photos: list[bytes],
+def paired_rounds(model, endpoint: processes.Server, api: processes.Server, photos: list[bytes],
                   requests: int) -> dict:
     """At one client, per photo and back to back: preprocessing and the bare forward pass here (with
     the endpoint's intra-op threads; the second of two passes, so with warm caches as in a loop of
@@ -367,7 +368,7 @@ def paired_rounds(model, endpoint: servers.Server, api: servers.Server, photos: 
 def run_benchmark(model_path: Path, *, requests: int = 64, levels: tuple[int, ...] = LEVELS,
                   threads: int | None = None, cold_runs: int = 7,
                   photos: list[bytes] | None = None, log: Callable[[str], None] = print) -> dict:
-    from ops.local_endpoint import DEFAULT_INTRA_OP_THREADS
+    from ops.emulator.local_endpoint import DEFAULT_INTRA_OP_THREADS
 
     threads = threads or DEFAULT_INTRA_OP_THREADS
     if requests < 1 or threads < 1:

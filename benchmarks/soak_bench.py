@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from ops import state  # noqa: E402
+from ops.core import state  # noqa: E402
 
 PHOTOS = ROOT.parent / "shared" / "data" / "dogs-10" / "Images"
 SAMPLE_EVERY_S = 5.0
@@ -124,7 +124,7 @@ class Soak:
 
 
 def served_stack() -> tuple[str, str, dict[str, int]]:
-    from ops import terraform
+    from ops.deploy import terraform
 
     serve = state.read("serve")
     if not serve:

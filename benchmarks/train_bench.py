@@ -26,10 +26,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from ops import config as config_mod  # noqa: E402
-from ops.local_train import train_local  # noqa: E402
-from ops.state import home, write_json_atomic  # noqa: E402
-from ops.train_cli import local_hyperparameters  # noqa: E402
+from ops.core import config as config_mod  # noqa: E402
+from ops.train.local_train import train_local  # noqa: E402
+from ops.core.state import home, write_json_atomic  # noqa: E402
+from ops.train.train_cli import local_hyperparameters  # noqa: E402
 from training.classmap import from_folders, to_json  # noqa: E402
 from training.lst import LstEntry, write_lst  # noqa: E402
 from unseen_eval import (artifact_accuracy, describe, describe_known_breed, known_breed_figures,  # noqa: E402

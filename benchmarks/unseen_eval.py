@@ -1,7 +1,7 @@
 """Accuracy on a named evaluation folder (unseen-val), beside the untrained ImageNet head's on the same photos.
 
 The untrained head is the backbone's ImageNet classifier cut to the breeds' rows (no training at all):
-what a recipe must beat. A trained artifact is scored through its own serving code (`ops.artifact`,
+what a recipe must beat. A trained artifact is scored through its own serving code (`ops.core.artifact`,
 the container's handler path). Both come with their 95% Wilson interval.
 """
 from __future__ import annotations
@@ -54,7 +54,7 @@ def untrained_head(data: Path, backbone: str, class_folders: list[str]) -> dict:
 
 def artifact_probabilities(artifact: Path, data: Path) -> tuple[np.ndarray, np.ndarray, list]:
     """(probabilities (N, C), labels (N,), the loaded model) of every photo of `data` via its serving code."""
-    from ops.artifact import load_artifact
+    from ops.core.artifact import load_artifact
 
     model = load_artifact(artifact)
     class_folders = [c["folder"] for c in model.classes]
@@ -89,7 +89,7 @@ def verdicts(model, photos: list[Path]) -> tuple[np.ndarray, np.ndarray]:
 def known_breed_figures(artifact: Path, known: Path, unknown: list[Path]) -> dict:
     """AUROC of the known-breed score, known photos against each unknown folder, and the rates at the
     model's stored threshold: the share of known photos accepted, of unknown ones rejected."""
-    from ops.artifact import load_artifact
+    from ops.core.artifact import load_artifact
 
     model = load_artifact(artifact)
     known_scores, known_accepted = verdicts(model, any_photos(known))

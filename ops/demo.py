@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
-from ops.config import PROJECT_ROOT
+from ops.core.config import PROJECT_ROOT
 from training.errors import UserError
 
 DOGS10 = PROJECT_ROOT.parent / "shared" / "data" / "dogs-10" / "Images"
@@ -31,8 +31,8 @@ QUICK_HYPERPARAMETERS = {
 def train_quick(data: Path, lst_dir: Path, out_dir: Path, log_path: Path) -> dict:
     """Train locally with the quick settings (config.yaml's, then QUICK_HYPERPARAMETERS) and record the
     artifact the way `invoke train` does, for `invoke deploy` to find."""
-    from ops import config, state
-    from ops.local_train import train_local
+    from ops.core import config, state
+    from ops.train.local_train import train_local
     from training import hyperparameters as hp
 
     values = hp.validate({**config.load().training_hyperparameters("local"), **QUICK_HYPERPARAMETERS})
@@ -45,7 +45,8 @@ def train_quick(data: Path, lst_dir: Path, out_dir: Path, log_path: Path) -> dic
 
 def deploy_local() -> dict:
     """`invoke deploy --target local`: Terraform applies the stack to the local AWS."""
-    from ops import config, deploy
+    from ops.core import config
+    from ops.deploy import stack as deploy
 
     return deploy.deploy(deploy.settings(config.load(), "local"), deploy.find_model(),
                          auto_approve=True)
@@ -87,7 +88,7 @@ def photos_root(data: str | Path | None, home: Path) -> Path:
         return Path(data)
     if DOGS10.is_dir():
         return DOGS10
-    from ops import download
+    from ops.data import download
 
     return download.download(home / "data", breeds=10).images
 
@@ -139,7 +140,9 @@ def step(name: str, timings: dict[str, float], say: Callable[[str], None]) -> It
 
 def run(data: str | Path | None = None, *, keep: bool = False, train_per_breed: int = 15,
         photos_per_breed: int = 2, say: Callable[[str], None] = print) -> DemoResult:
-    from ops import local_aws, predict_client, serving, state
+    from ops.emulator import local_aws, serving
+    from ops.client import predict_client
+    from ops.core import state
 
     home = state.home()
     work = home / "demo"

@@ -25,7 +25,7 @@ locals {
   # The user's inference_environment wins over both.
   inference_environment = merge({ for k, v in local.pytorch_environment : k => v if var.algorithm == "pytorch" }, var.inference_environment)
 
-  # The contract with lambda/handler.py.
+  # The contract with predict_lambda/handler.py.
   lambda_environment = {
     ENDPOINT_NAME            = local.endpoint_name
     CLASS_NAMES              = jsonencode(var.class_names)
@@ -103,7 +103,7 @@ module "lambda" {
   package = {
     path        = var.lambda_package.path
     sha256_b64  = var.lambda_package.sha256_b64
-    handler     = "handler.handler"
+    handler     = "predict_lambda.handler.handler"
     runtime     = "python3.12"
     memory_size = var.lambda.memory_size
     timeout     = var.lambda.timeout

@@ -247,7 +247,7 @@ variable "rollback" {
 
 # ---- Lambda
 variable "lambda_package" {
-  description = "The Lambda zip built by ops/lambda_package.py: its path and base64 SHA-256."
+  description = "The Lambda zip built by ops/deploy/lambda_package.py: its path and base64 SHA-256."
   type = object({
     path       = string
     sha256_b64 = string
@@ -332,7 +332,7 @@ variable "stage_name" {
 }
 
 variable "binary_media_types" {
-  description = "Request content types API Gateway hands to the Lambda base64-encoded: the raw image types the Lambda accepts (lambda/payload.py IMAGE_TYPES)."
+  description = "Request content types API Gateway hands to the Lambda base64-encoded: the raw image types the Lambda accepts (predict_lambda/payload.py IMAGE_TYPES)."
   type        = list(string)
   default     = ["image/jpeg", "image/png", "application/x-image", "application/octet-stream"]
 }

@@ -9,7 +9,7 @@ from invoke import Context, Exit
 from moto.core import DEFAULT_ACCOUNT_ID
 
 import tasks
-from ops import config
+from ops.core import config
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -4,7 +4,7 @@ SageMaker mounts each input channel under /opt/ml/input/data/<channel> and names
 `SM_CHANNEL_<CHANNEL>`; hyperparameters come in /opt/ml/input/config/hyperparameters.json (every value a
 string; the framework estimators JSON-encode them) and, with the training toolkit, in `SM_HPS`; the model
 goes to `SM_MODEL_DIR` (SageMaker tars it into model.tar.gz); checkpoints to /opt/ml/checkpoints.
-Outside SageMaker the same variables can be set by hand (`ops.local_train` does), else local folders
+Outside SageMaker the same variables can be set by hand (`ops.train.local_train` does), else local folders
 under `$DOGS_HOME/train` (default `.dogs/train` beside the training package) are used.
 https://github.com/aws/sagemaker-training-toolkit/blob/master/ENVIRONMENT_VARIABLES.md
 """

@@ -61,7 +61,7 @@ THREADS_ENV = "DOGS_INFERENCE_THREADS"
 WORKERS_ENV = "SAGEMAKER_MODEL_SERVER_WORKERS"  # read by the toolkit: TorchServe's workers
 # The toolkit's input_fn would not receive the model, so model_fn leaves here the short side JPEGs may be
 # decoded at (draft mode: libjpeg scales by 1/2, 1/4, 1/8 while decoding). One model per worker process;
-# ops.artifact imports each artifact's inference.py as its own module.
+# ops.core.artifact imports each artifact's inference.py as its own module.
 _draft_short_side: int | None = None
 
 

@@ -13,7 +13,7 @@ from typing import Iterator
 
 import numpy as np
 
-from ops import state
+from ops.core import state
 from ops.evaluate.cache import PredictionCache
 from ops.evaluate.photos import Skipped, scan
 from ops.evaluate.predict import predict_all

@@ -44,7 +44,7 @@ class PredictionSource(Protocol):
 
 
 class ModelSource:
-    """The model artifact (model.tar.gz) loaded in-process through `ops.artifact`.
+    """The model artifact (model.tar.gz) loaded in-process through `ops.core.artifact`.
 
     Concurrency comes from the evaluation's worker threads, each predicting one photo with one torch
     thread: on a few shared cores, N single-threaded predictions at once are much faster than one
@@ -54,7 +54,7 @@ class ModelSource:
     name = "model"
 
     def __init__(self, artifact_path, batch_size: int = 8, torch_threads: int | None = 1):
-        from ops.artifact import load_artifact
+        from ops.core.artifact import load_artifact
 
         if torch_threads:
             import torch

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ops.config import PROJECT_ROOT
+from ops.core.config import PROJECT_ROOT
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "serving_bench.py"
 

@@ -4,7 +4,7 @@ them (no .dogs/, no photos), against the local AWS standing in for the account.
 What the runner's actions would do is done here the same way: `actions/checkout` is `git clone`,
 `./scripts/setup` links the shared .venv (it would install the same requirements), and
 `configure-aws-credentials` is the local AWS's credentials and endpoint in the environment
-(AWS_ENDPOINT_URL + AWS_CA_BUNDLE: ops.local_aws.stand_in()). The pull-request comment step is left
+(AWS_ENDPOINT_URL + AWS_CA_BUNDLE: ops.emulator.local_aws.stand_in()). The pull-request comment step is left
 out (it talks to GitHub); the test checks its condition, plan.md, instead.
 
 The story: a pull request names model A in deploy/model.json; its plan is saved; after the merge the
@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ops import local_aws
+from ops.emulator import local_aws
 from tests.fixtures.terraform_stack import CLASS_FOLDERS, remove_bucket
 from training import classmap
 

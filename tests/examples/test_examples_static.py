@@ -4,7 +4,7 @@ import os
 
 import nbformat
 
-from ops.config import PROJECT_ROOT
+from ops.core.config import PROJECT_ROOT
 
 EXAMPLES = PROJECT_ROOT / "examples"
 

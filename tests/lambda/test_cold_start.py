@@ -7,11 +7,11 @@ import json
 import subprocess
 import sys
 
-from ops.config import PROJECT_ROOT
+from ops.core.config import PROJECT_ROOT
 
 
 def test_importing_the_handler_does_not_import_botocore():
-    code = "import sys; sys.path.insert(0, 'lambda'); import handler; print('botocore' in sys.modules)"
+    code = "import sys; from predict_lambda import handler; print('botocore' in sys.modules)"
     run = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True,
                          text=True, timeout=120)
     assert run.returncode == 0, run.stderr

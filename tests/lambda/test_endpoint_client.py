@@ -288,7 +288,7 @@ def test_a_bad_ca_bundle_is_an_unreachable_endpoint_not_a_crash(modules, tmp_pat
 
 
 def test_an_endpoint_that_refuses_connections_is_unavailable(modules):
-    from ops.servers import free_port
+    from ops.emulator.processes import free_port
 
     endpoint, settings = modules
     config = settings.Settings(endpoint_name="e", class_names=("a", "b"),

@@ -123,9 +123,9 @@ def test_importing_the_handler_stays_light():
     import subprocess
     import sys
 
-    from ops.config import PROJECT_ROOT
+    from ops.core.config import PROJECT_ROOT
 
-    code = ("import sys; sys.path.insert(0, 'lambda'); import handler; "
+    code = ("import sys; from predict_lambda import handler; "
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'PIL', 'numpy', 'requests', "
             "'boto3', 's3transfer', 'flask', 'werkzeug', 'training', 'ops', 'yaml'}))")
     run = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True,

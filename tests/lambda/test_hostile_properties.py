@@ -29,10 +29,10 @@ OPTIONS = st.one_of(st.none(), st.integers(-10**20, 10**20), st.floats(), st.boo
 
 @pytest.fixture(scope="module")
 def lam(lambda_code):
-    import api_errors
-    import image_header
-    import payload
-    import settings as lambda_settings
+    from predict_lambda import api_errors
+    from predict_lambda import image_header
+    from predict_lambda import payload
+    from predict_lambda import settings as lambda_settings
 
     config = lambda_settings.Settings(endpoint_name="e", class_names=CLASSES, max_images=MAX_IMAGES,
                                       max_body_bytes=200_000)

@@ -10,7 +10,7 @@ from tests.fixtures.api import jpeg_header, png_header
 
 @pytest.fixture(scope="module")
 def image_header(lambda_code):
-    import image_header
+    from predict_lambda import image_header
 
     return image_header
 

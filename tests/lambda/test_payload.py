@@ -7,9 +7,9 @@ import pytest
 
 @pytest.fixture(scope="module")
 def modules(lambda_code):
-    import api_errors
-    import payload
-    import settings
+    from predict_lambda import api_errors
+    from predict_lambda import payload
+    from predict_lambda import settings
 
     return payload, api_errors, settings.Settings(endpoint_name="e", class_names=tuple("abcdefg"),
                                                   max_images=3, max_body_bytes=1000)

@@ -12,8 +12,8 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from moto import mock_aws
 
-from ops import api_access
-from ops.api_access import Access, Client, Quota, Refused, TokenBucket
+from ops.emulator import api_access
+from ops.emulator.api_access import Access, Client, Quota, Refused, TokenBucket
 
 URL = "http://127.0.0.1:3000/beta/predict?top_k=2"
 CREDENTIALS = {"AKIDLOCAL": "local-secret"}

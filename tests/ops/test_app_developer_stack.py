@@ -15,7 +15,7 @@ import boto3
 import pytest
 import requests
 
-from ops.config import PROJECT_ROOT
+from ops.core.config import PROJECT_ROOT
 from tests.fixtures.api import class_names
 from tests.ops.test_local_stack import _api_key, invoke, state_of
 

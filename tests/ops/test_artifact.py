@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from ops.artifact import ArtifactError, InferenceFailed, extract, load_artifact
-from ops.config import PROJECT_ROOT
+from ops.core.artifact import ArtifactError, InferenceFailed, extract, load_artifact
+from ops.core.config import PROJECT_ROOT
 
 pytestmark = pytest.mark.slow
 

@@ -9,8 +9,9 @@ import pytest
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.sagemaker.models import sagemaker_backends
 
-from ops import aws_training, state
-from ops.aws_clients import AwsError
+from ops.train import aws_training
+from ops.core import state
+from ops.core.aws_clients import AwsError
 from training import hyperparameters as hp
 from training.errors import UserError
 

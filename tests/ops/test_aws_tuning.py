@@ -5,7 +5,8 @@ import pytest
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.sagemaker.models import sagemaker_backends
 
-from ops import aws_training, aws_tuning, state
+from ops.train import aws_training, aws_tuning
+from ops.core import state
 from training import hyperparameters as hp
 from training.errors import UserError
 

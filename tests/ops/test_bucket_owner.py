@@ -14,8 +14,11 @@ import botocore.session
 import pytest
 from moto.core import DEFAULT_ACCOUNT_ID
 
-from ops import aws_training, deploy, local_endpoint, model_record, reviewed_plan
-from ops.aws_clients import s3_client
+from ops.train import aws_training
+from ops.deploy import stack as deploy, reviewed_plan
+from ops.emulator import local_endpoint
+from ops.core import model_record
+from ops.core.aws_clients import s3_client
 from training import classmap
 
 REGION = "us-east-1"
@@ -106,7 +109,7 @@ def test_an_owner_given_by_the_caller_is_kept(sent):
 def test_the_account_is_asked_once_per_client(sent):
     calls = []
     sts = boto3.client("sts", region_name=REGION)
-    from ops.aws_clients import owner_checked
+    from ops.core.aws_clients import owner_checked
 
     client = owner_checked(boto3.client("s3", region_name=REGION),
                            lambda: calls.append(1) or sts)

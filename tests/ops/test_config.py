@@ -1,6 +1,6 @@
 import pytest
 
-from ops import config
+from ops.core import config
 
 
 def test_project_config_loads():

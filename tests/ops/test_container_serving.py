@@ -12,8 +12,8 @@ import psutil
 import pytest
 import requests
 
-from ops import container_serving
-from ops.artifact import extract
+from ops.containers import container_serving
+from ops.core.artifact import extract
 from tests.fixtures.paths import SHARED
 
 pytestmark = [pytest.mark.slow,
@@ -120,10 +120,10 @@ def test_the_runtime_api_can_front_the_real_container(tiny_artifact, fake_aws_cr
     import boto3
     from botocore.exceptions import ClientError
 
-    from ops import servers
+    from ops.emulator import processes
 
-    port = servers.free_port()
-    server = servers.start("local-endpoint", "ops.local_endpoint",
+    port = processes.free_port()
+    server = processes.start("local-endpoint", "ops.emulator.local_endpoint",
                            ["--model", str(tiny_artifact), "--endpoint-name", "dogs-container",
                             "--port", str(port), "--container"], port, "/ping", tmp_path)
     try:
@@ -155,16 +155,16 @@ def test_the_runtime_api_can_front_the_real_container(tiny_artifact, fake_aws_cr
 
 def test_a_deployed_model_runs_with_its_own_environment(moto_server, tiny_artifact, tmp_path):
     # Given a model deployed to the local AWS with one worker and a variable of its own
-    from ops import servers
+    from ops.emulator import processes
     from tests.ops.test_local_endpoint import deploy_to_moto
 
     deploy_to_moto(moto_server, tiny_artifact, "dogs-env", {
         "SAGEMAKER_MODEL_SERVER_WORKERS": "1", "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
         "SAGEMAKER_PROGRAM": "inference.py", "DOGS_MARK": "from-the-model"})
-    port = servers.free_port()
+    port = processes.free_port()
 
     # When the local endpoint serves it in the container
-    server = servers.start("endpoint-env", "ops.local_endpoint",
+    server = processes.start("endpoint-env", "ops.emulator.local_endpoint",
                            ["--endpoint-name", "dogs-env", "--aws-url", moto_server, "--port", str(port),
                             "--work-dir", str(tmp_path / "work"), "--container"], port, "/ping", tmp_path)
     try:

@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from ops import config, container_env, container_training as ct, train_cli
-from ops.local_train import container_layout, train_local
+from ops.core import config
+from ops.containers import container_env, container_training as ct
+from ops.train import train_cli
+from ops.train.local_train import container_layout, train_local
 from tests.fixtures.artifact import write_tiny_lst
 from training import hyperparameters as hp
 
@@ -281,7 +283,7 @@ def test_it_trains_with_the_same_hyperparameters_as_our_launcher(cfg, dataset, c
 @pytest.mark.slow
 @needs_root
 def test_its_artifact_serves_in_the_serving_container(container_run, dataset):
-    from ops import container_serving
+    from ops.containers import container_serving
 
     images, _ = dataset
     photo = sorted(images.rglob("*.jpg"))[0].read_bytes()

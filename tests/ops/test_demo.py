@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from ops.config import PROJECT_ROOT
+from ops.core.config import PROJECT_ROOT
 
 
 @pytest.mark.slow

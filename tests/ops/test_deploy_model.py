@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import pytest
 
-from ops import config, deploy, lambda_package, model_record, sagemaker_images, state
+from ops.core import config, model_record, state
+from ops.deploy import stack as deploy, lambda_package
+from ops.train import sagemaker_images
 from tests.fixtures.terraform_stack import CLASS_FOLDERS
 from training import classmap
 from training.errors import UserError

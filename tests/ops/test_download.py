@@ -4,7 +4,7 @@ import socket
 
 import pytest
 
-from ops import download as dl
+from ops.data import download as dl
 from tests.fixtures.download_server import build_tar
 from tests.fixtures.lst_photos import BREEDS
 from training import lst

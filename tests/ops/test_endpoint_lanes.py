@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import requests
 
-from ops.local_endpoint import laned_invoke
+from ops.emulator.local_endpoint import laned_invoke
 
 
 class CountingModel:

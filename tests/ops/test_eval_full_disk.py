@@ -15,7 +15,7 @@ import sys
 
 import pytest
 
-from ops.config import PROJECT_ROOT
+from ops.core.config import PROJECT_ROOT
 
 pytestmark = pytest.mark.slow
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from ops import hosting_cost
+from ops.deploy import hosting_cost
 
 
 def test_realtime_is_instance_price_times_count_per_hour_and_month():

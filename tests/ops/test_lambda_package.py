@@ -5,11 +5,13 @@ import base64
 import hashlib
 import os
 import shutil
+import subprocess
+import sys
 import zipfile
 
 import pytest
 
-from ops import lambda_package
+from ops.deploy import lambda_package
 
 
 @pytest.fixture
@@ -53,7 +55,7 @@ def test_entries_are_sorted_fixed_and_without_caches(source, tmp_path):
         infos = zf.infolist()
     names = [i.filename for i in infos]
     assert names == sorted(names)
-    assert "handler.py" in names and "pkg/a.py" in names
+    assert "predict_lambda/handler.py" in names and "predict_lambda/pkg/a.py" in names
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
     assert {i.date_time for i in infos} == {lambda_package.EPOCH}
     assert {i.external_attr >> 16 for i in infos} == {0o100644}
@@ -63,3 +65,16 @@ def test_missing_handler_is_a_user_error(tmp_path):
     (tmp_path / "lambda").mkdir()
     with pytest.raises(lambda_package.LambdaPackageError, match="no handler.py"):
         lambda_package.build(tmp_path / "out", tmp_path / "lambda")
+
+
+def test_the_runtime_imports_the_handler_from_the_zip_alone(tmp_path):
+    """As the Lambda runtime does: the zip's root on the import path, `predict_lambda.handler.handler`."""
+    package = lambda_package.build(tmp_path / "out", lambda_package.SOURCE)
+    root = tmp_path / "task"
+    with zipfile.ZipFile(package.path) as zf:
+        zf.extractall(root)
+    code = "import predict_lambda.handler as h; print(callable(h.handler))"
+    run = subprocess.run([sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(root)!r}); {code}"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "True"

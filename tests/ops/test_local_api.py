@@ -15,8 +15,8 @@ import requests
 import yaml
 from openapi_schema_validator import OAS30Validator
 
-from ops import local_api as gateway
-from ops.config import PROJECT_ROOT
+from ops.emulator import local_api as gateway
+from ops.core.config import PROJECT_ROOT
 from tests.fixtures.api import ThreadServer
 
 SPEC = yaml.safe_load((PROJECT_ROOT / "api" / "openapi.yaml").read_text())
@@ -234,7 +234,7 @@ def test_unknown_endpoint_is_503_with_retry_after(api_with, photos, local_endpoi
 
 
 def test_unreachable_endpoint_is_503(api_with, photos):
-    from ops.servers import free_port
+    from ops.emulator.processes import free_port
 
     _, jpeg = next(iter(photos.values()))
     response = post(api_with(endpoint_url=f"http://127.0.0.1:{free_port()}", endpoint_max_attempts=1),
@@ -253,10 +253,10 @@ def test_hung_endpoint_is_504(api_with, photos, silent_endpoint):
 @pytest.fixture(scope="module")
 def narrow_endpoint(tiny_artifact, tmp_path_factory):
     """A second local endpoint with capacity for one invocation at a time."""
-    from ops import servers
+    from ops.emulator import processes
 
-    port = servers.free_port()
-    server = servers.start("narrow-endpoint", "ops.local_endpoint", [
+    port = processes.free_port()
+    server = processes.start("narrow-endpoint", "ops.emulator.local_endpoint", [
         "--model", str(tiny_artifact), "--endpoint-name", "dogs-test", "--port", str(port),
         "--max-in-flight", "1", "--threads", "8"], port, "/ping", tmp_path_factory.mktemp("narrow"))
     yield server

@@ -10,7 +10,7 @@ import secrets
 import pytest
 import requests
 
-from ops import local_api as gateway
+from ops.emulator import local_api as gateway
 from tests.fixtures.api import ThreadServer
 
 APP = "http://localhost:8080"

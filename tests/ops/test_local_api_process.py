@@ -1,4 +1,4 @@
-"""`python -m ops.local_api` as `invoke serve` runs it: the Lambda's environment comes from the function
+"""`python -m ops.emulator.local_api` as `invoke serve` runs it: the Lambda's environment comes from the function
 configuration on the local AWS, the handler reaches the local endpoint via AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME."""
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import boto3
 import pytest
 import requests
 
-from ops import servers
-from ops.config import PROJECT_ROOT
+from ops.emulator import processes
+from ops.core.config import PROJECT_ROOT
 from tests.fixtures.api import TEST_ENDPOINT
 
 ROLE_POLICY = {"Version": "2012-10-17", "Statement": [{
@@ -27,10 +27,10 @@ def create_function(url: str, env: dict[str, str], timeout: int = 20) -> str:
     role = iam.create_role(RoleName="dogs-predict", AssumeRolePolicyDocument=json.dumps(ROLE_POLICY))
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
-        zf.writestr("handler.py", "def handler(event, context):\n    return {}\n")
+        zf.writestr("predict_lambda/handler.py", "def handler(event, context):\n    return {}\n")
     boto3.client("lambda", endpoint_url=url, region_name="us-east-1").create_function(
         FunctionName="dogs-predict", Runtime="python3.12", Role=role["Role"]["Arn"],
-        Handler="handler.handler", Code={"ZipFile": buf.getvalue()}, Timeout=timeout,
+        Handler="predict_lambda.handler.handler", Code={"ZipFile": buf.getvalue()}, Timeout=timeout,
         Environment={"Variables": env})
     return "dogs-predict"
 
@@ -41,8 +41,8 @@ def api_process(moto_server, local_endpoint, api_settings, tmp_path):
         "ENDPOINT_NAME": TEST_ENDPOINT, "CLASS_NAMES": json.dumps(list(api_settings.class_names)),
         "MODEL_ID": "deployed-model-id", "MAX_IMAGES": "2", "DEFAULT_TOP_K": "2",
         "ENDPOINT_TIMEOUT_SECONDS": "10", "LOG_LEVEL": "INFO"})
-    port = servers.free_port()
-    server = servers.start("local-api", "ops.local_api", [
+    port = processes.free_port()
+    server = processes.start("local-api", "ops.emulator.local_api", [
         "--function-name", function, "--aws-url", moto_server, "--endpoint-url", local_endpoint.url,
         "--port", str(port)], port, "/beta/predict", tmp_path, expect_status=403,
         env={"DOGS_API_KEY": "process-key"})
@@ -69,9 +69,9 @@ def test_the_deployed_lambda_environment_is_what_answers(api_process, photos):
 
 
 def test_a_missing_function_is_a_start_failure(moto_server, local_endpoint, tmp_path):
-    port = servers.free_port()
-    with pytest.raises(servers.ServerError):
-        servers.start("local-api", "ops.local_api", [
+    port = processes.free_port()
+    with pytest.raises(processes.ServerError):
+        processes.start("local-api", "ops.emulator.local_api", [
             "--function-name", "nope", "--aws-url", moto_server, "--endpoint-url", local_endpoint.url,
             "--port", str(port)], port, "/beta/predict", tmp_path, expect_status=403, timeout=60,
             env={"DOGS_API_KEY": "k"})
@@ -83,8 +83,8 @@ def test_an_environment_file_stands_in_for_the_deployed_function(local_endpoint,
     environment.write_text(json.dumps({
         "ENDPOINT_NAME": TEST_ENDPOINT, "CLASS_NAMES": json.dumps(list(api_settings.class_names)),
         "MODEL_ID": "from-a-file", "DEFAULT_TOP_K": "1"}))
-    port = servers.free_port()
-    server = servers.start("local-api-env", "ops.local_api", [
+    port = processes.free_port()
+    server = processes.start("local-api-env", "ops.emulator.local_api", [
         "--environment", str(environment), "--endpoint-url", local_endpoint.url, "--port", str(port)],
         port, "/beta/predict", tmp_path, expect_status=403, env={"DOGS_API_KEY": "file-key"})
     try:
@@ -102,7 +102,7 @@ def test_an_environment_file_stands_in_for_the_deployed_function(local_endpoint,
     (["--environment", "missing.json"], "missing.json"),
 ])
 def test_without_a_function_or_a_usable_environment_it_says_what_to_give(args, message, tmp_path):
-    run = subprocess.run([sys.executable, "-m", "ops.local_api", "--endpoint-url", "http://127.0.0.1:9",
+    run = subprocess.run([sys.executable, "-m", "ops.emulator.local_api", "--endpoint-url", "http://127.0.0.1:9",
                           *args], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60,
                          env={**os.environ, "DOGS_API_KEY": "k"})
     assert run.returncode == 2

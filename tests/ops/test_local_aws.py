@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from ops import local_aws, moto_patches, state
+from ops.emulator import local_aws, moto_patches
+from ops.core import state
 
 REPO = Path(__file__).resolve().parents[2]
 

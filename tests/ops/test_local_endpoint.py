@@ -9,7 +9,7 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 
-from ops import local_endpoint, servers
+from ops.emulator import local_endpoint, processes
 from tests.fixtures.api import TEST_ENDPOINT
 from tests.fixtures.durability import synced_before_rename
 
@@ -139,8 +139,8 @@ def test_an_endpoint_that_is_not_deployed_is_a_clear_error(moto_server, tmp_path
 
 def test_the_deployed_model_is_what_answers(moto_server, tiny_artifact, photos, loaded_tiny, tmp_path):
     deploy_to_moto(moto_server, tiny_artifact, "dogs-live")
-    port = servers.free_port()
-    server = servers.start("endpoint-from-moto", "ops.local_endpoint",
+    port = processes.free_port()
+    server = processes.start("endpoint-from-moto", "ops.emulator.local_endpoint",
                            ["--endpoint-name", "dogs-live", "--aws-url", moto_server, "--port", str(port),
                             "--work-dir", str(tmp_path / "work")], port, "/ping", tmp_path)
     try:
@@ -156,9 +156,9 @@ def test_the_deployed_model_is_what_answers(moto_server, tiny_artifact, photos, 
 
 
 def test_a_start_failure_names_the_log(moto_server, tmp_path):
-    port = servers.free_port()
-    with pytest.raises(servers.ServerError, match="exited with status"):
-        servers.start("endpoint-missing", "ops.local_endpoint",
+    port = processes.free_port()
+    with pytest.raises(processes.ServerError, match="exited with status"):
+        processes.start("endpoint-missing", "ops.emulator.local_endpoint",
                       ["--endpoint-name", "dogs-missing", "--aws-url", moto_server, "--port", str(port)],
                       port, "/ping", tmp_path, timeout=60)
     assert "invoke deploy" in (tmp_path / "endpoint-missing.log").read_text()

@@ -12,7 +12,7 @@ import sys
 import pytest
 import requests
 
-from ops.config import PROJECT_ROOT
+from ops.core.config import PROJECT_ROOT
 
 pytestmark = pytest.mark.slow
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import tarfile
 
-from ops.local_train import pack
+from ops.train.local_train import pack
 from tests.fixtures.durability import synced_before_rename
 
 

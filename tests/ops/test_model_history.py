@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from ops import deploy, model_history, state
+from ops.deploy import stack as deploy, model_history
+from ops.core import state
 
 
 def deployed(target: str, model_id: str, accuracy: float | None = None):

@@ -8,7 +8,9 @@ import tarfile
 
 import pytest
 
-from ops import aws_training, deploy, model_record, state
+from ops.train import aws_training
+from ops.deploy import stack as deploy
+from ops.core import model_record, state
 from tests.fixtures.terraform_stack import CLASS_FOLDERS
 from training import classmap
 

@@ -1,11 +1,13 @@
-"""The stack's name, bucket rule, key prefix and project tag: ops/naming.py is their one Python home, and
+"""The stack's name, bucket rule, key prefix and project tag: ops/core/naming.py is their one Python home, and
 Terraform's own variables (and config.yaml) say the same."""
 import re
 
 import yaml
 
-from ops import aws_training, config, deploy, naming
-from ops.config import PROJECT_ROOT
+from ops.train import aws_training
+from ops.core import config, naming
+from ops.deploy import stack as deploy
+from ops.core.config import PROJECT_ROOT
 
 TERRAFORM = PROJECT_ROOT / "terraform"
 
@@ -42,8 +44,8 @@ def test_config_and_callers_use_the_one_home():
     assert aws_training.PROJECT_TAG == {"Key": "Project", "Value": naming.NAME}
     assert deploy.NAME == naming.NAME
     sources = "\n".join(p.read_text() for p in (PROJECT_ROOT / "ops").glob("*.py") if p.name != "naming.py")
-    assert not re.search(r"dog-breeds-\{", sources), "a bucket name built outside ops/naming.py"
-    assert not re.search(r'/dogs/models|"dogs/', sources), "the key prefix written outside ops/naming.py"
+    assert not re.search(r"dog-breeds-\{", sources), "a bucket name built outside ops/core/naming.py"
+    assert not re.search(r'/dogs/models|"dogs/', sources), "the key prefix written outside ops/core/naming.py"
 
 
 def test_the_configured_prefix_reaches_terraform():

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from ops import netns
+from ops.containers import netns
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")
 

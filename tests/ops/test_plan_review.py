@@ -9,7 +9,8 @@ import sys
 
 import pytest
 
-from ops import deploy, local_aws, plan_review, plan_summary
+from ops.deploy import stack as deploy, plan_review, plan_summary
+from ops.emulator import local_aws
 from tests.fixtures.terraform_stack import write_artifact
 
 pytestmark = pytest.mark.slow

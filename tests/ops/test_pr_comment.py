@@ -6,8 +6,8 @@ import pytest
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from ops import pr_comment
-from ops.plan_summary import MARKER
+from ops.ci import pr_comment
+from ops.deploy.plan_summary import MARKER
 
 
 class FakeGitHub:

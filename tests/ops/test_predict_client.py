@@ -8,8 +8,8 @@ import sys
 import pytest
 from rich.console import Console
 
-from ops import predict_client
-from ops.config import PROJECT_ROOT
+from ops.client import predict_client
+from ops.core.config import PROJECT_ROOT
 
 
 @pytest.fixture(scope="module")

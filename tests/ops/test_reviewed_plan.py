@@ -1,4 +1,4 @@
-"""The release file and the tree key that tie a reviewed plan to what is merged (ops/reviewed_plan.py)."""
+"""The release file and the tree key that tie a reviewed plan to what is merged (ops/deploy/reviewed_plan.py)."""
 from __future__ import annotations
 
 import json
@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from ops import reviewed_plan
+from ops.deploy import reviewed_plan
 
 URL = "s3://dog-breeds-123456789012-us-east-1/dogs/output/job-1/output/model.tar.gz"
 

@@ -3,8 +3,8 @@ import hashlib
 import pytest
 from boto3.s3.transfer import TransferConfig
 
-from ops import s3sync
-from ops.aws_clients import AwsError
+from ops.train import s3sync
+from ops.core.aws_clients import AwsError
 
 MiB = 1024 * 1024
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from ops.config import PROJECT_ROOT
+from ops.core.config import PROJECT_ROOT
 from tests.fixtures.served_stack import invoke
 
 pytestmark = pytest.mark.slow
@@ -129,7 +129,7 @@ def endpoint_outage(served_stack, photo):
 
 def _record_endpoint_pid(stack, pid: int) -> None:
     """`invoke serve --stop` at the end must stop the restarted endpoint, not look for the dead one."""
-    from ops import state
+    from ops.core import state
 
     with stack.active():
         state.record("serve", {**stack.serve, "endpoint_pid": pid})

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 
-from ops import state
+from ops.core import state
 
 
 def _record_many(home: str, worker: int, count: int) -> None:

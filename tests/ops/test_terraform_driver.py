@@ -1,4 +1,4 @@
-"""ops/terraform.py: working directories per target, the local override, the mirror, error lines."""
+"""ops/deploy/terraform.py: working directories per target, the local override, the mirror, error lines."""
 from __future__ import annotations
 
 import subprocess
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ops import terraform as tf
+from ops.deploy import terraform as tf
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -86,7 +86,7 @@ def test_deploy_without_a_trained_model_exits_2_with_one_line(tmp_path):
 
 
 def test_a_cli_config_variable_naming_a_missing_file_is_dropped(tmp_path):
-    from ops.terraform import has_cli_config_file
+    from ops.deploy.terraform import has_cli_config_file
 
     existing = tmp_path / "terraformrc"
     existing.write_text("")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ops import train_cli
+from ops.train import train_cli
 
 REPO = Path(__file__).resolve().parents[2]
 INVOKE = [sys.executable, "-m", "invoke"]

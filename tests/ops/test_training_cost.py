@@ -1,6 +1,7 @@
 import pytest
 
-from ops import config, training_cost
+from ops.core import config
+from ops.train import training_cost
 
 
 @pytest.mark.parametrize("instance, count, hours, expected", [

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from ops import local_api as gateway
+from ops.emulator import local_api as gateway
 from tests.fixtures.api import ThreadServer
 
 ANSWER = {"model": "fixed-model", "predictions": [{
@@ -19,7 +19,7 @@ ANSWER = {"model": "fixed-model", "predictions": [{
 
 @pytest.fixture(scope="module")
 def served(lambda_code):
-    import try_it_page  # lambda/ is on the import path (lambda_code)
+    from predict_lambda import try_it_page
 
     seen = []
 

@@ -16,7 +16,8 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from ops import deploy, local_aws, servers
+from ops.deploy import stack as deploy
+from ops.emulator import local_aws, processes
 from tests.fixtures.api import TEST_ENDPOINT, class_names
 from tests.fixtures.terraform_stack import policy_statements, write_artifact
 
@@ -53,7 +54,7 @@ def applied(local_stack_home, aws, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def client_keys(applied):
-    from ops import terraform as tf
+    from ops.deploy import terraform as tf
 
     return {**tf.outputs("local")["api_client_keys"], "default": tf.outputs("local")["api_key_value"]}
 
@@ -68,8 +69,8 @@ def api_url(applied, local_stack_home, local_endpoint, loaded_tiny, tmp_path_fac
                                     "CLASS_NAMES": json.dumps(list(class_names(loaded_tiny))),
                                     "ENDPOINT_TIMEOUT_SECONDS": "20", "LOG_LEVEL": "INFO"}))
     running = local_aws.require()
-    port = servers.free_port()
-    server = servers.start("local-api", "ops.local_api", [
+    port = processes.free_port()
+    server = processes.start("local-api", "ops.emulator.local_api", [
         "--environment", str(env_file), "--aws-url", running.url, "--api-id", applied["api_id"],
         "--stage", applied["api_stage_name"], "--endpoint-url", local_endpoint.url, "--port", str(port)],
         port, "/beta/predict", logs, expect_status=403,

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from ops import deploy, local_aws
+from ops.deploy import stack as deploy
+from ops.emulator import local_aws
 from tests.fixtures.terraform_stack import policy_statements, write_artifact
 
 pytestmark = pytest.mark.slow

@@ -6,8 +6,10 @@ import json
 
 import pytest
 
-from ops import lambda_package, local_aws, state
-from ops import terraform as tf
+from ops.deploy import lambda_package
+from ops.emulator import local_aws
+from ops.core import state
+from ops.deploy import terraform as tf
 
 pytestmark = pytest.mark.slow  # real terraform plans against the local AWS
 

@@ -12,11 +12,11 @@ VARIABLES = (REPO / "terraform" / "variables.tf").read_text()
 
 
 @pytest.fixture
-def lambda_module(lambda_code):
-    """The handler's modules, imported as the Lambda runtime does (lambda/ on the path)."""
+def lambda_module():
+    """The handler's modules by name, imported as the Lambda runtime imports them from the zip."""
     import importlib
 
-    return importlib.import_module
+    return lambda name: importlib.import_module(f"predict_lambda.{name}")
 
 
 def variable_block(name: str) -> str:

@@ -3,7 +3,7 @@ S3 and DynamoDB. Two applies at once: the second fails on the lock naming who ho
 time, waits), and the state in S3 stays whole.
 
 The root applied is a small stand-in (one terraform_data whose creation takes 8 seconds), so the
-first apply holds the lock long enough to be seen; the backend, the lock and ops/terraform.py's
+first apply holds the lock long enough to be seen; the backend, the lock and ops/deploy/terraform.py's
 handling of them are exactly the stack's.
 """
 from __future__ import annotations
@@ -14,8 +14,9 @@ import time
 
 import pytest
 
-from ops import local_aws, remote_state
-from ops import terraform as tf
+from ops.emulator import local_aws
+from ops.deploy import remote_state
+from ops.deploy import terraform as tf
 from tests.fixtures.terraform_stack import remove_bucket
 
 pytestmark = pytest.mark.slow

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ops import deploy, local_aws, model_history
+from ops.deploy import stack as deploy, model_history
+from ops.emulator import local_aws
 from tests.fixtures.terraform_stack import write_artifact
 
 pytestmark = pytest.mark.slow

@@ -9,8 +9,10 @@ import re
 
 import pytest
 
-from ops import deploy, local_aws, state
-from ops import terraform as tf
+from ops.deploy import stack as deploy
+from ops.emulator import local_aws
+from ops.core import state
+from ops.deploy import terraform as tf
 from tests.fixtures.terraform_stack import CLASS_FOLDERS, policy_statements, write_artifact
 from training import classmap
 
@@ -132,7 +134,7 @@ def test_artifact_uploaded_where_the_model_reads_it(cycle):
 def test_lambda_environment_is_the_handler_contract(cycle, first):
     conf = cycle["lambda"]["Configuration"]
     env = conf["Environment"]["Variables"]
-    assert conf["Handler"] == "handler.handler" and conf["Runtime"] == "python3.12"
+    assert conf["Handler"] == "predict_lambda.handler.handler" and conf["Runtime"] == "python3.12"
     assert conf["Timeout"] < 29
     assert env["ENDPOINT_NAME"] == first["endpoint_name"]
     assert json.loads(env["CLASS_NAMES"]) == [c.name for c in classmap.from_folders(CLASS_FOLDERS)]

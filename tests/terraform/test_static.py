@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ops import terraform as tf
+from ops.deploy import terraform as tf
 
 REPO = Path(__file__).resolve().parents[2]
 MODULE = REPO / "terraform"

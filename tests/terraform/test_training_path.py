@@ -12,7 +12,10 @@ import tarfile
 
 import pytest
 
-from ops import aws_training, config, deploy, local_aws, state
+from ops.train import aws_training
+from ops.core import config, state
+from ops.deploy import stack as deploy
+from ops.emulator import local_aws
 from tests.fixtures.terraform_stack import CLASS_FOLDERS, policy_statements
 from training import classmap
 

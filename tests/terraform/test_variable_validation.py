@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import pytest
 
-from ops import deploy, lambda_package, local_aws, state
-from ops import terraform as tf
+from ops.deploy import stack as deploy, lambda_package
+from ops.emulator import local_aws
+from ops.core import state
+from ops.deploy import terraform as tf
 
 pytestmark = pytest.mark.slow  # one real terraform plan against the local AWS
 

@@ -17,7 +17,7 @@ NON_DOG = Path(__import__("matplotlib").get_data_path()) / "sample_data" / "grac
 @pytest.fixture(scope="module")
 def served(tiny_artifact):
     """The tiny artifact as served by default (ONNX Runtime) and forced to PyTorch."""
-    from ops.artifact import load_artifact
+    from ops.core.artifact import load_artifact
 
     default = load_artifact(tiny_artifact)
     with pytest.MonkeyPatch.context() as mp:
@@ -88,7 +88,7 @@ def test_the_score_is_the_imagenet_classifiers_mass_on_the_breeds():
 
 
 def test_a_model_without_a_threshold_answers_the_array_even_when_verbose(tiny_artifact, tmp_path, photos):
-    from ops.artifact import extract, load_artifact
+    from ops.core.artifact import extract, load_artifact
 
     folder = extract(tiny_artifact, tmp_path / "model")
     description = json.loads((folder / "model.json").read_text())
@@ -100,7 +100,7 @@ def test_a_model_without_a_threshold_answers_the_array_even_when_verbose(tiny_ar
 
 
 def test_the_served_probabilities_use_the_stored_temperature(tiny_artifact, tmp_path, photos):
-    from ops.artifact import extract, load_artifact
+    from ops.core.artifact import extract, load_artifact
 
     folder = extract(tiny_artifact, tmp_path / "model")
     (folder / "model.onnx").unlink()  # PyTorch applies model.json's temperature itself

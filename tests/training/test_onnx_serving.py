@@ -14,7 +14,7 @@ from training import export
 @pytest.fixture(scope="module")
 def onnx_and_torch(tiny_artifact):
     """The tiny artifact loaded twice: as served by default (ONNX Runtime) and forced to PyTorch."""
-    from ops.artifact import load_artifact
+    from ops.core.artifact import load_artifact
 
     default = load_artifact(tiny_artifact)
     with pytest.MonkeyPatch.context() as mp:
@@ -57,7 +57,7 @@ def test_a_batch_answers_what_single_requests_answer(onnx_and_torch, photos):
 
 
 def test_without_onnx_the_artifact_serves_with_pytorch(tiny_artifact, tmp_path, photos):
-    from ops.artifact import extract, load_artifact
+    from ops.core.artifact import extract, load_artifact
 
     folder = extract(tiny_artifact, tmp_path / "model")
     (folder / "model.onnx").unlink()
@@ -125,7 +125,7 @@ def test_without_onnxruntime_the_artifact_serves_with_pytorch(tiny_artifact, mon
                                                                onnx_and_torch):
     import sys
 
-    from ops.artifact import load_artifact
+    from ops.core.artifact import load_artifact
 
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # `import onnxruntime` now fails
     model = load_artifact(tiny_artifact)

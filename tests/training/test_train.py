@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from ops.local_train import container_layout, train_local
+from ops.train.local_train import container_layout, train_local
 from training import hyperparameters as hp
 from training.model import PretrainedWeightsError, build_model
 

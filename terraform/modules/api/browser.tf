@@ -1,6 +1,6 @@
 # What a browser needs: the try-it page at GET / and CORS for pages on other origins.
 #
-# The Lambda answers all three routes (lambda/handler.py): GET / (the page, same origin as POST /predict,
+# The Lambda answers all three routes (predict_lambda/handler.py): GET / (the page, same origin as POST /predict,
 # so it needs no CORS), OPTIONS /predict (the preflight) and the CORS headers of its own answers, from the
 # CORS_ALLOWED_ORIGINS it gets from the same variable. One home for the origin rule, which the local API
 # runs too; a MOCK integration would need a VTL template to choose among origins, which nothing runs

@@ -9,7 +9,7 @@ variable "role_arn" {
 }
 
 variable "package" {
-  description = "The deployment zip (built by ops/lambda_package.py) and its base64 SHA-256."
+  description = "The deployment zip (built by ops/deploy/lambda_package.py) and its base64 SHA-256."
   type = object({
     path        = string
     sha256_b64  = string

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from werkzeug.wrappers import Request, Response
 
-from ops.artifact import load_artifact
+from ops.core.artifact import load_artifact
 from ops.evaluate import run, sources
 from tests.fixtures.evaluation import api_app, serving
 from training import lst as lst_io

@@ -1,0 +1,1 @@
+"""Using the API: the client that posts photos to /predict and reads back ranked breeds."""

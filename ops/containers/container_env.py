@@ -1,0 +1,124 @@
+"""Python environments that hold what SageMaker's PyTorch containers hold, for the container harnesses.
+
+Each image is one venv under `.containers/` with the image's own toolkit from PyPI; the framework
+(torch, torchvision, numpy, Pillow) is installed once into a shared layer that both venvs see through a
+`.pth` file, as two images share a base layer. Nothing of this project's own requirements is there: an
+artifact that needs more than the image has fails in the harness as it would on SageMaker.
+
+    serving   sagemaker-pytorch-inference (the `serve` entry point, with sagemaker_inference inside),
+              torchserve (needs a Java runtime), pyyaml and a setuptools with pkg_resources (the toolkit
+              and TorchServe's worker import them; the real image has both)
+    training  sagemaker-training (the `train` entry point) and sagemaker-pytorch-training
+
+What differs from the images (see README, "SageMaker's containers, locally"): Python 3.11 and
+torch 2.14.1 here (the images of `aws.pytorch_version` 2.6.0 run Python 3.12 and torch 2.6: this machine's
+pip takes torch from its own disk only at 2.14.1), CPU only, and no CUDA, MPI or EFA.
+
+`python -m ops.containers.container_env` builds both (idempotent: a stamp of the pinned lists skips a second run).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from training.errors import UserError
+
+ROOT = Path(__file__).resolve().parents[2]
+HOME = Path(os.environ.get("DOGS_CONTAINERS_HOME") or ROOT / ".containers")
+# The framework layer: what every PyTorch image has before its toolkit.
+FRAMEWORK = ("torch==2.14.1", "torchvision==0.29.1", "numpy>=1.26,<2.4", "pillow>=10.0")
+IMAGES = {
+    "serving": ("sagemaker-pytorch-inference==2.0.25", "torchserve==0.12.0", "pyyaml>=6.0",
+                "setuptools<81"),
+    "training": ("sagemaker-training==5.1.4", "sagemaker-pytorch-training==3.0.0", "setuptools<81"),
+}
+ENTRY_POINTS = {"serving": "serve", "training": "train"}
+
+
+class ContainerEnvError(UserError, RuntimeError):
+    """A container environment cannot be built or is incomplete."""
+
+
+def layer_dir() -> Path:
+    return HOME / "framework"
+
+
+def venv_dir(image: str) -> Path:
+    return HOME / image
+
+
+def python(image: str) -> Path:
+    return venv_dir(image) / "bin" / "python"
+
+
+def entry_point(image: str) -> Path:
+    return venv_dir(image) / "bin" / ENTRY_POINTS[image]
+
+
+def _stamp(packages: tuple[str, ...]) -> str:
+    return hashlib.sha256("\n".join(packages).encode()).hexdigest()
+
+
+def _pip(python_exe: Path | str, *args: str) -> None:
+    cmd = [str(python_exe), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *args]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    if result.returncode:
+        tail = "\n".join(result.stderr.strip().splitlines()[-15:])
+        raise ContainerEnvError(f"pip install {' '.join(args)} failed:\n{tail}")
+
+
+def ensure_layer(echo=print) -> Path:
+    target = layer_dir()
+    stamp = target / ".stamp"
+    if stamp.is_file() and stamp.read_text() == _stamp(FRAMEWORK):
+        return target
+    echo(f"installing the framework layer ({', '.join(FRAMEWORK)}) into {target}")
+    staging = target.with_name(target.name + ".staging")
+    shutil.rmtree(staging, ignore_errors=True)
+    _pip(sys.executable, "--target", str(staging), *FRAMEWORK)
+    shutil.rmtree(target, ignore_errors=True)
+    staging.replace(target)
+    (target / ".stamp").write_text(_stamp(FRAMEWORK))
+    return target
+
+
+def ensure(image: str, echo=print) -> Path:
+    """The venv of `image` ("serving" or "training"), built if it is missing or out of date."""
+    if image not in IMAGES:
+        raise ContainerEnvError(f"unknown image {image!r}; one of {', '.join(IMAGES)}")
+    layer = ensure_layer(echo)
+    venv = venv_dir(image)
+    stamp = venv / ".stamp"
+    want = _stamp(FRAMEWORK + IMAGES[image])
+    if stamp.is_file() and stamp.read_text() == want and entry_point(image).exists():
+        return venv
+    echo(f"building the {image} container environment in {venv}")
+    shutil.rmtree(venv, ignore_errors=True)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    site = next((venv / "lib").glob("python*/site-packages"))
+    (site / "framework-layer.pth").write_text(str(layer) + "\n")
+    _pip(python(image), *IMAGES[image])
+    stamp.write_text(want)
+    return venv
+
+
+def java() -> str:
+    """The Java runtime TorchServe's frontend needs, or an error that says how to install it."""
+    found = shutil.which("java")
+    if not found:
+        raise ContainerEnvError("TorchServe needs a Java runtime: apt-get install openjdk-17-jre-headless")
+    return found
+
+
+def main() -> None:
+    for image in IMAGES:
+        ensure(image)
+    print(f"container environments ready in {HOME}")
+
+
+if __name__ == "__main__":
+    main()

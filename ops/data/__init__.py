@@ -1,0 +1,1 @@
+"""Photos in: downloading Stanford Dogs and summarising LST files (`invoke data.download`, `invoke lst`)."""

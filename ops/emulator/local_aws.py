@@ -1,0 +1,296 @@
+"""The local AWS: a moto server on 127.0.0.1 that Terraform and boto3 talk to instead of AWS.
+
+`up()` starts it in the background (a free port unless one is asked for, a pid file and a log file
+under `<home>/local_aws/`) and records `local_aws = {url, pid, port, ca_bundle}` in the project state;
+a second `up()` finds it running and does nothing. `down()` stops it. The server process applies our
+fixes for moto's gaps (ops/emulator/moto_patches.py) before it serves: `python -m ops.emulator.local_aws serve --port N`.
+
+It speaks HTTPS with a self-signed certificate made once per work folder (`ca_bundle`): moto enforces
+bucket policies, and the stack's bucket denies every request that is not TLS, as on AWS. Clients trust
+it through `AWS_CA_BUNDLE` (`client_env()`), boto3's `verify=` (`client()`) or the provider's
+`custom_ca_bundle` (the rendered override).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from ops.core import state
+from ops.core.config import PROJECT_ROOT
+from training.errors import UserError
+
+HOST = "127.0.0.1"
+STATE_KEY = "local_aws"
+REGION = "us-east-1"
+# moto accepts any credentials; these make boto3/terraform sign requests without touching ~/.aws.
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+               "AWS_DEFAULT_REGION": REGION}
+
+
+class LocalAwsError(UserError):
+    """The local AWS cannot start, or is not running when needed."""
+
+
+@dataclass(frozen=True)
+class LocalAws:
+    url: str
+    pid: int
+    port: int
+    ca_bundle: str
+
+
+def folder() -> Path:
+    path = state.home() / "local_aws"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def log_file() -> Path:
+    return folder() / "server.log"
+
+
+def pid_file() -> Path:
+    return folder() / "server.pid"
+
+
+def certificate() -> tuple[Path, Path]:
+    """The local AWS's self-signed certificate and key for 127.0.0.1 / localhost (made once)."""
+    cert, key = folder() / "cert.pem", folder() / "key.pem"
+    if cert.is_file() and key.is_file():
+        return cert, key
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "dog-breeds local AWS")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    built = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+             .public_key(private.public_key()).serial_number(x509.random_serial_number())
+             .not_valid_before(now - datetime.timedelta(days=1))
+             .not_valid_after(now + datetime.timedelta(days=3650))
+             .add_extension(x509.SubjectAlternativeName([
+                 x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address(HOST))]), critical=False)
+             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+             .sign(private, hashes.SHA256()))
+    key.write_bytes(private.private_bytes(serialization.Encoding.PEM,
+                                          serialization.PrivateFormat.TraditionalOpenSSL,
+                                          serialization.NoEncryption()))
+    key.chmod(0o600)
+    cert.write_bytes(built.public_bytes(serialization.Encoding.PEM))
+    return cert, key
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex((HOST, port)) == 0
+
+
+def responds(url: str, timeout: float = 10.0) -> bool:
+    """True when our patched moto server answers at `url`."""
+    from ops.emulator.moto_patches import HEALTH_PATH
+
+    context = ssl.create_default_context(cafile=str(certificate()[0]))
+    try:
+        with urllib.request.urlopen(f"{url}{HEALTH_PATH}", timeout=timeout, context=context) as resp:
+            return resp.status == 200
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def status() -> LocalAws | None:
+    """The running local AWS, or None (a stale record is ignored)."""
+    info = state.read(STATE_KEY)
+    if not info or not _alive(info["pid"]) or not responds(info["url"]):
+        return None
+    return LocalAws(info["url"], info["pid"], info["port"], info["ca_bundle"])
+
+
+def up(port: int | None = None, timeout: float = 30.0) -> LocalAws:
+    """Start the local AWS (or return the running one). A requested port that is taken is an error."""
+    running = status()
+    if running and (port is None or port == running.port):
+        return running
+    if running:
+        raise LocalAwsError(f"the local AWS already runs on port {running.port}; "
+                            f"`invoke local.down` first to move it to {port}")
+    if port is not None and port_in_use(port):
+        raise LocalAwsError(f"port {port} on {HOST} is taken; choose another with --port "
+                            f"or leave it out for a free one")
+    port = port or free_port()
+    url = f"https://{HOST}:{port}"
+    cert, _ = certificate()
+    with open(log_file(), "ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ops.emulator.local_aws", "serve", "--port", str(port)],
+            cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True, env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)})
+    deadline = time.monotonic() + timeout
+    while not responds(url):
+        if proc.poll() is not None:
+            raise LocalAwsError(f"the local AWS exited with status {proc.returncode}; "
+                                f"see {log_file()}")
+        if time.monotonic() > deadline:
+            proc.terminate()
+            raise LocalAwsError(f"the local AWS did not answer within {timeout:.0f} s; see {log_file()}")
+        time.sleep(0.2)
+    pid_file().write_text(f"{proc.pid}\n")
+    state.record(STATE_KEY, {"url": url, "pid": proc.pid, "port": port, "ca_bundle": str(cert)})
+    return LocalAws(url, proc.pid, port, str(cert))
+
+
+def down(timeout: float = 10.0) -> bool:
+    """Stop the local AWS; False when none was running. Its data is gone with it."""
+    info = state.read(STATE_KEY)
+    stopped = False
+    if info and _alive(info["pid"]) and _is_our_server(info["pid"]):
+        os.kill(info["pid"], signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while _alive(info["pid"]) and time.monotonic() < deadline:
+            _reap(info["pid"])
+            time.sleep(0.1)
+        if _alive(info["pid"]):
+            os.kill(info["pid"], signal.SIGKILL)
+        stopped = True
+    pid_file().unlink(missing_ok=True)
+    if info:
+        state.record(STATE_KEY, None)
+    return stopped
+
+
+def _is_our_server(pid: int) -> bool:
+    """Guard against a recycled pid: the process must be our server module."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return True  # no /proc (macOS): trust the pid file
+    return b"ops.emulator.local_aws" in cmdline and b"serve" in cmdline
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def require() -> LocalAws:
+    running = status()
+    if running is None:
+        raise LocalAwsError("the local AWS is not running; start it with `invoke local.up`")
+    return running
+
+
+def stand_in() -> LocalAws | None:
+    """The local AWS, when AWS_ENDPOINT_URL and AWS_CA_BUNDLE point boto3 at it (client_env): `--target
+    aws` commands then talk to it as to an account, from any folder (a fresh clone included)."""
+    url, ca_bundle = os.environ.get("AWS_ENDPOINT_URL", ""), os.environ.get("AWS_CA_BUNDLE", "")
+    if not url.startswith(f"https://{HOST}:") or not Path(ca_bundle).is_file():
+        return None
+    from ops.emulator.moto_patches import HEALTH_PATH
+
+    context = ssl.create_default_context(cafile=ca_bundle)
+    try:
+        with urllib.request.urlopen(f"{url}{HEALTH_PATH}", timeout=10, context=context) as resp:
+            if resp.status != 200:
+                return None
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
+    return LocalAws(url, 0, int(url.rsplit(":", 1)[1]), ca_bundle)
+
+
+def stands_in_for_aws() -> bool:
+    return stand_in() is not None
+
+
+def client_env(running: LocalAws) -> dict[str, str]:
+    """Environment for boto3 / the AWS CLI in another process to talk to the local AWS."""
+    return {**CREDENTIALS, "AWS_ENDPOINT_URL": running.url, "AWS_CA_BUNDLE": running.ca_bundle}
+
+
+def client(service: str, running: LocalAws | None = None):
+    """A boto3 client on the local AWS (the running one by default)."""
+    import boto3
+
+    running = running or require()
+    return boto3.client(service, endpoint_url=running.url, region_name=REGION,
+                        verify=running.ca_bundle,
+                        aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                        aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"])
+
+
+def s3_client(running: LocalAws | None = None):
+    """An S3 client on the local AWS naming the expected bucket owner on every call, as on AWS."""
+    from ops.core.aws_clients import owner_checked
+
+    running = running or require()
+    return owner_checked(client("s3", running), lambda: client("sts", running))
+
+
+def serve(port: int, host: str = HOST) -> None:
+    """Run the patched moto server in this process until it is stopped."""
+    from moto.moto_server.werkzeug_app import (DomainDispatcherApplication, MotoRequestHandler,
+                                               create_backend_app)
+    from werkzeug.serving import make_server
+
+    from ops.emulator import moto_patches
+
+    moto_patches.apply()
+    app = moto_patches.wrap_app(DomainDispatcherApplication(create_backend_app))
+    cert, key = certificate()
+    server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler,
+                         ssl_context=(str(cert), str(key)))
+    # SIGTERM (`local.down`) ends serve_forever from another thread, as shutdown() requires.
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
+    print(f"local AWS (patched moto) on https://{host}:{port}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m ops.emulator.local_aws")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve_cmd = sub.add_parser("serve", help="run the patched moto server in the foreground")
+    serve_cmd.add_argument("--port", type=int, required=True)
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        serve(args.port)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,99 @@
+"""Start and stop the local stack's HTTP servers (local endpoint, local API) as child processes."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from ops.core.config import PROJECT_ROOT
+from training.errors import UserError
+
+
+class ServerError(UserError, RuntimeError):
+    """A local server did not start (its log says why)."""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Server:
+    name: str
+    url: str
+    pid: int
+    log: Path
+
+    def stop(self, timeout: float = 10) -> None:
+        stop_pid(self.pid, timeout)
+
+
+def stop_pid(pid: int, timeout: float = 10) -> None:
+    """SIGTERM, then SIGKILL after `timeout` seconds; a pid that is already gone is fine."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                return
+        except ChildProcessError:  # not our child: poll for its end
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return
+        time.sleep(0.1)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def start(name: str, module: str, args: list[str], port: int, health_path: str, log_dir: Path,
+          env: dict[str, str] | None = None, timeout: float = 180, expect_status: int = 200) -> Server:
+    """Run `python -m module args` in the background and wait until GET health_path answers."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log = log_dir / f"{name}.log"
+    with open(log, "ab") as fh:
+        proc = subprocess.Popen([sys.executable, "-m", module, *args], cwd=PROJECT_ROOT,
+                                stdout=fh, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
+                                start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise ServerError(f"{name} exited with status {proc.returncode} at start: "
+                              f"{_tail(log)} (log: {log})")
+        if answers(url + health_path, expect_status):
+            return Server(name, url, proc.pid, log)
+        time.sleep(0.2)
+    stop_pid(proc.pid)
+    raise ServerError(f"{name} did not answer on {url} within {timeout:.0f} s (log: {log})")
+
+
+def answers(url: str, expect_status: int) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return resp.status == expect_status
+    except urllib.error.HTTPError as exc:
+        return exc.code == expect_status
+    except OSError:
+        return False
+
+
+def _tail(path: Path, lines: int = 3) -> str:
+    try:
+        return " | ".join(path.read_text(errors="replace").strip().splitlines()[-lines:])
+    except OSError:
+        return ""
