@@ -47,6 +47,7 @@ class Model:
     local_path: Path | None = None  # uploaded to the local AWS's S3 for target local
     algorithm: str = DEFAULT_ALGORITHM  # what trained it: pytorch (our script) or builtin (SageMaker's)
     validation_accuracy: float | None = None  # from the artifact's record, when read
+    framework_version: str | None = None  # the torch that saved it (model.json), when recorded
 
 
 @dataclass
@@ -119,7 +120,7 @@ def find_model(model_data: str | None = None, classes: str | None = None,
     model_id = artifact.get("model_id") or (record.model_id if record else None)
     accuracy = (record.metrics.get("validation_accuracy") if record else None)
     return Model(model_data, _model_id(model_id, model_data), names, local_path,
-                 _algorithm(algorithm, recorded), accuracy)
+                 _algorithm(algorithm, recorded), accuracy, record.framework_version if record else None)
 
 
 def _record(local_path: Path | None, model_data: str, s3: Callable[[], Any] | None):
@@ -162,6 +163,17 @@ def image_uri(region: str, instance_type: str = "ml.m5.large", algorithm: str = 
     if algorithm == "builtin":
         return sagemaker_images.builtin_image(region)
     return sagemaker_images.pytorch_image(region, pytorch_version, "inference", instance_type)
+
+
+def model_image(s: Settings, model: Model | None, echo: Callable[[str], None] = print) -> str:
+    """The inference image for `model` (None: the stack's default), of the torch that saved it."""
+    version = s.pytorch_version
+    if model is not None and model.algorithm != "builtin":
+        version, note = sagemaker_images.serving_version(model.framework_version, s.pytorch_version)
+        if note:
+            echo(note)
+    return image_uri(s.region, s.instance_type or "ml.m5.large",
+                     model.algorithm if model else DEFAULT_ALGORITHM, version)
 
 
 def training_images(region: str, pytorch_version: str, instance_type: str) -> list[str]:
@@ -236,9 +248,7 @@ def prepare(s: Settings, model: Model | None, echo: Callable[[str], None] = prin
     looked_up = model is not None or training_only
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         # Importing the sagemaker SDK takes seconds: look the images up while init runs.
-        image = pool.submit(image_uri, s.region, s.instance_type or "ml.m5.large",
-                            model.algorithm if model else DEFAULT_ALGORITHM,
-                            s.pytorch_version) if looked_up else None
+        image = pool.submit(model_image, s, model, echo) if looked_up else None
         training = pool.submit(training_images, s.region, s.pytorch_version,
                                s.training_instance_type) if looked_up else None
         work = tf.sync_module(s.target)

@@ -1,9 +1,10 @@
 """The SageMaker images the project trains and serves in, from the installed sagemaker SDK's own table.
 
-One PyTorch version (config `aws.pytorch_version`) names both the training image (`invoke train
---algorithm pytorch`) and the inference image that serves its artifact (`invoke deploy`), so a model trained
-there is loaded by the torch it was saved with (deploy reads the config's version, not the artifact's). The built-in image-classification algorithm trains and serves in
-one image of its own. Nothing here calls AWS: the SDK's table is a file in its package.
+The config's `aws.pytorch_version` names the training image (`invoke train --algorithm pytorch`). The inference
+image that serves an artifact (`invoke deploy`) is of the torch the artifact was saved with, as its model.json
+records (`serving_version`), so a model is loaded by its own torch; the config's version only for an artifact
+that records none. The built-in image-classification algorithm trains and serves in one image of its own.
+Nothing here calls AWS: the SDK's table is a file in its package.
 """
 from __future__ import annotations
 
@@ -55,6 +56,34 @@ def versions_in_both_scopes(tables: dict | None = None) -> list[str]:
     tables = tables or sdk().image_uris.config_for_framework("pytorch")
     both = set(tables["training"]["versions"]) & set(tables["inference"]["versions"])
     return sorted((v for v in both if v.startswith("2.")), key=lambda v: tuple(map(int, v.split("."))))
+
+
+def _release(version: str) -> tuple[int, ...]:
+    """'2.6.0+cpu' -> (2, 6, 0): the numeric release, without a local build tag."""
+    return tuple(int(part) for part in version.split("+")[0].split(".")[:3] if part.isdigit())
+
+
+def serving_version(trained: str | None, configured: str) -> tuple[str, str | None]:
+    """The PyTorch version whose inference image serves an artifact saved by torch `trained`, and a note
+    when it is not that very version.
+
+    The image of the same major.minor when SageMaker has one (a patch release loads its own weights);
+    else the newest image before it (a state dict or an ONNX file saved by a newer torch loads in an
+    older one; the note says so); an artifact older than every image is an error. No recorded version
+    (an artifact from before the record): the configured `aws.pytorch_version`."""
+    if not trained:
+        return configured, None
+    versions = versions_in_both_scopes()
+    wanted = _release(trained)
+    same = [v for v in versions if _release(v)[:2] == wanted[:2]]
+    if same:
+        return same[-1], None
+    older = [v for v in versions if _release(v) < wanted]
+    if not older:
+        raise UserError(f"the model was saved by torch {trained}, older than every SageMaker PyTorch "
+                        f"inference image ({', '.join(versions)}); train it again")
+    return older[-1], (f"the model was saved by torch {trained}, which has no SageMaker inference image: "
+                       f"serving it with the newest before it, PyTorch {older[-1]}")
 
 
 def retrieve(framework: str, region: str, **kwargs) -> str:

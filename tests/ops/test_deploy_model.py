@@ -8,7 +8,8 @@ from __future__ import annotations
 import pytest
 
 from ops.core import config, model_record, state
-from ops.deploy import stack as deploy, lambda_package
+from ops.deploy import lambda_package
+from ops.deploy import stack as deploy
 from ops.train import sagemaker_images
 from tests.fixtures.terraform_stack import CLASS_FOLDERS
 from training import classmap
@@ -180,3 +181,32 @@ def test_a_hostile_artifact_is_refused_before_its_class_map_is_read(tmp_path, me
 
     with pytest.raises(UserError, match=message):
         model_record.read(archive)
+
+
+@pytest.mark.parametrize("trained, served, noted", [
+    (None, "2.6.0", False),            # no record: the config's version
+    ("2.4.0", "2.4.0", False),
+    ("2.5.1+cpu", "2.5.1", False),     # a local build tag, the same release
+    ("2.5.0", "2.5.1", False),         # the same major.minor: its newest patch
+    ("2.14.1", "2.6.0", True),         # newer than every image: the newest, with a note
+])
+def test_the_serving_image_is_of_the_torch_that_saved_the_model(trained, served, noted):
+    version, note = sagemaker_images.serving_version(trained, "2.6.0")
+    assert version == served and (note is not None) == noted
+    if noted:
+        assert trained in note and served in note
+
+
+def test_a_model_older_than_every_image_is_refused():
+    with pytest.raises(UserError, match="older than every SageMaker PyTorch inference image"):
+        sagemaker_images.serving_version("1.13.1", "2.6.0")
+
+
+def test_deploy_looks_up_the_image_of_the_artifacts_torch(home):
+    s = deploy.Settings(target="aws", region=REGION, pytorch_version="2.6.0")
+    model = deploy.Model("s3://b/m/model.tar.gz", "m", ["a"], framework_version="2.4.0")
+    notes = []
+    assert deploy.model_image(s, model, notes.append).endswith(":2.4.0-cpu-py311")
+    model.framework_version = "2.14.1"
+    assert deploy.model_image(s, model, notes.append).endswith(":2.6.0-cpu-py312")
+    assert len(notes) == 1 and "2.14.1" in notes[0]
