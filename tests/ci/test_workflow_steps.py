@@ -13,21 +13,18 @@ before the merge: the apply job refuses the stale plan. A tree nobody planned is
 """
 from __future__ import annotations
 
-import io
 import json
 import os
 import re
 import shutil
 import subprocess
-import tarfile
 from pathlib import Path
 
 import pytest
 import yaml
 
 from ops.emulator import local_aws
-from tests.fixtures.terraform_stack import CLASS_FOLDERS, remove_bucket
-from training import classmap
+from tests.fixtures.terraform_stack import artifact_bytes, create_state_backend, remove_bucket
 
 pytestmark = pytest.mark.slow
 
@@ -41,17 +38,7 @@ LEFT_OUT = ("invoke pr-comment",)  # talks to GitHub
 
 
 def artifact(model_id: str) -> bytes:
-    members = {"model.pt": model_id.encode(),
-               "classes.json": classmap.to_json(classmap.from_folders(CLASS_FOLDERS)).encode(),
-               "model.json": json.dumps({"model_id": model_id, "torch_version": "2.6.0"}).encode(),
-               "code/inference.py": b"# handlers\n"}
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
+    return artifact_bytes(model_id, model_id.encode())
 
 
 def expand(text: str, env: dict) -> str:
@@ -110,11 +97,7 @@ def commit_release(clone: Path, model_id: str) -> None:
 @pytest.fixture(scope="module")
 def story(local_stack_home, aws, tmp_path_factory):
     running = local_aws.require()
-    aws("s3").create_bucket(Bucket=STATE_BUCKET)
-    aws("s3").put_bucket_versioning(Bucket=STATE_BUCKET, VersioningConfiguration={"Status": "Enabled"})
-    aws("dynamodb").create_table(TableName=LOCK_TABLE, BillingMode="PAY_PER_REQUEST",
-                                 KeySchema=[{"AttributeName": "LockID", "KeyType": "HASH"}],
-                                 AttributeDefinitions=[{"AttributeName": "LockID", "AttributeType": "S"}])
+    create_state_backend(aws, STATE_BUCKET, LOCK_TABLE)
     aws("s3").create_bucket(Bucket=ARTIFACTS)
     for model_id in ("model-a", "model-b"):
         aws("s3").put_object(Bucket=ARTIFACTS, Key=f"{model_id}/model.tar.gz", Body=artifact(model_id))

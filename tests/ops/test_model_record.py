@@ -4,27 +4,16 @@ from __future__ import annotations
 
 import io
 import json
-import tarfile
 
 import pytest
 
 from ops.train import aws_training
 from ops.deploy import stack as deploy
 from ops.core import model_record, state
-from tests.fixtures.terraform_stack import CLASS_FOLDERS
+from tests.fixtures.terraform_stack import CLASS_FOLDERS, tarball
 from training import classmap
 
 NAMES = [c.name for c in classmap.from_folders(CLASS_FOLDERS)]
-
-
-def tarball(members: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
 
 
 def pytorch_artifact(model_id: str = "dogs-efficientnet-lite0-1") -> bytes:

@@ -17,7 +17,7 @@ import pytest
 from ops.emulator import local_aws
 from ops.deploy import remote_state
 from ops.deploy import terraform as tf
-from tests.fixtures.terraform_stack import remove_bucket
+from tests.fixtures.terraform_stack import create_state_backend, remove_bucket
 
 pytestmark = pytest.mark.slow
 
@@ -46,11 +46,7 @@ output "run" {
 def remote(local_stack_home, aws, tmp_path_factory):
     """The aws target's working directory initialised on the local AWS's S3 + DynamoDB."""
     running = local_aws.require()
-    aws("s3").create_bucket(Bucket=STATE_BUCKET)
-    aws("s3").put_bucket_versioning(Bucket=STATE_BUCKET, VersioningConfiguration={"Status": "Enabled"})
-    aws("dynamodb").create_table(TableName=LOCK_TABLE, BillingMode="PAY_PER_REQUEST",
-                                 KeySchema=[{"AttributeName": "LockID", "KeyType": "HASH"}],
-                                 AttributeDefinitions=[{"AttributeName": "LockID", "AttributeType": "S"}])
+    create_state_backend(aws, STATE_BUCKET, LOCK_TABLE)
     root = tmp_path_factory.mktemp("slow-root")
     (root / "main.tf").write_text(SLOW_ROOT)
     stand_in = root / "local-aws.hcl"  # the S3 backend pointed at the local AWS
