@@ -1,0 +1,99 @@
+"""The README is a front door: its links and the docs/ pages' links lead somewhere, and its command table
+lists every `invoke` task (and only those)."""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+
+
+def prose(path: Path) -> list[str]:
+    """The page's lines outside fenced and indented code blocks."""
+    lines, fenced = [], False
+    for line in path.read_text().splitlines():
+        if line.lstrip().startswith("```"):
+            fenced = not fenced
+        elif not fenced and not line.startswith("    "):
+            lines.append(line)
+    return lines
+
+
+def slug(heading: str, seen: dict[str, int]) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens, repeats numbered."""
+    base = re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+    count = seen.get(base, 0)
+    seen[base] = count + 1
+    return base if count == 0 else f"{base}-{count}"
+
+
+def anchors(path: Path) -> set[str]:
+    seen: dict[str, int] = {}
+    return {slug(line.lstrip("#"), seen) for line in prose(path) if re.match(r"#{1,6} ", line)}
+
+
+def local_links(path: Path) -> list[str]:
+    return [target for line in prose(path) for target in LINK.findall(line)
+            if not re.match(r"[a-z]+:", target)]
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_every_link_leads_to_a_file_and_heading_that_exist(page):
+    broken = []
+    for target in local_links(page):
+        file_part, _, anchor = target.partition("#")
+        linked = (page.parent / file_part).resolve() if file_part else page
+        if not linked.exists():
+            broken.append(f"{target}: no such file")
+        elif anchor and linked.suffix == ".md" and anchor not in anchors(linked):
+            broken.append(f"{target}: no heading with that anchor in {linked.name}")
+    assert not broken, f"{page.name}: " + "; ".join(broken)
+
+
+def test_the_link_check_finds_a_broken_link_and_a_broken_anchor(tmp_path):
+    page = tmp_path / "page.md"
+    (tmp_path / "other.md").write_text("# Deploying: Terraform and the local AWS\n")
+    page.write_text("[a](other.md#deploying-terraform-and-the-local-aws) [b](gone.md) [c](other.md#nope)\n"
+                    "    [in code](ignored.md)\n")
+    assert local_links(page) == ["other.md#deploying-terraform-and-the-local-aws", "gone.md", "other.md#nope"]
+    assert "deploying-terraform-and-the-local-aws" in anchors(tmp_path / "other.md")
+    assert "nope" not in anchors(tmp_path / "other.md")
+
+
+def invoke_tasks() -> set[str]:
+    """Every task and alias `invoke --list` shows (its JSON format names tasks by function, not by key)."""
+    listing = subprocess.run([sys.executable, "-m", "invoke", "--list", "--list-format", "flat"], cwd=ROOT,
+                             check=True, capture_output=True, text=True).stdout
+    names = set()
+    for match in re.finditer(r"^  ([\w.-]+)(?: \(([^)]*)\))?", listing, re.MULTILINE):
+        names.add(match[1])
+        names.update(alias.strip() for alias in (match[2] or "").split(",") if alias.strip())
+    return names
+
+
+def command_table() -> set[str]:
+    """The `invoke X` names in the first column of the README's table of commands."""
+    lines = (ROOT / "README.md").read_text().splitlines()
+    start = lines.index("## Commands")
+    rows = [line for line in lines[start:] if line.startswith("| `invoke ")]
+    return {name for row in rows for name in re.findall(r"`invoke ([\w.-]+)`", row.split("|")[1])}
+
+
+def test_the_readme_command_table_lists_every_invoke_task_and_only_those():
+    tasks, table = invoke_tasks(), command_table()
+    assert {"train", "deploy", "lst.info", "evaluate.compare"} <= tasks  # the listing itself was read
+    assert not tasks - table, f"tasks missing from the README's command table: {sorted(tasks - table)}"
+    assert not table - tasks, f"README lists commands invoke does not have: {sorted(table - tasks)}"
+
+
+def test_the_readme_keeps_exactly_the_two_set_up_commands():
+    commands = [line.strip() for line in (ROOT / "README.md").read_text().splitlines()
+                if line.startswith("    ") and "./scripts/setup" in line]
+    assert commands == ["./scripts/setup && .venv/bin/invoke demo",
+                        "./scripts/setup && .venv/bin/python -m pytest"]
