@@ -97,3 +97,48 @@ def test_the_readme_keeps_exactly_the_two_set_up_commands():
                 if line.startswith("    ") and "./scripts/setup" in line]
     assert commands == ["./scripts/setup && .venv/bin/invoke demo",
                         "./scripts/setup && .venv/bin/python -m pytest"]
+
+
+def invoke_calls(path: Path) -> list[tuple[str, list[str]]]:
+    """Each `invoke TASK --option ...` the page shows, in code blocks or inline code: (task, its options)."""
+    text = path.read_text()
+    snippets = [line for line in text.splitlines() if line.startswith("    ")]
+    snippets += [span for line in text.splitlines() for span in line.split("`")[1::2]]  # inline code
+    calls = []
+    for snippet in snippets:
+        for command in re.split(r"&&|;|\|\|", snippet.split(" # ")[0]):
+            match = re.search(r"(?:^|[\s/])invoke ([a-z][\w.-]*)(.*)", command)
+            if match:
+                calls.append((match[1], re.findall(r"(?<![\w-])--([a-z][\w-]*)", match[2])))
+    return calls
+
+
+def task_options() -> dict[str, set[str]]:
+    """Every task (and collection default) by name → the long options `invoke --help` lists."""
+    import importlib
+    from invoke import Collection
+
+    ns = Collection.from_module(importlib.import_module("tasks"))
+    names = set(ns.task_names) | {alias for aliases in ns.task_names.values() for alias in aliases}
+    options = {}
+    for name in names:
+        long = {n for argument in ns[name].get_arguments() for n in argument.names if len(n) > 1}
+        options[name] = long | {f"no-{n}" for n in long}
+    return options
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_every_invoke_command_shown_uses_a_task_and_options_that_exist(page):
+    options = task_options()
+    stale = [f"invoke {task}" + (f" --{opt}" if opt else "")
+             for task, opts in invoke_calls(page)
+             for opt in ([None] if task not in options else [o for o in opts if o not in options[task]])]
+    assert not stale, f"{page.relative_to(ROOT)} shows what `invoke --help` lacks: {sorted(set(stale))}"
+
+
+def test_the_option_check_reads_commands_from_code_and_prose(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text("    invoke lst --data DIR --bogus 1 && invoke plan --summary plan.md   # --not-this\n"
+                    "Run `invoke train --target aws` first.\n")
+    assert invoke_calls(page) == [("lst", ["data", "bogus"]), ("plan", ["summary"]), ("train", ["target"])]
+    assert "bogus" not in task_options()["lst"] and "data" in task_options()["lst"]
