@@ -142,3 +142,13 @@ def test_the_option_check_reads_commands_from_code_and_prose(tmp_path):
                     "Run `invoke train --target aws` first.\n")
     assert invoke_calls(page) == [("lst", ["data", "bogus"]), ("plan", ["summary"]), ("train", ["target"])]
     assert "bogus" not in task_options()["lst"] and "data" in task_options()["lst"]
+
+
+def test_the_architecture_map_is_one_diagram_naming_every_ops_subpackage_and_stage_folder():
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    diagrams = re.findall(r"```mermaid\n(.*?)```", text, re.DOTALL)
+    assert len(diagrams) == 1
+    folders = [f"ops/{p.parent.name}" for p in sorted((ROOT / "ops").glob("*/__init__.py"))]
+    folders += ["training/", "terraform/", "predict_lambda/", "examples/"]
+    assert len(folders) > 4  # the subpackages were found
+    assert not [f for f in folders if f not in diagrams[0]], "folders the map leaves out"
