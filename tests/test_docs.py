@@ -151,4 +151,5 @@ def test_the_architecture_map_is_one_diagram_naming_every_ops_subpackage_and_sta
     folders = [f"ops/{p.parent.name}" for p in sorted((ROOT / "ops").glob("*/__init__.py"))]
     folders += ["training/", "terraform/", "predict_lambda/", "examples/"]
     assert len(folders) > 4  # the subpackages were found
-    assert not [f for f in folders if f not in diagrams[0]], "folders the map leaves out"
+    missing = [f for f in folders if f not in diagrams[0]]
+    assert not missing, f"folders the map leaves out: {missing}"
