@@ -10,7 +10,7 @@ artifact that needs more than the image has fails in the harness as it would on 
               and TorchServe's worker import them; the real image has both)
     training  sagemaker-training (the `train` entry point) and sagemaker-pytorch-training
 
-What differs from the images (see README, "SageMaker's containers, locally"): Python 3.11 and
+What differs from the images (see docs/containers.md): Python 3.11 and
 torch 2.14.1 here (the images of `aws.pytorch_version` 2.6.0 run Python 3.12 and torch 2.6: this machine's
 pip takes torch from its own disk only at 2.14.1), CPU only, and no CUDA, MPI or EFA.
 

@@ -36,7 +36,7 @@ from training.files import replacing
 logger = logging.getLogger("dogs.local_endpoint")
 RUNTIME_PATH = "/endpoints/<name>/invocations"
 MAX_PAYLOAD = 6 * 1024 * 1024  # SageMaker's real-time payload limit
-# Serving defaults, chosen by `invoke bench` figures (README, Benchmarks). On 2 cores, EfficientNet-Lite0
+# Serving defaults, chosen by `invoke bench` figures (docs/benchmarks.md). On 2 cores, EfficientNet-Lite0
 # with ONNX Runtime: one intra-op thread per forward pass and one pass per core served the most requests
 # (two threads on one pass run it only ~1.6x faster; two passes side by side do twice the work). Micro-
 # batching concurrent requests into one pass added nothing (ONNX Runtime's per-image cost is the same at
