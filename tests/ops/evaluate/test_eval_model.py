@@ -40,7 +40,7 @@ def runtime_app_from(model, endpoint_name):
 
 @pytest.fixture(scope="module", autouse=True)
 def torch_threads_restored():
-    """ModelSource runs torch with one thread per worker; give later tests the count they had."""
+    """ArtifactSource runs torch with one thread per worker; give later tests the count they had."""
     import torch
 
     before = torch.get_num_threads()
@@ -51,7 +51,7 @@ def torch_threads_restored():
 @pytest.fixture(scope="module")
 def in_process(tiny_artifact, tiny_lst_dir, dogs10, tmp_path_factory):
     out = tmp_path_factory.mktemp("model-eval")
-    source = sources.ModelSource(tiny_artifact)
+    source = sources.ArtifactSource(tiny_artifact)
     report = run.evaluate(tiny_lst_dir / "tiny_test.lst", dogs10, out / "r", source,
                           cache_path=out / "c.sqlite", options=run.Options(progress=False))
     return report, source
