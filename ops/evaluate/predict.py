@@ -88,7 +88,9 @@ def _identify(source: PredictionSource, data, unique: Sequence[EvaluationPhoto],
         body = read_bytes(data, photo)
         try:
             model_id, first = source.identify(body)
-            if first is None and known_breed:  # ask now: does the model give the verdict at all?
+            if first is None and known_breed:  # does the model give the verdict at all?
+                if _verdict_cached(cache, model_id, photo.sha256):
+                    return model_id, {}, rejected
                 first = source.predict([body])[0]
         except RejectedImage as exc:
             rejected[photo.sha256] = f"rejected by the {source.name}: {exc}"
@@ -101,6 +103,11 @@ def _identify(source: PredictionSource, data, unique: Sequence[EvaluationPhoto],
         return model_id, {photo.sha256: first}, rejected
     raise EvaluationError(f"the {source.name} refused every photo; the first: "
                           f"{next(iter(rejected.values()))}")
+
+
+def _verdict_cached(cache: PredictionCache, model_id: str, sha256: str) -> bool:
+    cached = cache.get_many(model_id, [sha256]).get(sha256)
+    return cached is not None and cached.known_breed_score is not None
 
 
 def no_known_breed_score(model_id: str, via: str) -> str:
