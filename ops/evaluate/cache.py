@@ -1,7 +1,7 @@
 """A cache of predictions keyed by (model id, image content hash), so an interrupted evaluation resumes.
 
 A row holds the model's answer as JSON: the probability array, or the verbose object with the
-known-breed verdict (`sources.Prediction.as_json`); rows written before the verdict existed are arrays.
+known-breed verdict (`sources.PhotoPrediction.as_json`); rows written before the verdict existed are arrays.
 
 SQLite: every batch is committed in one transaction, so a crash or Ctrl-C keeps what was finished and
 never leaves a half-written row. Use it from one thread (the evaluation writes from its main thread).
@@ -13,7 +13,7 @@ import sqlite3
 from pathlib import Path
 from typing import Iterable
 
-from ops.evaluate.sources import Prediction, as_prediction
+from ops.evaluate.sources import PhotoPrediction, as_prediction
 
 SCHEMA = """CREATE TABLE IF NOT EXISTS predictions (
     model_id TEXT NOT NULL,
@@ -32,9 +32,9 @@ class PredictionCache:
         self._db.execute(SCHEMA)
         self._db.commit()
 
-    def get_many(self, model_id: str, hashes: Iterable[str]) -> dict[str, Prediction]:
+    def get_many(self, model_id: str, hashes: Iterable[str]) -> dict[str, PhotoPrediction]:
         wanted = list(dict.fromkeys(hashes))
-        found: dict[str, Prediction] = {}
+        found: dict[str, PhotoPrediction] = {}
         for start in range(0, len(wanted), 500):
             chunk = wanted[start:start + 500]
             marks = ",".join("?" * len(chunk))
@@ -44,7 +44,7 @@ class PredictionCache:
             found.update((h, as_prediction(json.loads(p), str(self.path))) for h, p in rows)
         return found
 
-    def put_many(self, model_id: str, items: Iterable[tuple[str, Prediction]]) -> None:
+    def put_many(self, model_id: str, items: Iterable[tuple[str, PhotoPrediction]]) -> None:
         with self._db:  # one transaction
             self._db.executemany(
                 "INSERT OR REPLACE INTO predictions (model_id, sha256, probabilities) "

@@ -18,7 +18,7 @@ import numpy as np
 from ops.evaluate.cache import PredictionCache
 from ops.evaluate.photos import EvaluationPhoto, Skipped, check_folder
 from ops.evaluate.predict import no_known_breed_score, predict_all
-from ops.evaluate.sources import EvaluationError, Prediction, PredictionSource
+from ops.evaluate.sources import EvaluationError, PhotoPrediction, PredictionSource
 from training import metrics
 
 KNOWN = "evaluation photos (known breeds)"  # the label of the known photos' scores
@@ -30,7 +30,7 @@ class UnknownFolder:
     folder: Path
     photos: list[EvaluationPhoto]  # the usable ones the model answered
     skipped: list[Skipped]         # unusable, or refused by the source
-    answers: list[Prediction]      # in the order of `photos`
+    answers: list[PhotoPrediction]      # in the order of `photos`
 
 
 def predict_folders(folders: Sequence[str | Path], source: PredictionSource, cache: PredictionCache,
@@ -51,7 +51,7 @@ def predict_folders(folders: Sequence[str | Path], source: PredictionSource, cac
     return result
 
 
-def figures(known: Sequence[Prediction], unknown: Sequence[UnknownFolder], *, model_id: str, via: str,
+def figures(known: Sequence[PhotoPrediction], unknown: Sequence[UnknownFolder], *, model_id: str, via: str,
             threshold: float | None) -> dict:
     """The metrics.json section: {threshold, known: {photos, accepted}, unknown: [{folder, listed,
     evaluated, skipped, auroc, rejected}]}; rates are {count, total, value, ci95}."""
@@ -69,7 +69,7 @@ def figures(known: Sequence[Prediction], unknown: Sequence[UnknownFolder], *, mo
     return section
 
 
-def score_groups(known: Sequence[Prediction], unknown: Sequence[UnknownFolder]) -> dict[str, np.ndarray]:
+def score_groups(known: Sequence[PhotoPrediction], unknown: Sequence[UnknownFolder]) -> dict[str, np.ndarray]:
     """{label: known-breed scores}: the evaluation's photos, then each unknown folder (for the plot)."""
     groups = {KNOWN: np.array([a.known_breed_score for a in known], dtype=np.float64)}
     for u in unknown:
@@ -82,7 +82,7 @@ def rate(count: int, total: int) -> dict:
     return {"count": count, "total": total, "value": count / total if total else None, "ci95": [lo, hi]}
 
 
-def _scores(answers: Sequence[Prediction], model_id: str, via: str) -> tuple[np.ndarray, np.ndarray]:
+def _scores(answers: Sequence[PhotoPrediction], model_id: str, via: str) -> tuple[np.ndarray, np.ndarray]:
     if any(a.known_breed_score is None for a in answers):
         raise EvaluationError(no_known_breed_score(model_id, via))
     return (np.array([a.known_breed_score for a in answers], dtype=np.float64),

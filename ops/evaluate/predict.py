@@ -16,13 +16,13 @@ from tqdm import tqdm
 
 from ops.evaluate.cache import PredictionCache
 from ops.evaluate.photos import EvaluationPhoto, read_bytes
-from ops.evaluate.sources import EvaluationError, Prediction, PredictionSource, RejectedImage
+from ops.evaluate.sources import EvaluationError, PhotoPrediction, PredictionSource, RejectedImage
 
 
 @dataclass
 class Predictions:
     model_id: str
-    answers: dict[str, Prediction]  # by image sha256
+    answers: dict[str, PhotoPrediction]  # by image sha256
     predicted: int                 # photos sent to the source in this run
     cached: int                    # photos answered from the cache
     rejected: dict[str, str] = field(default_factory=dict)  # sha256 → why the source refused it

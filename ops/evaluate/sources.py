@@ -1,6 +1,6 @@
 """Where predictions come from: the API, the SageMaker endpoint, or the model artifact in-process.
 
-Every source answers a batch of image bodies with one `Prediction` per image: the probabilities in
+Every source answers a batch of image bodies with one `PhotoPrediction` per image: the probabilities in
 class-id order and, when the model has one, its known-breed verdict (`known_breed_score`,
 `is_known_breed` at the threshold stored in the artifact). Each source names the model it runs (the
 prediction cache is keyed by that name). The API tells which model answered in each response, so the API
@@ -38,7 +38,7 @@ IMAGE_STATUSES = {400, 413, 415, 422}
 
 
 @dataclass(frozen=True)
-class Prediction:
+class PhotoPrediction:
     """One image's answer: class probabilities, and the known-breed verdict when the model gives one."""
     probabilities: list[float]
     known_breed_score: float | None = None  # 0-1, higher = more likely one of the model's breeds
@@ -52,22 +52,22 @@ class Prediction:
                 "is_known_breed": self.is_known_breed}
 
 
-def as_prediction(answer: Any, where: str = "the model") -> Prediction:
+def as_prediction(answer: Any, where: str = "the model") -> PhotoPrediction:
     """A model answer (the probability array, or {probabilities, known_breed_score, is_known_breed})."""
     try:
         if not isinstance(answer, dict):
-            return Prediction([float(p) for p in answer])
+            return PhotoPrediction([float(p) for p in answer])
         probabilities = [float(p) for p in answer["probabilities"]]
     except (KeyError, TypeError, ValueError) as exc:
         raise EvaluationError(f"{where}: not a probability list ({type(exc).__name__}: {exc})") from None
     score, known = answer.get("known_breed_score"), answer.get("is_known_breed")
     if score is None and known is None:
-        return Prediction(probabilities)
+        return PhotoPrediction(probabilities)
     if (isinstance(score, bool) or not isinstance(score, (int, float)) or not isinstance(known, bool)
             or not 0.0 <= score <= 1.0):
         raise EvaluationError(f"{where}: a known-breed score that is not a number in [0, 1] with a "
                               f"boolean verdict ({score!r}, {known!r})")
-    return Prediction(probabilities, float(score), known)
+    return PhotoPrediction(probabilities, float(score), known)
 
 
 class PredictionSource(Protocol):
@@ -76,10 +76,10 @@ class PredictionSource(Protocol):
     classes: list | None  # the model's class map when it knows it (BreedClass list or names)
     known_breed_threshold: float | None  # the stored threshold, when the source can read it
 
-    def identify(self, sample: bytes) -> tuple[str, Prediction | None]:
+    def identify(self, sample: bytes) -> tuple[str, PhotoPrediction | None]:
         """(model id, the sample's prediction if predicting it was needed to learn the id)."""
 
-    def predict(self, bodies: Sequence[bytes]) -> list[Prediction]:
+    def predict(self, bodies: Sequence[bytes]) -> list[PhotoPrediction]:
         """The prediction of each image, in order."""
 
 
@@ -126,10 +126,10 @@ class ArtifactSource:
     def identify(self, sample: bytes) -> tuple[str, None]:
         return str(self.model.model_id), None
 
-    def predict(self, bodies: Sequence[bytes]) -> list[Prediction]:
+    def predict(self, bodies: Sequence[bytes]) -> list[PhotoPrediction]:
         return [self._predict_one(body) for body in bodies]
 
-    def _predict_one(self, body: bytes) -> Prediction:
+    def _predict_one(self, body: bytes) -> PhotoPrediction:
         """The handler's own decode, preprocessing, forward pass and answer; a photo it refuses (a 4xx
         status) is a RejectedImage."""
         model = self.model
@@ -168,14 +168,14 @@ class ApiSource:
             self._session.headers["x-api-key"] = api_key
         self.model_id: str | None = None
 
-    def identify(self, sample: bytes) -> tuple[str, Prediction]:
+    def identify(self, sample: bytes) -> tuple[str, PhotoPrediction]:
         answers, model_id = self._post([sample])
         return model_id, answers[0]
 
-    def predict(self, bodies: Sequence[bytes]) -> list[Prediction]:
+    def predict(self, bodies: Sequence[bytes]) -> list[PhotoPrediction]:
         return self._post(bodies)[0]
 
-    def _post(self, bodies: Sequence[bytes]) -> tuple[list[Prediction], str]:
+    def _post(self, bodies: Sequence[bytes]) -> tuple[list[PhotoPrediction], str]:
         import requests
 
         payload = json.dumps({"images": [base64.b64encode(b).decode("ascii") for b in bodies],
@@ -242,7 +242,7 @@ class EndpointSource:
     def identify(self, sample: bytes) -> tuple[str, None]:
         return self.model_id, None
 
-    def predict(self, bodies: Sequence[bytes]) -> list[Prediction]:
+    def predict(self, bodies: Sequence[bytes]) -> list[PhotoPrediction]:
         from botocore.exceptions import BotoCoreError, ClientError
 
         out = []
