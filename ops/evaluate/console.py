@@ -25,7 +25,8 @@ def known_breed_table(section: dict) -> Table:
     table = Table(title="Known breed or not, at the " + (
         f"stored threshold {threshold:.4g}" if threshold is not None else "model's stored threshold"))
     for col in ("photos", "AUROC", "at the threshold", "95% CI"):
-        table.add_column(col, justify="left" if col == "photos" else "right")
+        table.add_column(col, justify="left" if col == "photos" else "right",
+                         overflow="fold" if col == "photos" else "ellipsis")
     accepted = section["known"]["accepted"]
     table.add_row("evaluation photos (known breeds)", "–", _rate(accepted) + " accepted", _ci(accepted))
     for u in section["unknown"]:
