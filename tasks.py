@@ -575,7 +575,7 @@ def demo(c, data=None, keep=False, train_per_breed=15, photos_per_breed=2):
 
 
 # ---------------------------------------------------------------- evaluate (issue 6)
-@task(name="run", default=True, iterable=["compare"], auto_shortflags=False, help={
+@task(name="run", default=True, iterable=["compare", "unknown_data"], auto_shortflags=False, help={
     "lst": "the test LST file (e.g. out/lst/dogs_test.lst)",
     "data": "the images root the LST paths are relative to (one folder per breed)",
     "out": "the report folder (default: .dogs/reports/<LST name>-<via>)",
@@ -583,8 +583,14 @@ def demo(c, data=None, keep=False, train_per_breed=15, photos_per_breed=2):
            "(SageMaker runtime) or api (POST <url>/predict)",
     "model": "--via model: the model.tar.gz (default: the artifact `invoke train` recorded)",
     "url": "--via api: the API's base URL, e.g. https://.../beta (default: $DOGS_API_URL, else "
-           "the local API `invoke serve` started)",
-    "api_key": "--via api: the API key sent as x-api-key (default: $DOGS_API_KEY)",
+           "the deployment's, as for `invoke predict`)",
+    "api_key": "--via api: the API key sent as x-api-key (default: $DOGS_API_KEY, else the "
+               "deployment's Terraform output)",
+    "target": "--via api: which deployment supplies the URL and key: local (default; `invoke serve`) "
+              "or aws",
+    "unknown_data": "a folder of photos of breeds the model does not know (any depth; repeat it or "
+                    "give a comma list): adds the known-breed score's AUROC and the rates at the "
+                    "stored threshold",
     "endpoint": "--via endpoint: the SageMaker endpoint name "
                 "(AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME may point at the local one)",
     "model_id": "--via endpoint: the model id to key the prediction cache by "
@@ -602,7 +608,8 @@ def demo(c, data=None, keep=False, train_per_breed=15, photos_per_breed=2):
 })
 def evaluate_run(c, lst=None, data=None, out=None, via="model", model=None, url=None, api_key=None,
                  endpoint=None, model_id=None, classes=None, workers=None, batch_size=8, worst=5,
-                 min_confidence="0.5", cache=None, compare=None, no_progress=False):
+                 min_confidence="0.5", cache=None, compare=None, no_progress=False, target="local",
+                 unknown_data=None):
     """Evaluate a model per breed on a test LST: metrics.json, per_breed.csv, plots, report.html."""
     if compare:
         return _compare(compare, out)
@@ -626,27 +633,15 @@ def evaluate_run(c, lst=None, data=None, out=None, via="model", model=None, url=
             min_confidence = -1.0
         if not 0 <= min_confidence <= 1:
             raise sources.EvaluationError("--min-confidence must be a number from 0 to 1")
-        if via == "model":
-            model = model or (state.read("artifact") or {}).get("local_path")
-            if not model:
-                raise sources.EvaluationError("--via model needs --model model.tar.gz "
-                                              "(or run `invoke train` first)")
-            source = sources.ModelSource(model, batch_size=batch_size)
-        elif via == "api":
-            url = (url or os.environ.get("DOGS_API_URL")
-                   or (state.read("serve") or {}).get("predict_url", ""))  # `invoke serve`
-            source = sources.ApiSource(url,
-                                       api_key or os.environ.get("DOGS_API_KEY"),
-                                       batch_size=batch_size)
-        elif via == "endpoint":
-            source = sources.EndpointSource(endpoint, model_id)
-        else:
-            raise sources.EvaluationError(f"--via {via}: choose api, endpoint or model")
+        unknown = [f.strip() for item in unknown_data or [] for f in item.split(",") if f.strip()]
+        source = sources.open_source(via, model=model, url=url, api_key=api_key, target=target,
+                                     endpoint=endpoint, model_id=model_id, batch_size=batch_size,
+                                     known_breed=bool(unknown))
         out = Path(out or state.home() / "reports" / f"{Path(lst).stem}-{via}")
         report = run.evaluate(lst, data, out, source, classes_path=classes, cache_path=cache,
                               options=run.Options(workers=workers, worst=int(worst),
                                                   min_confidence=min_confidence,
-                                                  progress=not no_progress))
+                                                  progress=not no_progress), unknown=unknown)
     console.print_report(report, out)
 
 

@@ -46,7 +46,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="eval-bench-") as tmp:
         out = Path(args.out or Path(tmp) / "report")
         started = time.perf_counter()
-        source = sources.ModelSource(model)
+        source = sources.ArtifactSource(model)
         loaded = time.perf_counter()
         report = run.evaluate(args.lst, args.data, out, source, cache_path=Path(tmp) / "c.sqlite",
                               options=run.Options(workers=args.workers))

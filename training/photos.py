@@ -44,7 +44,7 @@ class Photo:
     path: str  # relative to the images root: '<breed folder>/<file>'
     folder: str
     problem: str | None = None  # why it is bad; None when usable
-    kind: str | None = None  # unreadable, empty, not-image, corrupt, too-small, duplicate, bad-name
+    kind: str | None = None  # missing, unreadable, empty, not-image, corrupt, too-small, duplicate, bad-name
     mode: str | None = None  # Pillow mode, e.g. RGB, L, CMYK
     size: tuple[int, int] | None = None  # (width, height)
     alpha: bool = False
@@ -177,6 +177,8 @@ def check_photo(root: Path, rel: str, min_size: tuple[int, int] = (224, 224)) ->
         return bad("bad-name", "name holds a tab or line break (the LST format cannot list it)")
     try:
         data = (root / rel).read_bytes()
+    except FileNotFoundError:  # listed (an LST line) but not there
+        return bad("missing", "missing")
     except OSError as exc:
         return bad("unreadable", f"unreadable: {exc.strerror or exc}")
     if not data:

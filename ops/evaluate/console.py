@@ -14,6 +14,28 @@ def _ci(acc: dict) -> str:
     return "–" if lo is None else f"{lo:.1%} – {hi:.1%}"
 
 
+def _rate(r: dict) -> str:
+    return f"{_pct(r['value'])} ({r['count']}/{r['total']})"
+
+
+def known_breed_table(section: dict) -> Table:
+    """The evaluation's photos accepted, and per unknown-breed folder the AUROC and the photos rejected,
+    at the stored threshold."""
+    threshold = section["threshold"]
+    table = Table(title="Known breed or not, at the " + (
+        f"stored threshold {threshold:.4g}" if threshold is not None else "model's stored threshold"))
+    for col in ("photos", "AUROC", "at the threshold", "95% CI"):
+        table.add_column(col, justify="left" if col == "photos" else "right",
+                         overflow="fold" if col == "photos" else "ellipsis")
+    accepted = section["known"]["accepted"]
+    table.add_row("evaluation photos (known breeds)", "–", _rate(accepted) + " accepted", _ci(accepted))
+    for u in section["unknown"]:
+        auroc = "–" if u["auroc"] is None else f"{u['auroc']:.3f}"
+        skipped = f" ({len(u['skipped'])} skipped)" if u["skipped"] else ""
+        table.add_row(u["folder"] + skipped, auroc, _rate(u["rejected"]) + " rejected", _ci(u["rejected"]))
+    return table
+
+
 def print_report(report: dict, out, console: Console | None = None) -> None:
     console = console or Console()
     images = report["images"]
@@ -41,6 +63,8 @@ def print_report(report: dict, out, console: Console | None = None) -> None:
         worst.add_row(w["breed"], _pct(w["recall"]), str(w["support"]),
                       ", ".join(f"{x['breed']} ({x['count']})" for x in w["confused_with"]))
     console.print(worst)
+    if report.get("known_breed"):
+        console.print(known_breed_table(report["known_breed"]))
     if images["skipped"]:
         console.print(f"[yellow]{images['skipped_count']} photo(s) not evaluated:[/yellow]")
         for s in images["skipped"][:20]:

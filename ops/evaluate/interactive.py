@@ -10,7 +10,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
-from ops.evaluate.photos import Photo
+from ops.evaluate.photos import EvaluationPhoto
 
 THUMB_PX = 96
 PER_CELL = 12           # thumbnails per cell, the most confident first; the cell says how many it holds
@@ -23,7 +23,7 @@ def table_classes(metrics: dict) -> list[int]:
     return list(range(n)) if n <= MAX_TABLE_CLASSES else sorted(metrics["zoom_classes"])
 
 
-def cell_photos(metrics: dict, photos: Sequence[Photo], probs: np.ndarray,
+def cell_photos(metrics: dict, photos: Sequence[EvaluationPhoto], probs: np.ndarray,
                 data: Path) -> dict[str, dict]:
     """{"given,predicted": {"count", "photos": [{"src", "path", "p"}]}} for every cell of the table and
     every top confusion."""

@@ -141,3 +141,25 @@ def recall_deltas(rows: Sequence[dict]) -> bytes:
     fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight")
     plt.close(fig)
     return buf.getvalue()
+
+
+def known_breed_scores(groups: dict[str, np.ndarray], threshold: float | None, path: Path) -> Path:
+    """The known-breed score's distribution per group of photos (share of each group per bin, on a log
+    axis), the evaluation's photos first, with the stored threshold as a vertical line."""
+    low = 1e-4
+    bins = np.logspace(np.log10(low), 0, 41)
+    fig, ax = plt.subplots(figsize=(8, 4))
+    for label, scores in groups.items():
+        if scores.size:
+            ax.hist(np.clip(scores, low, 1), bins=bins, histtype="step", linewidth=1.6,
+                    weights=np.full(scores.size, 1 / scores.size), label=f"{label} ({scores.size})")
+    if threshold is not None:
+        ax.axvline(threshold, color="k", linestyle="--", linewidth=1,
+                   label=f"stored threshold {threshold:.4g}")
+    ax.set_xscale("log")
+    ax.set_xlim(low, 1)
+    ax.set_xlabel(f"known-breed score (below {low:g} drawn at {low:g})")
+    ax.set_ylabel("share of the group's photos")
+    ax.set_title("Known-breed score: the model's breeds against unknown ones")
+    ax.legend(loc="upper left", fontsize=8)
+    return _save(fig, path)

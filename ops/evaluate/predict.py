@@ -1,7 +1,9 @@
 """Predict every photo once: cached answers first, the rest in concurrent batches with a progress bar.
 
 Each finished batch is committed to the cache before the next is counted, so an interrupted run loses at
-most the batches in flight; a rerun predicts only what is missing.
+most the batches in flight; a rerun predicts only what is missing. When the known-breed verdict is wanted,
+the first answer must carry it (else one clear error, before the rest is predicted) and cached answers
+without it are predicted again.
 """
 from __future__ import annotations
 
@@ -13,30 +15,34 @@ from typing import Sequence
 from tqdm import tqdm
 
 from ops.evaluate.cache import PredictionCache
-from ops.evaluate.photos import Photo, read_bytes
-from ops.evaluate.sources import EvaluationError, PredictionSource, RejectedImage
+from ops.evaluate.photos import EvaluationPhoto, read_bytes
+from ops.evaluate.sources import EvaluationError, PhotoPrediction, PredictionSource, RejectedImage
 
 
 @dataclass
 class Predictions:
     model_id: str
-    probs: dict[str, list[float]]  # by image sha256
+    answers: dict[str, PhotoPrediction]  # by image sha256
     predicted: int                 # photos sent to the source in this run
     cached: int                    # photos answered from the cache
     rejected: dict[str, str] = field(default_factory=dict)  # sha256 → why the source refused it
 
 
-def predict_all(photos: Sequence[Photo], data: str | Path, source: PredictionSource,
-                cache: PredictionCache, workers: int = 4, progress: bool = True) -> Predictions:
+def predict_all(photos: Sequence[EvaluationPhoto], data: str | Path, source: PredictionSource,
+                cache: PredictionCache, workers: int = 4, progress: bool = True, *,
+                known_breed: bool = False) -> Predictions:
+    """Every photo's prediction; with `known_breed`, each carries the model's known-breed verdict."""
     if not photos:
-        raise EvaluationError("no usable photo to evaluate")
+        raise EvaluationError(f"no usable photo to evaluate in {data}")
     unique = list({p.sha256: p for p in photos}.values())  # identical files are predicted once
-    model_id, probs, rejected = _identify(source, data, unique, cache)
-    done_before = cache.get_many(model_id, [p.sha256 for p in unique if p.sha256 not in probs])
+    model_id, answers, rejected = _identify(source, data, unique, cache, known_breed)
+    done_before = cache.get_many(model_id, [p.sha256 for p in unique if p.sha256 not in answers])
+    if known_breed:
+        done_before = {h: a for h, a in done_before.items() if a.known_breed_score is not None}
     cached = len(done_before)
-    probs.update(done_before)
-    todo = [p for p in unique if p.sha256 not in probs and p.sha256 not in rejected]
-    predicted = len(probs) - cached + len(rejected)  # the identifying request(s)
+    answers.update(done_before)
+    todo = [p for p in unique if p.sha256 not in answers and p.sha256 not in rejected]
+    predicted = len(answers) - cached + len(rejected)  # the identifying request(s)
     size = max(1, source.batch_size)
     batches = [todo[i:i + size] for i in range(0, len(todo), size)]
     bar = tqdm(total=len(unique), initial=len(unique) - len(todo), unit="img",
@@ -56,11 +62,11 @@ def predict_all(photos: Sequence[Photo], data: str | Path, source: PredictionSou
                 batch = pending.pop(future)
                 if future in failed:
                     continue
-                answers = future.result()
-                good = [(p.sha256, a) for p, a in zip(batch, answers) if not isinstance(a, str)]
+                got = future.result()
+                good = [(p.sha256, a) for p, a in zip(batch, got) if not isinstance(a, str)]
                 cache.put_many(model_id, good)
-                probs.update(good)
-                rejected.update((p.sha256, a) for p, a in zip(batch, answers) if isinstance(a, str))
+                answers.update(good)
+                rejected.update((p.sha256, a) for p, a in zip(batch, got) if isinstance(a, str))
                 bar.update(len(batch))
                 nxt = next(queue, None)
                 if nxt is not None:
@@ -70,29 +76,48 @@ def predict_all(photos: Sequence[Photo], data: str | Path, source: PredictionSou
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         bar.close()
-    return Predictions(model_id, probs, predicted=predicted + len(todo), cached=cached,
+    return Predictions(model_id, answers, predicted=predicted + len(todo), cached=cached,
                        rejected=rejected)
 
 
-def _identify(source: PredictionSource, data, unique: Sequence[Photo], cache: PredictionCache):
-    """(model id, the probabilities learnt on the way, photos refused on the way)."""
+def _identify(source: PredictionSource, data, unique: Sequence[EvaluationPhoto],
+              cache: PredictionCache, known_breed: bool):
+    """(model id, the predictions learnt on the way, photos refused on the way)."""
     rejected: dict[str, str] = {}
     for photo in unique:
+        body = read_bytes(data, photo)
         try:
-            model_id, first = source.identify(read_bytes(data, photo))
+            model_id, first = source.identify(body)
+            if first is None and known_breed:  # does the model give the verdict at all?
+                if _verdict_cached(cache, model_id, photo.sha256):
+                    return model_id, {}, rejected
+                first = source.predict([body])[0]
         except RejectedImage as exc:
             rejected[photo.sha256] = f"rejected by the {source.name}: {exc}"
             continue
         if first is None:
             return model_id, {}, rejected
+        if known_breed and first.known_breed_score is None:
+            raise EvaluationError(no_known_breed_score(model_id, source.name))
         cache.put_many(model_id, [(photo.sha256, first)])
         return model_id, {photo.sha256: first}, rejected
     raise EvaluationError(f"the {source.name} refused every photo; the first: "
                           f"{next(iter(rejected.values()))}")
 
 
-def _predict_batch(source: PredictionSource, data, batch: Sequence[Photo]) -> list:
-    """Probabilities per photo; a photo the source refuses gets the reason (a str) instead. A refused
+def _verdict_cached(cache: PredictionCache, model_id: str, sha256: str) -> bool:
+    cached = cache.get_many(model_id, [sha256]).get(sha256)
+    return cached is not None and cached.known_breed_score is not None
+
+
+def no_known_breed_score(model_id: str, via: str) -> str:
+    return (f"the model {model_id} (via {via}) gives no known-breed score: it was trained with "
+            "known_breed_score=0 or before the score existed; evaluate it without --unknown-data, or "
+            "retrain it")
+
+
+def _predict_batch(source: PredictionSource, data, batch: Sequence[EvaluationPhoto]) -> list:
+    """The prediction of each photo; a photo the source refuses gets the reason (a str) instead. A refused
     batch is retried photo by photo, so one bad photo does not cost its neighbours."""
     try:
         answers = source.predict([read_bytes(data, p) for p in batch])

@@ -13,7 +13,7 @@ import jinja2
 import numpy as np
 
 from ops.evaluate import interactive, paired, plots
-from ops.evaluate.photos import Photo, Skipped
+from ops.evaluate.photos import EvaluationPhoto, Skipped
 from training.classmap import BreedClass
 from training.files import write_text_atomic
 
@@ -23,7 +23,7 @@ CSV_FIELDS = ("class_id", "breed", "folder", "support", "predicted", "correct", 
 TEMPLATES = Path(__file__).parent / "templates"
 
 
-def build_metrics(summary: dict, classes: Sequence[BreedClass], photos: Sequence[Photo],
+def build_metrics(summary: dict, classes: Sequence[BreedClass], photos: Sequence[EvaluationPhoto],
                   skipped: Sequence[Skipped], *, listed: int, context: dict) -> dict:
     """The summary of training.metrics with breed names and photo paths added, plus the run context."""
     name = [c.name for c in classes]
@@ -59,7 +59,7 @@ def build_metrics(summary: dict, classes: Sequence[BreedClass], photos: Sequence
     }
 
 
-def draw(metrics: dict, photos: Sequence[Photo], probs: np.ndarray, data: Path,
+def draw(metrics: dict, photos: Sequence[EvaluationPhoto], probs: np.ndarray, data: Path,
          out: Path) -> dict[str, str]:
     """Every PNG of the report; returns {key: file name}."""
     names = [c["name"] for c in metrics["classes"]]
@@ -120,7 +120,7 @@ def write_per_breed_csv(metrics: dict, path: Path) -> None:
     write_text_atomic(path, buf.getvalue())
 
 
-def write_predictions_csv(photos: Sequence[Photo], probs: np.ndarray, path: Path) -> None:
+def write_predictions_csv(photos: Sequence[EvaluationPhoto], probs: np.ndarray, path: Path) -> None:
     """One row per evaluated photo (what `evaluate.compare` pairs for McNemar's test)."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
@@ -148,10 +148,16 @@ def render_html(metrics: dict, pictures: dict[str, str], out: Path,
         cm=metrics["confusion_matrix"], names=[c["name"] for c in metrics["classes"]])
 
 
-def write_report(metrics: dict, photos, probs, data: Path, out: Path) -> dict[str, str]:
-    """Write everything into `out`; returns {what: file name}."""
+def write_report(metrics: dict, photos, probs, data: Path, out: Path, *,
+                 known_breed_scores: dict[str, np.ndarray] | None = None) -> dict[str, str]:
+    """Write everything into `out`; returns {what: file name}. `known_breed_scores` ({label: scores}
+    of the evaluation's photos and each unknown-breed folder) adds their histogram."""
     out.mkdir(parents=True, exist_ok=True)
     pictures = draw(metrics, photos, probs, data, out)
+    if known_breed_scores:
+        threshold = (metrics.get("known_breed") or {}).get("threshold")
+        pictures["known_breed"] = plots.known_breed_scores(
+            known_breed_scores, threshold, out / "known_breed_scores.png").name
     write_per_breed_csv(metrics, out / "per_breed.csv")
     write_predictions_csv(photos, probs, out / paired.PREDICTIONS)
     metrics["files"] = {"metrics": "metrics.json", "per_breed": "per_breed.csv",

@@ -1,4 +1,5 @@
-"""`invoke evaluate`: photos of an LST → predictions (cached) → metrics → the report folder."""
+"""`invoke evaluate`: photos of an LST (and of unknown-breed folders) → predictions (cached) → metrics →
+the report folder."""
 from __future__ import annotations
 
 import errno
@@ -9,13 +10,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import numpy as np
 
 from ops.core import state
+from ops.evaluate import known_breed
 from ops.evaluate.cache import PredictionCache
-from ops.evaluate.photos import Skipped, scan
+from ops.evaluate.photos import Skipped, check_lst
 from ops.evaluate.predict import predict_all
 from ops.evaluate.report import build_metrics, write_report
 from ops.evaluate.sources import EvaluationError, PredictionSource
@@ -42,30 +44,31 @@ def default_cache() -> Path:
 
 def evaluate(lst: str | Path, data: str | Path, out: str | Path, source: PredictionSource, *,
              classes_path: str | Path | None = None, cache_path: str | Path | None = None,
-             options: Options | None = None) -> dict:
-    """Evaluate `source` on the photos of `lst` and write the report into `out`; returns metrics."""
+             options: Options | None = None, unknown: Sequence[str | Path] = ()) -> dict:
+    """Evaluate `source` on the photos of `lst` and write the report into `out`; returns metrics.
+    With `unknown` (folders of photos of other breeds), also how well the model's known-breed score
+    tells those from the photos of `lst`."""
     options = options or Options()
     started = time.perf_counter()
     lst, data, out = Path(lst), Path(data), Path(out)
     if not data.is_dir():
         raise EvaluationError(f"{data}: no such images folder (--data)")
     classes = resolve_classes(source, lst, classes_path)
-    photos, skipped = scan(lst, data, len(classes), options.workers, options.progress)
+    photos, skipped = check_lst(lst, data, len(classes), options.workers, options.progress)
     cache_path = Path(cache_path or default_cache())
     with disk_errors(f"the prediction cache {cache_path}", cache_path.parent, cache_path):
         with PredictionCache(cache_path) as cache:
-            preds = predict_all(photos, data, source, cache, options.workers, options.progress)
+            preds = predict_all(photos, data, source, cache, options.workers, options.progress,
+                                known_breed=bool(unknown))
+            folders = known_breed.predict_folders(unknown, source, cache, options.workers,
+                                                  options.progress)
     predicted_at = time.perf_counter()
     if preds.rejected:  # refused by the service: reported like a corrupt photo
         skipped += [Skipped(p.index, p.path, preds.rejected[p.sha256]) for p in photos
                     if p.sha256 in preds.rejected]
         photos = [p for p in photos if p.sha256 not in preds.rejected]
-    sizes = {len(preds.probs[p.sha256]) for p in photos}
-    if sizes != {len(classes)}:
-        raise EvaluationError(f"the model answers {'/'.join(map(str, sorted(sizes)))} "
-                              f"probabilities per photo but the class map has {len(classes)} "
-                              f"breeds; pass the model's classes.json with --classes")
-    probs = np.array([preds.probs[p.sha256] for p in photos], dtype=np.float64)
+    answers = [preds.answers[p.sha256] for p in photos]
+    probs = _probabilities(answers, len(classes))
     zoom = min(12, max(2, -(-len(classes) // 2)))  # half the breeds, at most 12
     summary = m.summarize(probs, [p.class_id for p in photos], worst=options.worst,
                           bins=options.bins, zoom=zoom, min_confidence=options.min_confidence,
@@ -76,11 +79,24 @@ def evaluate(lst: str | Path, data: str | Path, out: str | Path, source: Predict
     report = build_metrics(summary, classes, photos, skipped, listed=len(photos) + len(skipped),
                            context=context)
     report["images"].update(predicted_now=preds.predicted, from_cache=preds.cached)
+    report["known_breed"] = known_breed.figures(
+        answers, folders, model_id=preds.model_id, via=source.name,
+        threshold=getattr(source, "known_breed_threshold", None)) if unknown else None
     report["timing_s"] = {"predict": round(predicted_at - started, 3)}
+    scores = known_breed.score_groups(answers, folders) if unknown else None
     with disk_errors(f"the report folder {out}", out, cache_path):
-        write_report(report, photos, probs, data, out)
+        write_report(report, photos, probs, data, out, known_breed_scores=scores)
     report["timing_s"]["total"] = round(time.perf_counter() - started, 3)
     return report
+
+
+def _probabilities(answers, num_classes: int) -> np.ndarray:
+    sizes = {len(a.probabilities) for a in answers}
+    if sizes != {num_classes}:
+        raise EvaluationError(f"the model answers {'/'.join(map(str, sorted(sizes)))} "
+                              f"probabilities per photo but the class map has {num_classes} "
+                              f"breeds; pass the model's classes.json with --classes")
+    return np.array([a.probabilities for a in answers], dtype=np.float64)
 
 
 @contextmanager

@@ -82,24 +82,57 @@ def train_here(cfg: Config, *, data_dir: Path, lst_dir: Path, fold: int | None, 
 
 def summary(metrics: Mapping[str, Any]) -> dict[str, Any]:
     best = metrics.get("best") or {}
+    calibration = metrics.get("calibration") or {}
+    known = calibration.get("known_breed") or {}
     return {"epochs_run": metrics["epochs_run"], "stopped_reason": metrics["stopped_reason"],
             "best_epoch": best.get("epoch"),
             "best_validation_accuracy": best.get("validation_accuracy"),
             "best_validation_top_k_accuracy": best.get("validation_top_k_accuracy"),
             "validation_accuracy_before_training": (metrics.get("initial_validation") or {}).get(
                 "accuracy"),
-            "training_seconds": metrics["training_seconds"]}
+            "training_seconds": metrics["training_seconds"],
+            # what the artifact stores and serving applies (model.json holds the same values)
+            "temperature": calibration.get("temperature"),
+            "fitted_temperature": calibration.get("fitted_temperature"),
+            "ece_before": calibration.get("ece_before"), "ece_after": calibration.get("ece_after"),
+            "known_breed_threshold": known.get("threshold"),
+            "known_breed_validation_accepted": known.get("validation_accepted")}
+
+
+def calibration_rows(s: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The stored temperature (with the fitted one and validation ECE) and known-breed threshold."""
+    rows = []
+    if s["temperature"] is not None:
+        fitted = s["fitted_temperature"]
+        refitted = fitted is not None and abs(fitted - s["temperature"]) > 5e-4  # e.g. min_temperature
+        note = f" (fitted {fitted:.3f})" if refitted else ""
+        ece = (f"; validation ECE {s['ece_before']:.4f} -> {s['ece_after']:.4f}"
+               if s["ece_before"] is not None and s["ece_after"] is not None else "")
+        rows.append(("temperature", f"{s['temperature']:.3f}{note}{ece}"))
+    if s["known_breed_threshold"] is not None:
+        accepted = s["known_breed_validation_accepted"]
+        share = f" (accepts {accepted:.1%} of the validation photos)" if accepted is not None else ""
+        rows.append(("known-breed threshold", f"{s['known_breed_threshold']:.4f}{share}"))
+    else:
+        rows.append(("known-breed threshold", "none: predictions carry no known-breed score"))
+    return rows
 
 
 def print_summary(run: LocalRun) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    s = summary(run.metrics)
     table = Table(title="training summary", show_header=False)
     table.add_column("", style="bold")
     table.add_column("")
-    rows = [
+    for row in summary_rows(run):
+        table.add_row(*row)
+    Console().print(table)
+
+
+def summary_rows(run: LocalRun) -> list[tuple[str, str]]:
+    s = summary(run.metrics)
+    return [
         ("model id", run.model_id),
         ("epochs run", str(s["epochs_run"])),
         ("stopped because", s["stopped_reason"]),
@@ -108,10 +141,8 @@ def print_summary(run: LocalRun) -> None:
         ("best validation top-k accuracy", f"{s['best_validation_top_k_accuracy']:.4f}"),
         *([("validation accuracy before training", f"{s['validation_accuracy_before_training']:.4f}")]
           if s["validation_accuracy_before_training"] is not None else []),
+        *calibration_rows(s),
         ("training time", f"{s['training_seconds']:.0f} s (wall {run.seconds:.0f} s)"),
         ("artifact", str(run.artifact)),
         ("metrics", str(run.metrics_path)),
     ]
-    for row in rows:
-        table.add_row(*row)
-    Console().print(table)

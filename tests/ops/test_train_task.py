@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -66,9 +67,39 @@ def test_invoke_train_locally_records_the_artifact(tmp_path, dogs10, three_breed
     assert result.returncode == 0, result.stderr[-3000:]
     assert "training summary" in result.stdout and "best validation accuracy" in result.stdout
     assert (out / "model.tar.gz").exists() and (out / "metrics.json").exists()
+    calibration = json.loads((out / "metrics.json").read_text())["calibration"]
+    threshold = calibration["known_breed"]["threshold"]
+    assert "known-breed threshold" in result.stdout and f"{threshold:.4f}" in result.stdout
+    assert f"{calibration['temperature']:.3f}" in result.stdout
     recorded = json.loads((tmp_path / "home" / "state.json").read_text())["artifact"]
     assert recorded["local_path"] == str((out / "model.tar.gz").resolve())
     assert recorded["metrics"]["epochs_run"] == 2
+    assert recorded["metrics"]["known_breed_threshold"] == threshold
     assert recorded["model_id"] == json.loads((out / "metrics.json").read_text())["model_id"]
     assert not (tmp_path / "home" / "train" / "work" / "opt_ml" / "checkpoints" /
                 "checkpoint.pt").exists()
+
+
+def finished_run(calibration):
+    metrics = {"epochs_run": 2, "stopped_reason": "epochs done", "training_seconds": 12.0,
+               "best": {"epoch": 2, "validation_accuracy": 0.9, "validation_top_k_accuracy": 1.0},
+               "calibration": calibration}
+    return SimpleNamespace(model_id="m", metrics=metrics, seconds=13.0, artifact=Path("model.tar.gz"),
+                           metrics_path=Path("metrics.json"))
+
+
+def test_the_summary_shows_the_stored_temperature_and_known_breed_threshold():
+    run = finished_run({"temperature": 1.0, "fitted_temperature": 0.745, "ece_before": 0.0269,
+                        "ece_after": 0.0269, "known_breed": {"threshold": 0.0224, "accept_target": 0.99,
+                                                             "validation_accepted": 0.99}})
+    rows = dict(train_cli.summary_rows(run))
+    assert rows["temperature"] == "1.000 (fitted 0.745); validation ECE 0.0269 -> 0.0269"
+    assert rows["known-breed threshold"] == "0.0224 (accepts 99.0% of the validation photos)"
+
+
+def test_a_model_without_a_known_breed_score_says_so_in_the_summary():
+    run = finished_run({"temperature": 1.3, "fitted_temperature": 1.3, "ece_before": 0.05,
+                        "ece_after": 0.02, "known_breed": None})
+    rows = dict(train_cli.summary_rows(run))
+    assert rows["temperature"] == "1.300; validation ECE 0.0500 -> 0.0200"
+    assert rows["known-breed threshold"] == "none: predictions carry no known-breed score"

@@ -3,6 +3,7 @@ import pytest
 
 from ops.evaluate import run
 from ops.evaluate.cache import PredictionCache
+from ops.evaluate.sources import PhotoPrediction
 from tests.fixtures.evaluation import TableSource, make_table
 
 
@@ -42,8 +43,22 @@ def test_another_model_id_is_not_answered_from_the_cache(eval_set, tmp_path):
 
 def test_cache_round_trip_and_replace(tmp_path):
     with PredictionCache(tmp_path / "c.sqlite") as c:
-        c.put_many("m", [("aa", [0.25, 0.75]), ("bb", [1.0, 0.0])])
-        c.put_many("m", [("aa", [0.5, 0.5])])
+        c.put_many("m", [("aa", PhotoPrediction([0.25, 0.75])),
+                         ("bb", PhotoPrediction([1.0, 0.0], 0.9, True))])
+        c.put_many("m", [("aa", PhotoPrediction([0.5, 0.5]))])
     with PredictionCache(tmp_path / "c.sqlite") as c:
-        assert c.get_many("m", ["aa", "bb", "cc"]) == {"aa": [0.5, 0.5], "bb": [1.0, 0.0]}
+        assert c.get_many("m", ["aa", "bb", "cc"]) == {"aa": PhotoPrediction([0.5, 0.5]),
+                                                       "bb": PhotoPrediction([1.0, 0.0], 0.9, True)}
         assert c.get_many("other", ["aa"]) == {}
+
+
+def test_rows_written_before_the_verdict_existed_read_as_plain_predictions(tmp_path):
+    """Older caches hold bare probability arrays: they still answer, without a known-breed score."""
+    import sqlite3
+
+    with PredictionCache(tmp_path / "c.sqlite"):
+        pass
+    with sqlite3.connect(tmp_path / "c.sqlite") as db:
+        db.execute("INSERT INTO predictions VALUES ('m', 'aa', '[0.25, 0.75]')")
+    with PredictionCache(tmp_path / "c.sqlite") as c:
+        assert c.get_many("m", ["aa"]) == {"aa": PhotoPrediction([0.25, 0.75])}

@@ -18,7 +18,13 @@ def invoke(*args, env=None):
     (("--lst", "x.lst", "--data", ".", "--via", "carrier-pigeon"),
      "error: --via carrier-pigeon: choose api, endpoint or model"),
     (("--lst", "x.lst", "--data", ".", "--via", "api", "--url", ""),
-     "error: --via api needs --url (the API's base URL, e.g. .../beta)"),
+     "error: no API key: give --api-key, or deploy first (`invoke deploy --target local`)"),
+    (("--lst", "x.lst", "--data", ".", "--via", "api", "--api-key", "k"),
+     "error: the local API is not running: start it with `invoke serve`"),
+    (("--lst", "x.lst", "--data", ".", "--via", "api", "--target", "moon"),
+     "error: --target 'moon': must be local or aws"),
+    (("--lst", "x.lst", "--data", "."),
+     "error: no trained model here: run `invoke train`, or give --model PATH/model.tar.gz"),
     (("--lst", "x.lst", "--data", ".", "--via", "endpoint"),
      "error: --via endpoint needs --endpoint (the SageMaker endpoint name)"),
     (("--lst", "x.lst", "--data", ".", "--workers", "0"),
@@ -26,8 +32,8 @@ def invoke(*args, env=None):
     (("--lst", "x.lst", "--data", ".", "--min-confidence", "lots"),
      "error: --min-confidence must be a number from 0 to 1"),
     (("--compare", "a"), "error: --compare takes two report folders: --compare A --compare B"),
-], ids=["nothing", "bad-via", "api-no-url", "endpoint-no-name", "zero-workers", "bad-confidence",
-        "one-report"])
+], ids=["nothing", "bad-via", "api-no-key", "api-not-served", "api-bad-target", "no-model",
+        "endpoint-no-name", "zero-workers", "bad-confidence", "one-report"])
 def test_bad_options_are_one_line_and_status_2(args, message, tmp_path):
     import os
 

@@ -40,8 +40,8 @@ def test_missing_and_corrupt_photos_are_reported_and_the_rest_evaluated(damaged_
                           options=run.Options(progress=False))
     skipped = {s["path"]: s["reason"] for s in report["images"]["skipped"]}
     assert skipped[entries[0].path] == "missing"
-    assert skipped[entries[5].path].startswith("corrupt")
-    assert skipped[entries[10].path].startswith("corrupt")
+    assert skipped[entries[5].path] == "not an image"
+    assert skipped[entries[10].path].startswith("truncated or corrupt")
     bad_class = [s for s in report["images"]["skipped"] if s["index"] == 99]
     assert "class id 7 is not in the class map" in bad_class[0]["reason"]
     assert report["images"]["listed"] == 21 and report["images"]["evaluated"] == 17

@@ -2,6 +2,7 @@
 the numbers match a loop over the model's own answers, and the command line resumes from the cache."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -9,10 +10,11 @@ from pathlib import Path
 import pytest
 from werkzeug.wrappers import Request, Response
 
-from ops.core.artifact import load_artifact
+from ops.core.artifact import extract, load_artifact
 from ops.evaluate import run, sources
 from tests.fixtures.evaluation import api_app, serving
 from training import lst as lst_io
+from training import metrics
 
 pytestmark = pytest.mark.slow  # needs the trained tiny artifact
 REPO = Path(__file__).resolve().parents[3]
@@ -40,7 +42,7 @@ def runtime_app_from(model, endpoint_name):
 
 @pytest.fixture(scope="module", autouse=True)
 def torch_threads_restored():
-    """ModelSource runs torch with one thread per worker; give later tests the count they had."""
+    """ArtifactSource runs torch with one thread per worker; give later tests the count they had."""
     import torch
 
     before = torch.get_num_threads()
@@ -51,7 +53,7 @@ def torch_threads_restored():
 @pytest.fixture(scope="module")
 def in_process(tiny_artifact, tiny_lst_dir, dogs10, tmp_path_factory):
     out = tmp_path_factory.mktemp("model-eval")
-    source = sources.ModelSource(tiny_artifact)
+    source = sources.ArtifactSource(tiny_artifact)
     report = run.evaluate(tiny_lst_dir / "tiny_test.lst", dogs10, out / "r", source,
                           cache_path=out / "c.sqlite", options=run.Options(progress=False))
     return report, source
@@ -111,3 +113,50 @@ def test_command_line_via_model_and_resume_from_the_cache(tiny_artifact, tiny_ls
     resaved = json.loads((tmp_path / "r" / "metrics.json").read_text())
     assert resaved["images"]["predicted_now"] == 0 and resaved["images"]["from_cache"] == 30
     assert resaved["top1"] == saved["top1"]
+
+
+@pytest.fixture(scope="module")
+def few_other_breeds(other_breeds, tmp_path_factory):
+    """4 photos of each breed the tiny model was not trained on, in their breed folders."""
+    folder = tmp_path_factory.mktemp("other-breeds")
+    for breed in sorted(p for p in other_breeds.iterdir() if p.is_dir()):
+        (folder / breed.name).mkdir()
+        for photo in sorted(breed.iterdir())[:4]:
+            shutil.copy(photo, folder / breed.name / photo.name)
+    return folder
+
+
+def test_known_breed_figures_are_the_models_own_verbose_answers(in_process, tiny_artifact, tiny_lst_dir,
+                                                                dogs10, few_other_breeds, tmp_path):
+    """--via model with an unknown-breed folder: AUROC and rates from the verdicts the endpoint gives to
+    an Accept of `application/json; verbose=true` (asked here through the toolkit's handler path)."""
+    _, source = in_process
+    lst = tiny_lst_dir / "tiny_test.lst"
+    report = run.evaluate(lst, dogs10, tmp_path / "r", source, cache_path=tmp_path / "c.sqlite",
+                          options=run.Options(progress=False), unknown=[few_other_breeds])
+    served = load_artifact(tiny_artifact)
+    known = [served.predict_verbose((dogs10 / e.path).read_bytes()) for e in lst_io.read_lst(lst)]
+    unknown = [served.predict_verbose(p.read_bytes()) for p in sorted(few_other_breeds.rglob("*"))
+               if p.is_file()]
+    section = report["known_breed"]
+    assert section["threshold"] == served.description["known_breed"]["threshold"]
+    assert section["known"]["accepted"]["count"] == sum(a["is_known_breed"] for a in known)
+    [u] = section["unknown"]
+    assert u["evaluated"] == len(unknown) == 8
+    assert u["rejected"]["count"] == sum(not a["is_known_breed"] for a in unknown)
+    assert u["auroc"] == pytest.approx(metrics.auroc([a["known_breed_score"] for a in known],
+                                                     [a["known_breed_score"] for a in unknown]))
+
+
+def test_an_artifact_without_a_known_breed_score_is_a_clear_error(tiny_artifact, tiny_lst_dir, dogs10,
+                                                                  few_other_breeds, tmp_path):
+    folder = extract(tiny_artifact, tmp_path / "model")
+    description = json.loads((folder / "model.json").read_text())
+    del description["known_breed"]
+    (folder / "model.json").write_text(json.dumps(description))
+    source = sources.ArtifactSource(folder)
+    assert source.known_breed_threshold is None
+    with pytest.raises(sources.EvaluationError, match="gives no known-breed score"):
+        run.evaluate(tiny_lst_dir / "tiny_test.lst", dogs10, tmp_path / "r", source,
+                     cache_path=tmp_path / "c.sqlite", options=run.Options(progress=False),
+                     unknown=[few_other_breeds])
