@@ -189,6 +189,22 @@ def recorded_artifact() -> Path:
     raise ArtifactError("no trained model here: run `invoke train`, or give --model PATH/model.tar.gz")
 
 
+def model_path(option: str | Path | None) -> Path:
+    """What `--model` names on this machine: a model.tar.gz (or its folder), or the id of the model
+    `invoke train` recorded; nothing: that recorded model."""
+    from ops import state
+
+    if not option:
+        return recorded_artifact()
+    if Path(option).exists():
+        return Path(option)
+    artifact = state.read("artifact") or {}
+    if str(option) == artifact.get("model_id") and artifact.get("local_path"):
+        return Path(artifact["local_path"])
+    raise ArtifactError(f"--model {option}: no such model artifact, nor the id of the model `invoke train` "
+                        "recorded here")
+
+
 def load_artifact(path: str | Path, *, extract_to: str | Path | None = None) -> LoadedModel:
     """Load `path` (model.tar.gz, or a folder holding its contents)."""
     path = Path(path)

@@ -187,3 +187,28 @@ class EndpointSource:
                 answer = answer[0]
             out.append([float(p) for p in answer])
         return out
+
+
+VIAS = ("model", "endpoint", "api")
+
+
+def from_options(via: str, *, model: str | None = None, url: str | None = None,
+                 api_key: str | None = None, endpoint: str | None = None, model_id: str | None = None,
+                 batch_size: int = 8) -> PredictionSource:
+    """The source `invoke evaluate --via` names: the artifact (--model, default: the trained one), the
+    API (--url, default $DOGS_API_URL, else `invoke serve`'s) or the SageMaker endpoint."""
+    import os
+
+    from ops import state
+
+    if via == "model":
+        from ops.artifact import model_path
+
+        return ModelSource(model_path(model), batch_size=batch_size)
+    if via == "api":
+        url = (url or os.environ.get("DOGS_API_URL")
+               or (state.read("serve") or {}).get("predict_url", ""))  # `invoke serve`
+        return ApiSource(url, api_key or os.environ.get("DOGS_API_KEY"), batch_size=batch_size)
+    if via == "endpoint":
+        return EndpointSource(endpoint, model_id)
+    raise EvaluationError(f"--via {via}: choose api, endpoint or model")
