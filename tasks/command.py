@@ -127,4 +127,5 @@ def print_help(command_task: Task) -> None:
 
     root = sys.modules["tasks"].ns
     name = next(n for n in root.task_names if root[n].body is command_task.body)  # invoke copies tasks
-    Program(namespace=root, binary="invoke").run(["invoke", "--help", name], exit=False)
+    program = Program(namespace=root, binary="inv[oke]")  # as invoke.main.program says it
+    program.run(["invoke", "--help", name], exit=False)
