@@ -34,6 +34,9 @@ def chosen_model(s: stack.Settings, model: str | None, model_data: str | None, c
         raise stack.DeployError("give --model or --model-data, not both")
     if model and Path(model).is_file():
         return _model_from_file(Path(model), classes, algorithm, s)
+    if model and Path(model).exists():
+        raise stack.DeployError(f"--model {model}: deploy takes a model.tar.gz file or a model id "
+                                "(`invoke models`), not a folder")
     if model:
         return stack.model_from_history(model)
     return stack.find_model(model_data, classes, algorithm, stack.s3_reader(s.target, s.region))

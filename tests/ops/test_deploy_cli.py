@@ -31,3 +31,8 @@ def test_a_model_id_comes_from_the_history(dogs_home):
 def test_model_and_model_data_together_are_refused(dogs_home):
     with pytest.raises(deploy.DeployError, match="give --model or --model-data, not both"):
         deploy_cli.chosen_model(SETTINGS, "m1", "s3://b/k/model.tar.gz", None, None)
+
+
+def test_a_model_folder_is_refused_by_deploy(tmp_path, dogs_home):
+    with pytest.raises(deploy.DeployError, match="not a folder"):
+        deploy_cli.chosen_model(SETTINGS, str(tmp_path), None, None, None)
