@@ -181,7 +181,7 @@ def _as_user_module(handlers: ModuleType):
 
 def recorded_artifact() -> Path:
     """The model.tar.gz `invoke train` recorded in the project state."""
-    from ops import state
+    import ops.state as state
 
     artifact = state.read("artifact") or {}
     if artifact.get("local_path") and Path(artifact["local_path"]).is_file():
@@ -192,7 +192,7 @@ def recorded_artifact() -> Path:
 def model_path(option: str | Path | None) -> Path:
     """What `--model` names on this machine: a model.tar.gz (or its folder), or the id of the model
     `invoke train` recorded; nothing: that recorded model."""
-    from ops import state
+    import ops.state as state
 
     if not option:
         return recorded_artifact()

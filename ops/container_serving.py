@@ -303,7 +303,7 @@ def serve_command(model: str | None = None, *, workers: int | None = None, port:
     one got no answer); without, serve on a host port until Ctrl-C."""
     import json
 
-    from ops import artifact
+    import ops.artifact as artifact
 
     path = artifact.model_path(model)
     with serve(path, workers=workers, echo=echo) as running:

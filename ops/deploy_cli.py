@@ -8,8 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ops import deploy as stack
-from ops import model_history
+import ops.deploy as stack
+import ops.model_history as model_history
 from ops.config import Config
 
 OUTPUT_ROWS = ("api_invoke_url", "api_predict_url", "endpoint_name", "model_name",
@@ -45,7 +45,8 @@ def chosen_model(s: stack.Settings, model: str | None, model_data: str | None, c
 def _model_from_file(path: Path, classes: str | None, algorithm: str | None,
                      s: stack.Settings) -> stack.Model:
     """A model.tar.gz on this machine: the recorded one, or any other with its own record inside."""
-    from ops import model_record, state
+    import ops.model_record as model_record
+    import ops.state as state
     from training import classmap
 
     recorded = (state.read("artifact") or {}).get("local_path")
@@ -81,7 +82,8 @@ def plan(s: stack.Settings, *, model_data: str | None = None, classes: str | Non
          algorithm: str | None = None, summary: str | None = None, destroy: bool = False,
          release: str | None = None, save: bool = False) -> bool:
     """`invoke plan`: terraform plan of the chosen model (or of the destroy); whether changes are pending."""
-    from ops import plan_review, reviewed_plan
+    import ops.plan_review as plan_review
+    import ops.reviewed_plan as reviewed_plan
 
     released_id = None
     if release:
@@ -98,7 +100,7 @@ def plan(s: stack.Settings, *, model_data: str | None = None, classes: str | Non
 
 def apply_plan(s: stack.Settings) -> dict[str, Any]:
     """`invoke apply-plan`: exactly the plan reviewed for this tree."""
-    from ops import reviewed_plan
+    import ops.reviewed_plan as reviewed_plan
 
     if s.target != "aws":
         raise stack.DeployError("apply-plan is for --target aws")

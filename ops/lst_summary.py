@@ -17,7 +17,8 @@ def render(data: str | Path | None, out: str | Path | None, *, test_fraction: fl
            **options) -> RenderResult:
     """training.lst.render with the project's defaults: the photos `data.download` unpacked, out in
     .dogs/lst, a 0.2 test fraction unless --folds, photos at least the config's image_shape."""
-    from ops import config, state
+    import ops.config as config
+    import ops.state as state
     from training import lst
 
     if data is None:

@@ -56,7 +56,7 @@ def train(cfg: Config, *, target: str, algorithm: str, data: str | None, lst_dir
             raise InputError("--role needs --target aws")
         overrides = {**overrides, "role_arn": role}
     if target == "aws":
-        from ops import aws_training
+        import ops.aws_training as aws_training
 
         aws_training.train_job(cfg, data_dir=data_dir, lst_dir=lst, fold=fold, algorithm=algorithm,
                                dry_run=dry_run, overrides=overrides)

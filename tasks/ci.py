@@ -21,7 +21,7 @@ def check_config(c, config=None):
          help={"only": "run only these checks, comma-separated: ruff, fmt, validate, checkov, actionlint"})
 def lint(c, only=None):
     """Static checks CI runs: ruff, terraform fmt -check, terraform validate, checkov, actionlint."""
-    from ops import lint as checks
+    import ops.lint as checks
 
     if not checks.check_and_report(only):
         raise Exit("error: lint failed", code=1)
@@ -34,7 +34,7 @@ def lint(c, only=None):
 })
 def pr_comment(c, file, repo=None, pr=None):
     """Post a plan summary as the pull request's one plan comment (updated in place)."""
-    from ops import pr_comment as comments
+    import ops.pr_comment as comments
 
     outcome, target = comments.post(file, repo, pr)
     print(f"{outcome} the plan comment on {target.repo}#{target.number}")

@@ -50,7 +50,7 @@ def user_errors():
 
 def load_config(path: str | None = None):
     """config.yaml (or `path`), validated; a bad one is a one-line error."""
-    from ops import config
+    import ops.config as config
 
     with user_errors():
         return config.load(path)

@@ -14,7 +14,7 @@ from tasks.training import HYPERPARAMETER_HELP, INPUT_HELP
     "photo": "send this photo, print the answer (repeatable); then stop instead of serving on"})
 def container_serve(c, model=None, port=None, workers=None, photo=None):
     """Serve a model in SageMaker's PyTorch inference container code (TorchServe), with no network."""
-    from ops import container_serving
+    import ops.container_serving as container_serving
 
     if not container_serving.serve_command(model, workers=workers, port=port, photos=photo or []):
         raise Exit(code=1)
@@ -32,7 +32,9 @@ def container_train(c, data=None, lst_dir=None, fold=None, out=None, processes=2
                     learning_rate=None, batch_size=None, backbone=None, set=None, work=None, keep=False,
                     config=None):
     """Train in SageMaker's PyTorch training container code: its toolkit pip-installs and launches train.py."""
-    from ops import container_training, state, train_cli
+    import ops.container_training as container_training
+    import ops.state as state
+    import ops.train_cli as train_cli
 
     cfg = load_config(config)
     overrides = train_cli.overrides(epochs=epochs, learning_rate=learning_rate, batch_size=batch_size,

@@ -25,7 +25,7 @@ from tasks.command import command
 def render(c, data=None, out=None, test_fraction=None, seed=0, folds=None, classes=None, name="dogs",
            strict=False, min_size=None, config=None):
     """Scan a folder of dog photos, check them, and write train/test LST files + classes.json."""
-    from ops import lst_summary
+    import ops.lst_summary as lst_summary
 
     result = lst_summary.render(data, out, test_fraction=test_fraction, folds=folds, min_size=min_size,
                                 config_path=config, seed=seed, classes=classes, name=name,
@@ -40,7 +40,7 @@ def render(c, data=None, out=None, test_fraction=None, seed=0, folds=None, class
 })
 def info(c, files, classes_file=None, per_class=False):
     """Describe LST files: samples, classes, images per class, and num_classes/num_training_samples."""
-    from ops import lst_summary
+    import ops.lst_summary as lst_summary
 
     lst_summary.describe(files, classes_file, per_class=per_class)
 
@@ -54,7 +54,9 @@ def info(c, files, classes_file=None, per_class=False):
 })
 def download(c, dest=None, url=None, checksum=None, breeds=None, retries=3):
     """Download Stanford Dogs (images.tar, resumable, checksum-verified) and unpack it to Images/."""
-    from ops import download as dl, lst_summary, state
+    import ops.download as dl
+    import ops.lst_summary as lst_summary
+    import ops.state as state
 
     checksum = dl.DEFAULT_CHECKSUM if checksum is None else checksum
     result = dl.download(dest or state.home() / "data", url=url or dl.DEFAULT_URL, checksum=checksum,

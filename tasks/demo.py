@@ -16,7 +16,7 @@ def demo(c, data=None, keep=False, train_per_breed=15, photos_per_breed=2):
     """The whole system in one command: photos → LST → quick training → Terraform → API → predictions."""
     from rich.console import Console
 
-    from ops import demo as demo_lib
+    import ops.demo as demo_lib
 
     console = Console()
     result = demo_lib.run(data, keep=keep, train_per_breed=train_per_breed,

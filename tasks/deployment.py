@@ -25,7 +25,7 @@ MODEL_HELP = {
 
 
 def _settings(config, target, endpoint_type=None, instance_type=None, var_file=None, plugin_dir=None):
-    from ops import deploy_cli
+    import ops.deploy_cli as deploy_cli
 
     return deploy_cli.settings(load_config(config), target, endpoint_type, instance_type, var_file,
                                plugin_dir)
@@ -41,7 +41,7 @@ def deploy(c, target="local", model=None, model_data=None, classes=None, endpoin
            instance_type=None, var_file=None, plugin_dir=None, auto_approve=False, show_api_key=False,
            algorithm=None, training_only=False, config=None):
     """Deploy the trained model: Terraform applies the endpoint, Lambda and API; prints the URL."""
-    from ops import deploy_cli
+    import ops.deploy_cli as deploy_cli
 
     started = time.monotonic()
     s = _settings(config, target, endpoint_type, instance_type, var_file, plugin_dir)
@@ -60,7 +60,7 @@ def deploy(c, target="local", model=None, model_data=None, classes=None, endpoin
 @command
 def models(c):
     """List the models trained and deployed: id, where it lives, when, validation accuracy, where it serves."""
-    from ops import deploy_cli
+    import ops.deploy_cli as deploy_cli
 
     deploy_cli.print_models()
 
@@ -68,7 +68,7 @@ def models(c):
 @command(parse={"target": options.TARGET}, help={**STACK_HELP, "auto_approve": "aws: apply without asking"})
 def rollback(c, target="local", plugin_dir=None, auto_approve=False, config=None):
     """Serve the model deployed before the current one again (a deploy: blue/green, alarms roll back)."""
-    from ops import deploy_cli
+    import ops.deploy_cli as deploy_cli
 
     outputs = deploy_cli.rollback(_settings(config, target, plugin_dir=plugin_dir), auto_approve)
     deploy_cli.print_outputs(outputs)
@@ -87,7 +87,7 @@ def plan_(c, target="local", model_data=None, classes=None, endpoint_type=None, 
           var_file=None, plugin_dir=None, summary=None, destroy=False, algorithm=None, release=None,
           save=False, config=None):
     """Show what `invoke deploy` would change (terraform plan); exit 0 either way."""
-    from ops import deploy_cli
+    import ops.deploy_cli as deploy_cli
 
     s = _settings(config, target, endpoint_type, instance_type, var_file, plugin_dir)
     changes = deploy_cli.plan(s, model_data=model_data, classes=classes, algorithm=algorithm,
@@ -99,7 +99,7 @@ def plan_(c, target="local", model_data=None, classes=None, endpoint_type=None, 
     **STACK_HELP, "target": "aws: the reviewed plan lies beside its remote state"})
 def apply_plan(c, target="aws", plugin_dir=None, config=None):
     """Apply exactly the plan reviewed for this tree (`invoke plan --save`); refuse if none or stale."""
-    from ops import deploy_cli
+    import ops.deploy_cli as deploy_cli
 
     deploy_cli.print_outputs(deploy_cli.apply_plan(_settings(config, target, plugin_dir=plugin_dir)))
 
@@ -109,7 +109,7 @@ def apply_plan(c, target="aws", plugin_dir=None, config=None):
     "include_bucket": "aws: destroy the bucket too (default: keep it, it holds the data)"})
 def destroy(c, target="local", plugin_dir=None, auto_approve=False, include_bucket=False, config=None):
     """Tear the deployed stack down (endpoints bill by the hour); prints what it removes."""
-    from ops import deploy_cli
+    import ops.deploy_cli as deploy_cli
 
     removed = deploy_cli.destroy(_settings(config, target, plugin_dir=plugin_dir), include_bucket,
                                  auto_approve)

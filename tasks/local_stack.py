@@ -11,7 +11,7 @@ from tasks.command import command
          help={"port": "port on 127.0.0.1 (default: a free one); an error if it is taken"})
 def up(c, port=None):
     """Start the local AWS (a patched moto server on 127.0.0.1); idempotent."""
-    from ops import local_aws
+    import ops.local_aws as local_aws
 
     running = local_aws.up(port)
     print(f"local AWS: {running.url} (pid {running.pid}; log {local_aws.log_file()})")
@@ -20,7 +20,7 @@ def up(c, port=None):
 @command
 def down(c):
     """Stop the local AWS (everything in it is gone)."""
-    from ops import local_aws
+    import ops.local_aws as local_aws
 
     print("local AWS stopped" if local_aws.down() else "local AWS was not running")
 
@@ -28,7 +28,7 @@ def down(c):
 @command
 def status(c):
     """Say whether the local AWS runs, and where."""
-    from ops import local_aws
+    import ops.local_aws as local_aws
 
     running = local_aws.status()
     if running is None:
@@ -46,7 +46,7 @@ def status(c):
 })
 def serve(c, stop=False, background=False, endpoint_port=None, api_port=None, container=False):
     """Serve the locally deployed stack: local endpoint (the deployed model) + local API (the Lambda)."""
-    from ops import serving
+    import ops.serving as serving
 
     if stop:
         print("stopped" if serving.stop() else "nothing was running")

@@ -19,7 +19,7 @@ from tasks.command import command
 })
 def predict(c, images, url=None, api_key=None, top=5, json=False, target="local"):
     """Ask the API for the breeds of dog photos: a ranked table per photo."""
-    from ops import predict_client
+    import ops.predict_client as predict_client
 
     results = predict_client.predict_photos(images, shlex.split(c.remainder or ""), url, api_key, target,
                                             top_k=top)

@@ -35,7 +35,7 @@ def train(c, data=None, lst_dir=None, fold=None, out=None, target="local", algor
           epochs=None, learning_rate=None, batch_size=None, backbone=None, set=None, processes=1,
           fresh=False, config=None, dry_run=False, role=None):
     """Train a breed classifier from LST files + photos into model.tar.gz (locally or on SageMaker)."""
-    from ops import train_cli
+    import ops.train_cli as train_cli
 
     cfg = load_config(config)
     overrides = train_cli.overrides(epochs=epochs, learning_rate=learning_rate, batch_size=batch_size,
@@ -65,7 +65,8 @@ def train(c, data=None, lst_dir=None, fold=None, out=None, target="local", algor
 def tune(c, data, lst_dir=None, fold=None, algorithm="pytorch", max_jobs=10, max_parallel_jobs=2,
          role=None, instance_type=None, instance_count=None, dry_run=False, wait=True, config=None):
     """Tune learning rate, batch size, optimizer... on SageMaker; record the best model."""
-    from ops import aws_tuning, state
+    import ops.aws_tuning as aws_tuning
+    import ops.state as state
 
     overrides = {k: v for k, v in (("role_arn", role), ("instance_type", instance_type),
                                    ("instance_count", instance_count)) if v not in (None, "")}

@@ -199,7 +199,7 @@ def from_options(via: str, *, model: str | None = None, url: str | None = None,
     API (--url, default $DOGS_API_URL, else `invoke serve`'s) or the SageMaker endpoint."""
     import os
 
-    from ops import state
+    import ops.state as state
 
     if via == "model":
         from ops.artifact import model_path
