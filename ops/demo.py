@@ -183,3 +183,23 @@ def run(data: str | Path | None = None, *, keep: bool = False, train_per_breed: 
             say("stopping the local endpoint, API and AWS")
             serving.stop()
             local_aws.down()
+
+
+def print_result(result: DemoResult, keep: bool, console=None) -> None:
+    """The API's predictions for the test photos, right or wrong, the steps' times, and (keep) the URL."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console()
+    table = Table(title=f"predictions by the API (model {result.model_id})", title_justify="left")
+    for column in ("photo", "true breed", "predicted", "probability", ""):
+        table.add_column(column)
+    for p in result.predictions:
+        table.add_row(p.photo.name, p.truth, p.breed or p.error, f"{p.probability:.1%}",
+                      "[green]✓[/green]" if p.correct else "[red]✗[/red]")
+    console.print(table)
+    console.print(f"{result.correct} of {len(result.predictions)} test photos right; "
+                  f"steps: {', '.join(f'{k} {v:.0f} s' for k, v in result.timings.items())}")
+    if keep:
+        console.print(f"still running. POST {result.predict_url} with header x-api-key: {result.api_key}\n"
+                      "try: invoke predict PHOTO.jpg; stop: invoke serve --stop && invoke local.down")

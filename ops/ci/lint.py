@@ -83,3 +83,20 @@ CHECKS = {"ruff": ruff, "fmt": terraform_fmt, "validate": terraform_validate, "c
 
 def run(names: list[str] | None = None) -> list[Result]:
     return [CHECKS[name]() for name in (names or list(CHECKS))]
+
+
+def check_and_report(names: list[str] | None = None, echo=print) -> bool:
+    """`invoke lint [--only a,b]`: run the checks, print ok/FAIL with the failures' last lines and fix."""
+    from training.errors import UserError
+
+    unknown = set(names or []) - set(CHECKS)
+    if unknown:
+        raise UserError(f"--only {', '.join(sorted(unknown))}: unknown; known: {', '.join(CHECKS)}")
+    results = run(names)
+    for result in results:
+        echo(f"{'ok  ' if result.ok else 'FAIL'} {result.name}")
+        if not result.ok:
+            echo("\n".join("     " + line for line in result.output.splitlines()[-40:]))
+            if result.fix:
+                echo(f"     fix: {result.fix}")
+    return all(r.ok for r in results)

@@ -79,3 +79,18 @@ def _check(response: requests.Response, what: str) -> requests.Response:
         raise PullRequestError(
             f"GitHub refused to {what}: HTTP {response.status_code} {response.text[:200]}")
     return response
+
+
+def post(file: str | Path, repo: str | None = None, number: int | None = None,
+         env: dict[str, str] | None = None) -> tuple[str, PullRequest]:
+    """`invoke pr-comment`: post (or update) the plan comment from `file`; ('created'|'updated', the PR)."""
+    env = dict(os.environ) if env is None else env
+    token = env.get("GITHUB_TOKEN")
+    if not token:
+        raise PullRequestError("GITHUB_TOKEN is not set")
+    target = PullRequest(repo, number) if repo and number else from_github_env(env)
+    try:
+        body = Path(file).read_text()
+    except OSError as exc:
+        raise PullRequestError(f"{file}: {exc.strerror or exc}") from None
+    return upsert(target, body, token), target

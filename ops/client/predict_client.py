@@ -164,3 +164,25 @@ def expand_photos(spec: str, extra: list[str] = ()) -> list[Path]:
     if not photos:
         raise ApiClientError(f"no photos in {spec!r}")
     return photos
+
+
+def predict_photos(images: str, extra: list[str], url: str | None, api_key: str | None, target: str,
+                   top_k: int = 5) -> list[PhotoResult]:
+    """`invoke predict`: the photos named, sent to the API the options (or the deployment) name."""
+    photos = expand_photos(images, extra)
+    url, api_key = resolve(url, api_key, target)
+    return predict(url, api_key, photos, top_k=top_k)
+
+
+def print_results(results: list[PhotoResult], as_json: bool = False) -> None:
+    """A table per photo, or JSON (one object per photo)."""
+    if as_json:
+        import json
+
+        print(json.dumps([r.as_dict() for r in results], indent=2))
+        return
+    from rich.console import Console
+
+    console = Console()
+    for table in tables(results):
+        console.print(table)

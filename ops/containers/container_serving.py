@@ -295,3 +295,43 @@ def _stop(process: subprocess.Popen) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
         process.wait(5)
+
+
+def serve_command(model: str | None = None, *, workers: int | None = None, port: int | None = None,
+                  photos: list[str] = (), echo=print) -> bool:
+    """`invoke container.serve`: with `photos`, send each and print the answer, then stop (False if
+    one got no answer); without, serve on a host port until Ctrl-C."""
+    import json
+
+    import ops.core.artifact as artifact
+
+    path = artifact.model_path(model)
+    with serve(path, workers=workers, echo=echo) as running:
+        for name in photos:
+            try:
+                status, _, body = running.invoke(Path(name).read_bytes(), "application/x-image")
+            except OSError as exc:  # a missing photo, or no answer in time
+                echo(f"error: {name}: {exc}\n{running.log_tail(10)}")
+                return False
+            if status == 200:
+                answer = json.loads(body)
+                best = max(range(len(answer)), key=answer.__getitem__)
+                echo(f"{name}: 200, class {best} ({answer[best]:.3f})")
+            else:
+                echo(f"{name}: {status} {artifact.error_message(body)}")
+        if not photos:
+            _serve_on_host(running, path, port or 0, echo)
+    return True
+
+
+def _serve_on_host(running: ServingContainer, path: Path, port: int, echo) -> None:
+    forwarder = netns.Forwarder(running.namespace, PORT, port)
+    echo(f"serving {path} at {forwarder.url} (/ping, /invocations); logs: {running.log}; Ctrl-C stops it")
+    try:
+        while running.process.poll() is None:
+            time.sleep(0.5)
+        raise ContainerError(f"the container stopped:\n{running.log_tail()}")
+    except KeyboardInterrupt:
+        echo("stopping")
+    finally:
+        forwarder.close()

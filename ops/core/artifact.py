@@ -181,12 +181,28 @@ def _as_user_module(handlers: ModuleType):
 
 def recorded_artifact() -> Path:
     """The model.tar.gz `invoke train` recorded in the project state."""
-    from ops.core import state
+    import ops.core.state as state
 
     artifact = state.read("artifact") or {}
     if artifact.get("local_path") and Path(artifact["local_path"]).is_file():
         return Path(artifact["local_path"])
     raise ArtifactError("no trained model here: run `invoke train`, or give --model PATH/model.tar.gz")
+
+
+def model_path(option: str | Path | None) -> Path:
+    """What `--model` names on this machine: a model.tar.gz (or its folder), or the id of the model
+    `invoke train` recorded; nothing: that recorded model."""
+    import ops.core.state as state
+
+    if not option:
+        return recorded_artifact()
+    if Path(option).exists():
+        return Path(option)
+    artifact = state.read("artifact") or {}
+    if str(option) == artifact.get("model_id") and artifact.get("local_path"):
+        return Path(artifact["local_path"])
+    raise ArtifactError(f"--model {option}: no such model artifact, nor the id of the model `invoke train` "
+                        "recorded here")
 
 
 def load_artifact(path: str | Path, *, extract_to: str | Path | None = None) -> LoadedModel:

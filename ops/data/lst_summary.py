@@ -1,12 +1,58 @@
-"""Console summaries (rich tables) of `invoke lst`, `invoke lst.info` and `invoke data.download`."""
+"""`invoke lst`, `invoke lst.info` and `invoke data.download`: their defaults, and console summaries."""
 from __future__ import annotations
+
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
+from training.errors import UserError
 from training.lst import LstInfo, RenderResult
 
 MAX_BAD_ROWS = 20
+
+
+def render(data: str | Path | None, out: str | Path | None, *, test_fraction: float | None,
+           folds: int | None, min_size: tuple[int, int] | None, config_path: str | None = None,
+           **options) -> RenderResult:
+    """training.lst.render with the project's defaults: the photos `data.download` unpacked, out in
+    .dogs/lst, a 0.2 test fraction unless --folds, photos at least the config's image_shape."""
+    import ops.core.config as config
+    import ops.core.state as state
+    from training import lst
+
+    if data is None:
+        data = state.home() / "data" / "Images"
+        if not data.is_dir():
+            raise UserError("--data: give the images root (one folder per breed), or run "
+                            "`invoke data.download` first")
+    if folds is not None and test_fraction is not None:
+        raise UserError("give --folds or --test-fraction, not both (each fold tests 1/K)")
+    if min_size is None:
+        _, height, width = (int(p) for p in
+                            config.load(config_path).hyperparameters["image_shape"].split(","))
+        min_size = (height, width)
+    return lst.render(data, out or state.home() / "lst", folds=folds, min_size=min_size,
+                      test_fraction=0.2 if test_fraction is None else test_fraction, **options)
+
+
+def describe(files: str, classes_file: str | None = None, per_class: bool = False) -> None:
+    """Print what `invoke lst.info` shows about LST files (comma-separated, or a folder)."""
+    from training import lst
+
+    described = lst.describe(lst.expand_paths(files))
+    names = lst.class_names(classes_file) if classes_file else None
+    print_info(described, names, per_class=per_class)
+
+
+def print_download(result, checked: bool) -> None:
+    """What `invoke data.download` fetched and unpacked, and the next command."""
+    how = f"{result.fetched_bytes:,} bytes fetched" if result.fetched_bytes else "already there"
+    if result.resumed_from:
+        how += f", resumed from {result.resumed_from:,}"
+    print(f"{result.archive} ({how}, {'checksum ok' if checked else 'checksum not checked'})")
+    print(f"{result.images}: {len(result.breeds)} breeds, {result.photos:,} photos")
+    print(f"next: invoke lst --data {result.images}")
 
 
 def print_render(result: RenderResult, console: Console | None = None) -> None:

@@ -105,6 +105,31 @@ def start(deployment: Deployment, endpoint_port: int | None = None, api_port: in
     return serving
 
 
+def serve(endpoint_port: int | None = None, api_port: int | None = None, *, container: bool = False,
+          background: bool = False, echo=print) -> Serving:
+    """`invoke serve`: start the local servers for the local deployment; unless `background`, serve
+    until Ctrl-C (or until a server stops), then stop them."""
+    import time
+
+    if running():
+        raise ServingError("already serving; `invoke serve --stop` first")
+    served = start(local_deployment(), endpoint_port, api_port, container=container)
+    echo(f"POST {served.predict_url}  (header x-api-key: the output api_key_value of "
+         f"`invoke deploy --target local`)\nlocal endpoint {served.endpoint_url}  logs {served.log_dir}")
+    if background:
+        return served
+    echo("serving; Ctrl-C stops")
+    try:
+        while running():
+            time.sleep(2)
+        echo("a server stopped; see the logs")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop()
+    return served
+
+
 def stop() -> bool:
     """Stop the recorded local servers; False when none was recorded."""
     info = state.read(STATE_KEY)

@@ -132,3 +132,13 @@ def print_comparison(result: dict, console: Console | None = None) -> None:
                     _signed(r["recall_delta"]), _signed(r["precision_delta"]),
                     _signed(r["f1_delta"], pct=False))
     console.print(per)
+
+
+def compare_folders(folders: list[str], out: str | None = None) -> None:
+    """`invoke evaluate.compare A B` (or `evaluate --compare A --compare B`): print and write the deltas."""
+    if len(folders) != 2:
+        raise EvaluationError("--compare takes two report folders: --compare A --compare B")
+    result = compare(*folders)
+    paths = write_comparison(result, out or folders[1])
+    print_comparison(result)
+    print("written: " + " ".join(str(p) for p in paths))

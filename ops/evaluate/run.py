@@ -42,6 +42,28 @@ def default_cache() -> Path:
     return state.home() / "eval-cache.sqlite"
 
 
+def evaluate_via(lst: str | None, data: str | None, out: str | None, via: str, *, source_options: dict,
+                 workers: int | None, classes: str | None = None, cache: str | None = None,
+                 options: Options, unknown: Sequence[str] = ()) -> tuple[dict, Path]:
+    """`invoke evaluate`: the source `via` names (ops/evaluate/sources.py), evaluated into `out`
+    (default: .dogs/reports/<LST name>-<via>); returns the report and its folder."""
+    from ops.evaluate import sources
+
+    if not lst or not data:
+        raise EvaluationError("give --lst TEST.lst and --data IMAGES_DIR (or --compare A --compare B)")
+    if via not in sources.VIAS:
+        raise EvaluationError(f"--via {via}: choose api, endpoint or model")
+    options.workers = workers or ((os.cpu_count() or 2) if via == "model" else 4)
+    if via == "model":
+        from ops.core.artifact import model_path
+
+        source_options = {**source_options, "model": model_path(source_options.get("model"))}
+    source = sources.open_source(via, **source_options, known_breed=bool(unknown))
+    out = Path(out or state.home() / "reports" / f"{Path(lst).stem}-{via}")
+    return evaluate(lst, data, out, source, classes_path=classes, cache_path=cache,
+                    options=options, unknown=unknown), out
+
+
 def evaluate(lst: str | Path, data: str | Path, out: str | Path, source: PredictionSource, *,
              classes_path: str | Path | None = None, cache_path: str | Path | None = None,
              options: Options | None = None, unknown: Sequence[str | Path] = ()) -> dict:

@@ -264,3 +264,6 @@ class EndpointSource:
                 answer = answer[0]
             out.append(as_prediction(answer, f"endpoint {self.endpoint_name}"))
         return out
+
+
+VIAS = ("model", "endpoint", "api")

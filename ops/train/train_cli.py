@@ -1,4 +1,4 @@
-"""`invoke train --target local`: options → hyperparameters → a container-like local run → summary."""
+"""`invoke train`: options → hyperparameters → a local run (or a SageMaker job) → summary."""
 from __future__ import annotations
 
 import re
@@ -13,26 +13,14 @@ from training import hyperparameters as hp
 from training.errors import UserError
 
 
-class OptionError(UserError, ValueError):
-    """A command-line option has a bad value."""
-
-
-def whole_number(option: str, value: Any, *, low: int) -> int | None:
-    if value is None or value == "":
-        return None
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise OptionError(f"--{option}: {value!r} is not an integer") from None
-    if number < low:
-        raise OptionError(f"--{option}: {number} is not allowed; allowed: an integer >= {low}")
-    return number
+class InputError(UserError, ValueError):
+    """A training input (--data, --lst-dir, --set) is missing or malformed."""
 
 
 def folder(value: str | None, default: Path, option: str, hint: str) -> Path:
     path = Path(value) if value else default
     if not path.is_dir():
-        raise OptionError(f"{option}: {path} is not a folder; {hint}")
+        raise InputError(f"{option}: {path} is not a folder; {hint}")
     return path
 
 
@@ -53,9 +41,31 @@ def overrides(*, epochs=None, learning_rate=None, batch_size=None, backbone=None
             continue
         key, sep, value = item.partition("=")
         if not sep:
-            raise OptionError(f"--set: {item!r} is not key=value")
+            raise InputError(f"--set: {item!r} is not key=value")
         values[key.strip()] = value.strip()
     return hp.validate({k: v for k, v in values.items() if v is not None}, fill_defaults=False)
+
+
+def train(cfg: Config, *, target: str, algorithm: str, data: str | None, lst_dir: str | None,
+          fold: int | None, out: str | None, overrides: dict[str, Any], processes: int | None,
+          fresh: bool, dry_run: bool, role: str | None) -> LocalRun | None:
+    """`invoke train`: locally (returns the run), or as a SageMaker job (`--target aws`; None)."""
+    data_dir, lst = inputs(data, lst_dir)
+    if role:
+        if target != "aws":
+            raise InputError("--role needs --target aws")
+        overrides = {**overrides, "role_arn": role}
+    if target == "aws":
+        import ops.train.aws_training as aws_training
+
+        aws_training.train_job(cfg, data_dir=data_dir, lst_dir=lst, fold=fold, algorithm=algorithm,
+                               dry_run=dry_run, overrides=overrides)
+        return None
+    if dry_run or algorithm != "pytorch":
+        raise InputError("--dry-run and --algorithm builtin need --target aws")
+    return train_here(cfg, data_dir=data_dir, lst_dir=lst, fold=fold,
+                      out_dir=out or state.home() / "model", overrides=overrides,
+                      processes=processes, fresh=fresh)
 
 
 def local_hyperparameters(cfg: Config, given: Mapping[str, Any]) -> dict[str, Any]:

@@ -28,9 +28,9 @@ def invoke(*args, env=None):
     (("--lst", "x.lst", "--data", ".", "--via", "endpoint"),
      "error: --via endpoint needs --endpoint (the SageMaker endpoint name)"),
     (("--lst", "x.lst", "--data", ".", "--workers", "0"),
-     "error: --workers and --batch-size must be at least 1"),
+     "error: --workers: 0 is not allowed; allowed: an integer >= 1"),
     (("--lst", "x.lst", "--data", ".", "--min-confidence", "lots"),
-     "error: --min-confidence must be a number from 0 to 1"),
+     "error: --min-confidence: 'lots' is not a number"),
     (("--compare", "a"), "error: --compare takes two report folders: --compare A --compare B"),
 ], ids=["nothing", "bad-via", "api-no-key", "api-not-served", "api-bad-target", "no-model",
         "endpoint-no-name", "zero-workers", "bad-confidence", "one-report"])

@@ -1,0 +1,24 @@
+"""The whole system in one command: `invoke demo`."""
+from __future__ import annotations
+
+from tasks import options
+from tasks.command import command
+
+
+@command(parse={"train_per_breed": options.COUNT, "photos_per_breed": options.COUNT}, help={
+    "data": "photos, one folder per breed (default: ../shared/data/dogs-10/Images when present, "
+            "else Stanford Dogs, 10 breeds, downloaded)",
+    "keep": "leave the local AWS, endpoint and API running and print the URL and API key",
+    "train-per-breed": "training photos per breed for the quick training (default 15)",
+    "photos-per-breed": "test photos per breed to predict at the end (default 2)",
+})
+def demo(c, data=None, keep=False, train_per_breed=15, photos_per_breed=2):
+    """The whole system in one command: photos → LST → quick training → Terraform → API → predictions."""
+    from rich.console import Console
+
+    import ops.demo as demo_lib
+
+    console = Console()
+    result = demo_lib.run(data, keep=keep, train_per_breed=train_per_breed,
+                          photos_per_breed=photos_per_breed, say=console.print)
+    demo_lib.print_result(result, keep, console)

@@ -1,0 +1,39 @@
+"""`invoke deploy --model`: a model id from the history, or a model.tar.gz here (its own record inside)."""
+from __future__ import annotations
+
+import pytest
+
+from ops.deploy import stack as deploy, deploy_cli, model_history
+from ops.core import model_record
+
+SETTINGS = deploy.Settings(target="local", region="us-east-1")
+
+
+def test_a_model_file_deploys_with_its_own_record(tiny_artifact, dogs_home):
+    record = model_record.read(tiny_artifact)
+
+    model = deploy_cli.chosen_model(SETTINGS, str(tiny_artifact), None, None, None)
+
+    assert model.local_path == tiny_artifact.resolve() and model.model_data_url == ""
+    assert (model.model_id, model.class_names, model.algorithm) == (
+        record.model_id, record.class_names, record.algorithm)
+
+
+def test_a_model_file_refuses_another_algorithm(tiny_artifact, dogs_home):
+    with pytest.raises(deploy.DeployError, match="--algorithm builtin: .* was trained with pytorch"):
+        deploy_cli.chosen_model(SETTINGS, str(tiny_artifact), None, None, "builtin")
+
+
+def test_a_model_id_comes_from_the_history(dogs_home):
+    with pytest.raises(model_history.HistoryError, match="--model dogs-none: not in the history"):
+        deploy_cli.chosen_model(SETTINGS, "dogs-none", None, None, None)
+
+
+def test_model_and_model_data_together_are_refused(dogs_home):
+    with pytest.raises(deploy.DeployError, match="give --model or --model-data, not both"):
+        deploy_cli.chosen_model(SETTINGS, "m1", "s3://b/k/model.tar.gz", None, None)
+
+
+def test_a_model_folder_is_refused_by_deploy(tmp_path, dogs_home):
+    with pytest.raises(deploy.DeployError, match="not a folder"):
+        deploy_cli.chosen_model(SETTINGS, str(tmp_path), None, None, None)
