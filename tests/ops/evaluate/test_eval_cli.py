@@ -22,7 +22,7 @@ def invoke(*args, env=None):
     (("--lst", "x.lst", "--data", ".", "--via", "api", "--api-key", "k"),
      "error: the local API is not running: start it with `invoke serve`"),
     (("--lst", "x.lst", "--data", ".", "--via", "api", "--target", "moon"),
-     "error: --target 'moon': must be local or aws"),
+     "error: --target: 'moon' is not allowed; allowed: local, aws"),
     (("--lst", "x.lst", "--data", "."),
      "error: no trained model here: run `invoke train`, or give --model PATH/model.tar.gz"),
     (("--lst", "x.lst", "--data", ".", "--via", "endpoint"),
