@@ -129,8 +129,11 @@ def measure(servers_: dict, photos: list[bytes], requests: int) -> dict:
     return results
 
 
-def bench(model: Path, requests: int, out: Path) -> dict:
-    photos = [p.read_bytes() for folder in sorted(UNSEEN.iterdir()) for p in sorted(folder.glob("*.JPEG"))[:2]]
+def bench(model: Path, requests: int, out: Path, photo_dir: Path = UNSEEN) -> dict:
+    if not photo_dir.is_dir():
+        raise SystemExit(f"error: {photo_dir}: no such photo folder; give --photos DIR (one folder per breed)")
+    photos = [p.read_bytes() for folder in sorted(d for d in photo_dir.iterdir() if d.is_dir())
+              for p in sorted(f for f in folder.iterdir() if f.suffix.lower() in (".jpg", ".jpeg"))[:2]]
     work = Path(tempfile.mkdtemp(prefix="dogs-container-bench-"))
     figures: dict = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
                      "date": time.strftime("%Y-%m-%d %H:%M"), "model": str(model), "requests": requests,
@@ -178,13 +181,16 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", type=Path, help="model.tar.gz (default: the artifact `invoke train` recorded)")
     parser.add_argument("--requests", type=int, default=64, help="requests per server and level (default 64)")
+    parser.add_argument("--photos", type=Path, default=UNSEEN, help="photos to send, one folder per breed, two "
+                        "of each (default: ../shared/data/unseen-val/Images)")
     parser.add_argument("--out", type=Path, help="JSON file (default: .dogs/bench/container_bench.json)")
     args = parser.parse_args(argv)
     if args.requests < 4:
         parser.error("--requests must be at least 4")
     try:
         model = args.model or artifact.recorded_artifact()
-        figures = bench(model, args.requests, args.out or state.home() / "bench" / "container_bench.json")
+        figures = bench(model, args.requests, args.out or state.home() / "bench" / "container_bench.json",
+                        args.photos)
     except artifact.ArtifactError as exc:
         raise SystemExit(f"error: {exc}") from None
     print(report(figures))

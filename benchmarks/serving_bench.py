@@ -91,8 +91,16 @@ def default_model() -> Path:
     raise BenchError("no model: give --model PATH/model.tar.gz or run `invoke train` first")
 
 
-def load_photos(folder: Path = PHOTOS, count: int = 20) -> list[bytes]:
-    return [p.read_bytes() for p in sorted(folder.rglob("*.jpg"))[::97][:count]]
+def load_photos(folder: Path | None = None, count: int = 20) -> list[bytes]:
+    """`count` JPEG photos spread over `folder` (any depth; default: dogs-10, where the figures were measured)."""
+    folder = Path(folder or PHOTOS)
+    if not folder.is_dir():
+        raise BenchError(f"{folder}: no such photo folder; give --photos DIR (a folder of dog photos, any depth)")
+    files = sorted(folder.rglob("*.jpg"))
+    photos = [p.read_bytes() for p in files[::max(1, min(97, len(files) // count))][:count]]
+    if not photos:
+        raise BenchError(f"no photos to send: {folder} holds no .jpg")
+    return photos
 
 
 # ---------------------------------------------------------------- in-process stages
@@ -376,8 +384,6 @@ def run_benchmark(model_path: Path, *, requests: int = 64, levels: tuple[int, ..
     if not Path(model_path).exists():
         raise BenchError(f"{model_path}: no such model artifact; run `invoke train` first")
     photos = photos or load_photos()
-    if not photos:
-        raise BenchError(f"no photos to send: {PHOTOS} holds no .jpg")
     for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                         "AWS_DEFAULT_REGION": "us-east-1"}.items():  # the handler's client signs
         os.environ.setdefault(name, value)
@@ -493,18 +499,22 @@ def main(argv: list[str] | None = None) -> dict:
                         help="requests per stage and concurrency level (default 64)")
     parser.add_argument("--intra-op-threads", type=int,
                         help="the endpoint's threads per forward pass (default: its own)")
+    parser.add_argument("--photos", type=Path, help="a folder of dog photos to send (any depth; default: "
+                                                    "../shared/data/dogs-10/Images, where the figures were measured)")
     parser.add_argument("--out", type=Path, help="JSON file (default: .dogs/bench/serving_bench.json)")
     args = parser.parse_args(argv)
     try:
-        return bench(args.model, requests=args.requests, threads=args.intra_op_threads, out=args.out)
+        return bench(args.model, requests=args.requests, threads=args.intra_op_threads, out=args.out,
+                     photos=args.photos)
     except UserError as exc:
         raise SystemExit(f"error: {exc}") from None
 
 
 def bench(model: Path | None, *, requests: int = 64, threads: int | None = None, cold_runs: int = 7,
-          out: Path | None = None) -> dict:
+          out: Path | None = None, photos: Path | None = None) -> dict:
     """Run, print the table, write the JSON (default .dogs/bench/serving_bench.json); the figures."""
-    figures = run_benchmark(model or default_model(), requests=requests, threads=threads, cold_runs=cold_runs)
+    figures = run_benchmark(model or default_model(), requests=requests, threads=threads, cold_runs=cold_runs,
+                            photos=load_photos(photos))
     out = out or state.home() / "bench" / "serving_bench.json"
     state.write_json_atomic(out, figures)
     print_table(figures)

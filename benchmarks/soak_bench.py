@@ -142,7 +142,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--minutes", type=int, default=10, help="how long (default: 10)")
     parser.add_argument("--clients", type=int, default=4, help="concurrent clients (default: 4)")
-    parser.add_argument("--photos", type=int, default=20, help="dogs-10 photos cycled (default: 20)")
+    parser.add_argument("--photos", type=int, default=20, help="photos cycled (default: 20)")
+    parser.add_argument("--photo-dir", type=Path, default=PHOTOS,
+                        help="a folder of dog photos, any depth (default: ../shared/data/dogs-10/Images)")
     parser.add_argument("--url", help="the predict URL (default: the served local stack's)")
     parser.add_argument("--api-key", help="with --url: the API key")
     parser.add_argument("--max-growth-mib", type=float, default=64.0,
@@ -150,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="default: .dogs/bench/soak_bench.json")
     args = parser.parse_args(argv)
     url, key, pids = (args.url, args.api_key, {}) if args.url else served_stack()
-    photos = [p.read_bytes() for p in sorted(PHOTOS.rglob("*.jpg"))[:: 97][: args.photos]]
+    photos = [p.read_bytes() for p in sorted(args.photo_dir.rglob("*.jpg"))[:: 97][: args.photos]]
     minutes = Soak(url, key, photos, pids, args.minutes, args.clients).run()
     grew = growth(minutes) if pids else {}
     errors = sum(sum(m["errors"].values()) for m in minutes)

@@ -9,8 +9,10 @@ from tasks.command import command
          help={"requests": "requests per stage and concurrency level (default 64)",
                "intra_op_threads": "the local endpoint's threads per forward pass (default: its own)",
                "cold_runs": "fresh interpreters timing the handler's cold import (default 7)",
+               "photos": "a folder of dog photos to send (any depth; default: ../shared/data/dogs-10/Images, "
+                         "where the published figures were measured)",
                "out": "JSON file (default: .dogs/bench/serving_bench.json)"})
-def bench(c, model=None, requests=64, intra_op_threads=None, cold_runs=7, out=None):
+def bench(c, model=None, requests=64, intra_op_threads=None, cold_runs=7, photos=None, out=None):
     """Benchmark serving: bare forward, preprocessing, endpoint and API round trips, memory, cold start."""
     import importlib.util
     from pathlib import Path
@@ -23,4 +25,5 @@ def bench(c, model=None, requests=64, intra_op_threads=None, cold_runs=7, out=No
     serving_bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(serving_bench)
     serving_bench.bench(model_path(model) if model else None, requests=requests,
-                        threads=intra_op_threads, cold_runs=cold_runs, out=Path(out) if out else None)
+                        threads=intra_op_threads, cold_runs=cold_runs, out=Path(out) if out else None,
+                        photos=Path(photos) if photos else None)
