@@ -6,9 +6,7 @@ import json
 
 import pytest
 
-from ops.deploy import lambda_package
-from ops.emulator import local_aws
-from ops.core import state
+from tests.fixtures.terraform_stack import init_local_module
 from ops.deploy import terraform as tf
 
 pytestmark = pytest.mark.slow  # real terraform plans against the local AWS
@@ -19,11 +17,7 @@ BUDGET = "aws_budgets_budget.monthly"
 
 @pytest.fixture(scope="module")
 def stack_values(local_stack_home, aws):
-    running = local_aws.require()
-    work = tf.sync_module("local")
-    tf.render_local_override(work, running.url, local_aws.REGION, running.ca_bundle)
-    tf.init("local")
-    package = lambda_package.build(state.home() / "build")
+    package = init_local_module()
     return {"model_data_url": "s3://dog-breeds-models/m/model.tar.gz", "class_names": ["a", "b"], "image_uri": IMAGE,
             "lambda_package": package.as_tfvar()}
 

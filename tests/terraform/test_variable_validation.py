@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.fixtures.terraform_stack import init_local_module
 from ops.deploy import stack as deploy, lambda_package
-from ops.emulator import local_aws
 from ops.core import state
 from ops.deploy import terraform as tf
 
@@ -27,11 +27,7 @@ BAD = {
 @pytest.fixture(scope="module")
 def rejected(local_stack_home, aws):
     """One plan with every bad value at once (Terraform reports each failed validation)."""
-    running = local_aws.require()
-    work = tf.sync_module("local")
-    tf.render_local_override(work, running.url, local_aws.REGION, running.ca_bundle)
-    tf.init("local")
-    package = lambda_package.build(state.home() / "build")
+    package = init_local_module()
     values = {"model_data_url": "s3://b/m/model.tar.gz", "class_names": ["a", "b"],
               "image_uri": GOOD_IMAGE, "lambda_package": package.as_tfvar()}
     values.update({name: value for name, (value, _) in BAD.items()})

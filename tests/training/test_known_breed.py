@@ -14,17 +14,6 @@ VERBOSE = "application/json; verbose=true"
 NON_DOG = Path(__import__("matplotlib").get_data_path()) / "sample_data" / "grace_hopper.jpg"
 
 
-@pytest.fixture(scope="module")
-def served(tiny_artifact):
-    """The tiny artifact as served by default (ONNX Runtime) and forced to PyTorch."""
-    from ops.core.artifact import load_artifact
-
-    default = load_artifact(tiny_artifact)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DOGS_INFERENCE_BACKEND", "pytorch")
-        fallback = load_artifact(tiny_artifact)
-    return default, fallback
-
 
 def artifact_json(artifact: Path, name: str) -> dict:
     with tarfile.open(artifact) as tar:
@@ -41,8 +30,8 @@ def test_the_threshold_and_temperature_are_stored_with_the_model(tiny_artifact):
     assert model["onnx"]["outputs"] == ["probabilities", "known_breed_score"]
 
 
-def test_a_verbose_accept_gets_the_known_breed_fields(served, photos):
-    model, _ = served
+def test_a_verbose_accept_gets_the_known_breed_fields(onnx_and_torch, photos):
+    model, _ = onnx_and_torch
     threshold = model.description["known_breed"]["threshold"]
     for _, jpeg in photos.values():
         answer = json.loads(model.invoke(jpeg, "image/jpeg", VERBOSE))
@@ -52,23 +41,23 @@ def test_a_verbose_accept_gets_the_known_breed_fields(served, photos):
         assert answer["probabilities"] == pytest.approx(model.predict(jpeg), abs=1e-6)
 
 
-def test_a_plain_accept_still_gets_the_probability_array(served, photos):
-    model, _ = served
+def test_a_plain_accept_still_gets_the_probability_array(onnx_and_torch, photos):
+    model, _ = onnx_and_torch
     _, jpeg = next(iter(photos.values()))
     answer = json.loads(model.invoke(jpeg, "image/jpeg", "application/json"))
     assert isinstance(answer, list) and len(answer) == len(model.classes)
 
 
-def test_dog_photos_are_known_and_a_photo_of_no_dog_is_not(served, photos):
-    model, _ = served
+def test_dog_photos_are_known_and_a_photo_of_no_dog_is_not(onnx_and_torch, photos):
+    model, _ = onnx_and_torch
     scores = [model.predict_verbose(jpeg, "image/jpeg")["known_breed_score"] for _, jpeg in photos.values()]
     person = model.predict_verbose(NON_DOG.read_bytes(), "image/jpeg")
     assert not person["is_known_breed"]
     assert person["known_breed_score"] < min(scores)
 
 
-def test_onnx_runtime_and_pytorch_give_the_same_score(served, photos):
-    default, fallback = served
+def test_onnx_runtime_and_pytorch_give_the_same_score(onnx_and_torch, photos):
+    default, fallback = onnx_and_torch
     assert (default.model.backend, fallback.model.backend) == ("onnxruntime", "pytorch")
     for _, jpeg in photos.values():
         a, b = default.predict_verbose(jpeg, "image/jpeg"), fallback.predict_verbose(jpeg, "image/jpeg")

@@ -11,17 +11,6 @@ import torch
 from training import export
 
 
-@pytest.fixture(scope="module")
-def onnx_and_torch(tiny_artifact):
-    """The tiny artifact loaded twice: as served by default (ONNX Runtime) and forced to PyTorch."""
-    from ops.core.artifact import load_artifact
-
-    default = load_artifact(tiny_artifact)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DOGS_INFERENCE_BACKEND", "pytorch")
-        fallback = load_artifact(tiny_artifact)
-    return default, fallback
-
 
 def test_the_artifact_carries_a_checked_onnx_export(tiny_artifact):
     with tarfile.open(tiny_artifact) as tar:

@@ -153,13 +153,6 @@ def test_an_unusable_unknown_folder_is_an_error(eval_set, scored, tmp_path, make
                  [folder])
 
 
-@pytest.fixture()
-def fake_aws(monkeypatch):
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(key, value)
-    return monkeypatch
-
 
 def test_api_and_endpoint_give_the_same_figures(eval_set, unknown_folder, scored, tmp_path, fake_aws):
     table, scores = scored

@@ -67,13 +67,6 @@ def test_api_source_unreachable_is_an_error():
         src.predict([b"x"])
 
 
-@pytest.fixture()
-def fake_aws(monkeypatch):
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(key, value)
-    return monkeypatch
-
 
 def test_endpoint_source_gives_the_same_numbers(eval_set, table_setup, in_process, tmp_path,
                                                 fake_aws):
