@@ -106,6 +106,50 @@ def cost_per_million(rate_per_core: float) -> dict[str, float]:
             "serverless_usd": 1e6 * memory_gb / rate_per_core * table["serverless"]["gb_second"]}
 
 
+def comparison(model_dir: Path, data: Path, *, timing_photos: int = 32, rounds: int = 3) -> dict:
+    """float32 against int8 of an artifact folder on `data`: top-1 (95% CI), agreement, rates, costs."""
+    description, float_path, int8_path = model_files(model_dir)
+    if int8_path is None:
+        raise SystemExit(f"{model_dir}: the artifact serves no int8 model (see metrics.json int8_export)")
+    images, folders = preprocessed(data, description)
+    classes = json.loads((model_dir / "classes.json").read_text())["classes"]
+    labels = labels_of(folders, [c["folder"] for c in classes])
+    compared = quantise.compare(float_path, int8_path, [(images[i:i + 32], labels[i:i + 32])
+                                                        for i in range(0, len(images), 32)])
+    rates = per_core_rate({"float32": float_path, "int8": int8_path}, images[:timing_photos], rounds)
+    n = compared["photos"]
+    return {"eval_data": str(data), "model": description["model_id"], "backbone": description["backbone"],
+            "crop": description["preprocessing"]["crop"],
+            "float32": figure(round(compared["float32_top1"] * n), n),
+            "int8": figure(round(compared["int8_top1"] * n), n), "agreement": compared["agreement"],
+            "predictions_per_second_per_core": rates, "speedup": rates["int8"] / rates["float32"],
+            "cost_per_million": {k: cost_per_million(v) for k, v in rates.items()},
+            "file_bytes": {"float32": float_path.stat().st_size, "int8": int8_path.stat().st_size},
+            "cpu_count": os.cpu_count(), "load_average": os.getloadavg()[0],
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+
+
+def report(result: dict) -> list[str]:
+    lines = [describe("float32", result["float32"]),
+             describe("int8   ", result["int8"]) + f"; answers agree on {result['agreement']:.4f}"]
+    for k, v in result["predictions_per_second_per_core"].items():
+        c = result["cost_per_million"][k]
+        lines.append(f"{k}: {v:.1f} predictions/s on one core; per million: ${c['realtime_usd']:.3f} on "
+                     f"{c['realtime_instance']} ({c['realtime_vcpus']} vCPUs busy), "
+                     f"${c['serverless_usd']:.2f} serverless")
+    lines.append(f"int8 / float32 throughput on one core: {result['speedup']:.2f}x")
+    return lines
+
+
+def artifact_folder(artifact: Path, tmp: Path) -> Path:
+    """The artifact's folder: itself, or model.tar.gz extracted into `tmp`."""
+    if artifact.is_file():
+        with tarfile.open(artifact) as tar:
+            tar.extractall(tmp, filter="data")
+        return tmp
+    return artifact
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--eval-data", required=True, type=Path, help="one folder per breed (unseen-val)")
@@ -118,43 +162,14 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=home() / "bench" / "int8_bench.json")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="int8-bench-") as tmp:
-        if args.artifact and args.artifact.is_file():
-            with tarfile.open(args.artifact) as tar:
-                tar.extractall(tmp, filter="data")
-            model_dir = Path(tmp)
-        elif args.artifact:
-            model_dir = args.artifact
+        if args.artifact:
+            model_dir = artifact_folder(args.artifact, Path(tmp))
         else:
             class_folders = sorted(p.name for p in args.eval_data.iterdir() if p.is_dir())
             model_dir = untrained_model_dir(Path(tmp) / "model", args.backbone, class_folders,
                                             args.calibration_data, args.size)
-        description, float_path, int8_path = model_files(model_dir)
-        if int8_path is None:
-            raise SystemExit(f"{model_dir}: the artifact serves no int8 model (see metrics.json int8_export)")
-        images, folders = preprocessed(args.eval_data, description)
-        classes = json.loads((model_dir / "classes.json").read_text())["classes"]
-        labels = labels_of(folders, [c["folder"] for c in classes])
-        comparison = quantise.compare(float_path, int8_path, [(images[i:i + 32], labels[i:i + 32])
-                                                             for i in range(0, len(images), 32)])
-        rates = per_core_rate({"float32": float_path, "int8": int8_path}, images[:args.timing_photos],
-                              args.rounds)
-        sizes = {k: p.stat().st_size for k, p in (("float32", float_path), ("int8", int8_path))}
-    n = comparison["photos"]
-    result = {"eval_data": str(args.eval_data), "model": description["model_id"],
-              "backbone": description["backbone"], "crop": description["preprocessing"]["crop"],
-              "float32": figure(round(comparison["float32_top1"] * n), n),
-              "int8": figure(round(comparison["int8_top1"] * n), n), "agreement": comparison["agreement"],
-              "predictions_per_second_per_core": rates, "speedup": rates["int8"] / rates["float32"],
-              "cost_per_million": {k: cost_per_million(v) for k, v in rates.items()}, "file_bytes": sizes,
-              "cpu_count": os.cpu_count(), "load_average": os.getloadavg()[0],
-              "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
-    print(describe("float32", result["float32"]))
-    print(describe("int8   ", result["int8"]) + f"; answers agree on {comparison['agreement']:.4f}")
-    for k, v in rates.items():
-        c = result["cost_per_million"][k]
-        print(f"{k}: {v:.1f} predictions/s on one core; per million: ${c['realtime_usd']:.3f} on "
-              f"{c['realtime_instance']} ({c['realtime_vcpus']} vCPUs busy), ${c['serverless_usd']:.2f} serverless")
-    print(f"int8 / float32 throughput on one core: {result['speedup']:.2f}x")
+        result = comparison(model_dir, args.eval_data, timing_photos=args.timing_photos, rounds=args.rounds)
+    print("\n".join(report(result)))
     write_json_atomic(args.out, result)
     print(f"written: {args.out}")
     return 0
