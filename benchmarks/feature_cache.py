@@ -22,7 +22,7 @@ from ops.core.state import home  # noqa: E402
 from training import onnx_backbone  # noqa: E402
 from training.data import load_image  # noqa: E402
 from training.model import BACKBONES, build_model, imagenet_classifier  # noqa: E402
-from training.preprocess import eval_transform, native_image_settings  # noqa: E402
+from training.preprocess import eval_transform, image_settings  # noqa: E402
 
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
 
@@ -33,20 +33,24 @@ def folder_photos(data: Path) -> list[tuple[str, str]]:
             for p in sorted(folder.iterdir()) if p.suffix.lower() in PHOTO_SUFFIXES]
 
 
-def cache_path(data: Path, backbone: str) -> Path:
+def cache_path(data: Path, backbone: str, size: int | None = None) -> Path:
     key = hashlib.sha256(str(data.resolve()).encode()).hexdigest()[:10]
-    return home() / "bench" / "features" / f"{backbone}-{data.resolve().name}-{key}.pt"
+    at = f"-{size}px" if size else ""
+    return home() / "bench" / "features" / f"{backbone}{at}-{data.resolve().name}-{key}.pt"
 
 
 @torch.no_grad()
-def features(data: Path, backbone: str = "efficientnet_lite0", *, refresh: bool = False) -> dict:
-    """{"centre", "mirror": (N, F), "folders": [breed folder], "paths", "imagenet": (weight, bias)}."""
-    path = cache_path(data, backbone)
+def features(data: Path, backbone: str = "efficientnet_lite0", *, refresh: bool = False,
+             size: int | None = None) -> dict:
+    """{"centre", "mirror": (N, F), "folders": [breed folder], "paths", "imagenet": (weight, bias)}.
+
+    `size`: the centre crop's side (short side resized to size / 0.875), else the backbone's native one."""
+    path = cache_path(data, backbone, size)
     if path.exists() and not refresh:
         return torch.load(path, weights_only=True)
     items = folder_photos(data)
     net = build_model(backbone, num_classes=2, pretrained=True).eval()
-    settings = native_image_settings(backbone)
+    settings = image_settings(backbone, size)
     transform = eval_transform(**settings)
     run = onnx_backbone.features_function(net.backbone, torch.get_num_threads())
     centre, mirror, started = [], [], time.time()
@@ -70,12 +74,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, type=Path, action="append", help="photo folder (repeatable)")
     parser.add_argument("--backbone", default="efficientnet_lite0", choices=BACKBONES)
+    parser.add_argument("--size", type=int, help="centre crop side in pixels (default: the backbone's native)")
     parser.add_argument("--refresh", action="store_true", help="recompute even when cached")
     args = parser.parse_args()
     for data in args.data:
-        f = features(data, args.backbone, refresh=args.refresh)
+        f = features(data, args.backbone, refresh=args.refresh, size=args.size)
         print(f"{data}: {len(f['paths'])} photos, {f['centre'].shape[1]} features, "
-              f"{f['seconds']:.1f} s -> {cache_path(data, args.backbone)}", flush=True)
+              f"{f['seconds']:.1f} s -> {cache_path(data, args.backbone, args.size)}", flush=True)
     return 0
 
 

@@ -8,7 +8,9 @@ stratified splits made here (20 % test per breed, or K folds), and writes the fi
 `.dogs/bench/train_bench.json` (or --out). With `--eval-data` each trained model is also scored on that
 folder (photos the backbone never saw: the honest yardstick) through its own serving code, beside the
 untrained ImageNet head of the same backbone on the same photos, both with 95% intervals; recipes are
-chosen by that figure, not by the dogs-10 splits (ImageNet training photos). The machine's load average is recorded with each run:
+chosen by that figure, not by the dogs-10 splits (ImageNet training photos). When the export served an int8
+model, it is also compared with its float32 model on that folder (top-1, agreement, predictions/s on one core,
+cost per million; see int8_bench.py). The machine's load average is recorded with each run:
 other work on the same cores slows training down.
 """
 from __future__ import annotations
@@ -32,6 +34,7 @@ from ops.core.state import home, write_json_atomic  # noqa: E402
 from ops.train.train_cli import local_hyperparameters  # noqa: E402
 from training.classmap import from_folders, to_json  # noqa: E402
 from training.lst import LstEntry, write_lst  # noqa: E402
+from int8_bench import artifact_folder, comparison, report  # noqa: E402
 from unseen_eval import (artifact_accuracy, describe, describe_known_breed, known_breed_figures,  # noqa: E402
                          untrained_head)
 
@@ -55,6 +58,13 @@ def write_folds(images: Path, out: Path, folds: int, seed: int) -> int:
                       [LstEntry(i, cid, path) for i, (cid, path) in enumerate(items)])
     (out / "classes.json").write_text(to_json(classes))
     return folds
+
+
+def int8_comparison(artifact: Path, data: Path, tmp: Path) -> dict:
+    """The served int8 model against its float32 one on `data`, with rates per core and costs."""
+    result = comparison(artifact_folder(artifact, tmp / "int8-artifact"), data, timing_photos=32, rounds=2)
+    print("\n".join(report(result)), flush=True)
+    return result
 
 
 def _children_cpu() -> float:
@@ -112,6 +122,9 @@ def main() -> int:
                 print(describe(f"fold {fold} trained model on {args.eval_data}:", figures["eval"])
                       + f", ECE {figures['eval']['ece']:.4f}", flush=True)
                 figures["calibration"] = m.get("calibration")
+                figures["int8_export"] = m.get("int8_export")
+                if (m.get("int8_export") or {}).get("served"):
+                    figures["int8_eval"] = int8_comparison(run.artifact, args.eval_data, Path(tmp))
             if args.eval_data and args.unknown_data:
                 figures["known_breed"] = known_breed_figures(run.artifact, args.eval_data, args.unknown_data)
                 print("\n".join(describe_known_breed(figures["known_breed"])), flush=True)

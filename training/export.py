@@ -3,7 +3,7 @@
 SageMaker tars `SM_MODEL_DIR` into model.tar.gz; the PyTorch inference container serves it with
 `code/inference.py` (model_fn, input_fn, predict_fn, output_fn). Layout:
 
-    model.pt  model.onnx  classes.json  model.json  metrics.json  hyperparameters.json
+    model.pt  model.onnx  [model.int8.onnx]  classes.json  model.json  metrics.json  hyperparameters.json
     code/inference.py  code/training/{__init__,errors,model,preprocess}.py
     code/efficientnet_lite_pytorch/  (the network's code, vendored with its licence)
 
@@ -30,11 +30,12 @@ import torch
 from training import classmap
 from training.classmap import BreedClass
 from training.lst import LstEntry
-from training.preprocess import normalisation
+from training.preprocess import settings_from_hyperparameters
 
 HERE = Path(__file__).resolve().parent
 WEIGHTS = "model.pt"
 ONNX = "model.onnx"
+INT8_ONNX = "model.int8.onnx"
 ONNX_OPSET = 17
 # the exported network's probabilities may differ from PyTorch's by at most this on the check photos
 ONNX_TOLERANCE = 1e-4
@@ -76,12 +77,12 @@ def class_map(lst_channel: str | Path, entries: list[LstEntry]) -> list[BreedCla
 def model_description(model_id: str, hps: dict[str, Any], num_classes: int,
                       model: torch.nn.Module | None = None) -> dict[str, Any]:
     channels, height, width = (int(v) for v in hps["image_shape"].split(","))
-    mean, std = normalisation(hps["backbone"])
+    images = settings_from_hyperparameters(hps)
     description = {
         "model_id": model_id, "backbone": hps["backbone"], "num_layers": hps["num_layers"],
         "num_classes": num_classes, "image_shape": [channels, height, width], "weights": WEIGHTS,
-        "preprocessing": {"resize": max(hps["resize"], height, width), "crop": [height, width],
-                          "mean": list(mean), "std": list(std)},
+        "preprocessing": {"resize": images["resize"], "crop": list(images["crop"]),
+                          "mean": list(images["mean"]), "std": list(images["std"])},
         "output": "JSON array of class probabilities in class-id order",
         "torch_version": torch.__version__,
         "temperature": float(getattr(model, "temperature", 1.0)),
@@ -99,11 +100,13 @@ def model_description(model_id: str, hps: dict[str, Any], num_classes: int,
 
 def write_model_dir(model_dir: str | Path, *, model: torch.nn.Module, classes: list[BreedClass],
                     hps: dict[str, Any], metrics: dict[str, Any],
-                    check_images: torch.Tensor | None = None) -> Path:
+                    check_images: torch.Tensor | None = None, int8: dict[str, Any] | None = None) -> Path:
     """Fill `model_dir` (built in a temp folder beside it, then moved in file by file).
 
     With `check_images` (a preprocessed batch of real photos) the network is also exported to ONNX and
-    kept only if ONNX Runtime's probabilities on them match PyTorch's (see `export_onnx`).
+    kept only if ONNX Runtime's probabilities on them match PyTorch's (see `export_onnx`). With `int8`
+    ({calibration, validation, max_top1_drop, min_agreement}, see `training.quantise`) that ONNX model is
+    also quantised to int8, which is served instead when it passes its gate (model.json `onnx.file`).
     """
     model_dir = Path(model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
@@ -116,13 +119,15 @@ def write_model_dir(model_dir: str | Path, *, model: torch.nn.Module, classes: l
         onnx_check = export_onnx(model, staging / ONNX, check_images) if check_images is not None \
             else {"exported": False, "reason": "no check images given"}
         description = model_description(model_id, hps, len(classes), model)
+        int8_check = None
         if onnx_check["exported"]:
             description["onnx"] = {"file": ONNX, "opset": ONNX_OPSET, "outputs": onnx_check["outputs"],
                                    "output": "probabilities", "max_abs_diff": onnx_check["max_abs_diff"]}
+            int8_check = int8_export(staging, description["onnx"], int8) if int8 else None
         (staging / classmap.FILENAME).write_text(classmap.to_json(classes))
         _write_json(staging / "model.json", description)
-        _write_json(staging / "metrics.json", {"model_id": model_id, **metrics,
-                                                "onnx_export": onnx_check})
+        _write_json(staging / "metrics.json", {"model_id": model_id, **metrics, "onnx_export": onnx_check,
+                                                **({"int8_export": int8_check} if int8 else {})})
         _write_json(staging / "hyperparameters.json", hps)
         copy_serving_code(staging / "code")
         for item in sorted(staging.iterdir()):
@@ -175,6 +180,20 @@ def export_onnx(model: torch.nn.Module, path: Path, check_images: torch.Tensor,
         result["reason"] = f"max abs difference {difference:.2e} > {tolerance:g}"
         warnings.warn(f"ONNX export dropped: its probabilities differ from PyTorch's by up to "
                       f"{difference:.2e} (> {tolerance:g}) on {len(images)} photos")
+    return result
+
+
+def int8_export(staging: Path, onnx: dict[str, Any], int8: dict[str, Any]) -> dict[str, Any]:
+    """Quantise the staged model.onnx; when the int8 model passes its gate, `onnx` names it as the served
+    file (the float32 one stays beside it as `float32_file`). Returns the check's figures."""
+    from training import quantise
+
+    result = quantise.build_and_check(staging / ONNX, staging / INT8_ONNX, **int8)
+    if result["served"]:
+        onnx.update({"file": INT8_ONNX, "float32_file": ONNX, "int8": {
+            k: result[k] for k in ("photos", "float32_top1", "int8_top1", "agreement")}})
+    else:
+        warnings.warn(f"int8 ONNX model dropped: {result['reason']}")
     return result
 
 

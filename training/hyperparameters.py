@@ -152,6 +152,17 @@ SPECS: dict[str, Spec] = {
         "never sharpen them (validation photos an ImageNet backbone was pretrained on look easier than new "
         "photos: on unseen-val a fitted 0.74 raised the ECE from 0.024 to 0.037)", low=0.05, high=20,
         builtin=False),
+    "onnx_int8": Spec(
+        int, 0, "1: the export also quantises the ONNX model to int8 (static, QDQ, calibrated on training "
+        "photos) and serves it when it passes its check on the validation photos (int8_max_top1_drop, "
+        "int8_min_agreement); otherwise it is dropped with the reason in metrics.json", choices=(0, 1),
+        builtin=False),
+    "int8_max_top1_drop": Spec(
+        float, 0.005, "with onnx_int8=1: the most the int8 model's top-1 on the validation photos may fall "
+        "below float32's (0.005: half a point)", low=0, high=1, builtin=False),
+    "int8_min_agreement": Spec(
+        float, 0.98, "with onnx_int8=1: the least share of validation photos on which the int8 and float32 "
+        "models' top-1 answers must agree", low=0, high=1, builtin=False),
     "data_workers": Spec(
         int, -1, "processes that decode and augment images for each training process; -1: "
         "automatic (on a GPU, its share of the CPU cores less one, at most 8; on a CPU, none: "

@@ -34,9 +34,25 @@ def normalisation(backbone: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
 
 def native_image_settings(backbone: str) -> dict:
     """The eval transform's settings at the backbone's pretraining resolution (0.875 centre crop)."""
-    size = NATIVE_SIZE[backbone]
+    return image_settings(backbone)
+
+
+def image_settings(backbone: str, size: int | None = None) -> dict:
+    """The eval transform's settings for a square centre crop of `size` (default: the backbone's native
+    size) taken from the image resized to short side size / 0.875, as ImageNet evaluation does."""
+    size = size or NATIVE_SIZE[backbone]
     mean, std = NORMALISATION[backbone]
     return {"resize": int(round(size / CROP_FRACTION)), "crop": (size, size), "mean": mean, "std": std}
+
+
+def settings_from_hyperparameters(hps: dict) -> dict:
+    """The one home of a training run's preprocessing (training's eval transform, the export's check
+    photos, model.json's `preprocessing`): centre crop `image_shape`'s height x width from the image
+    resized to short side `resize` (at least the crop), normalised as the backbone was pretrained."""
+    _, height, width = (int(v) for v in hps["image_shape"].split(","))
+    mean, std = NORMALISATION[hps["backbone"]]
+    return {"resize": max(int(hps["resize"]), height, width), "crop": (height, width), "mean": mean,
+            "std": std}
 
 
 def eval_transform(*, resize: int, crop: tuple[int, int], mean, std):

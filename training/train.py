@@ -23,36 +23,35 @@ import hashlib  # noqa: E402
 import os  # noqa: E402
 import random  # noqa: E402
 import time  # noqa: E402
-from dataclasses import dataclass, field  # noqa: E402
-from typing import Any  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from typing import Any, Callable  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.distributed as dist  # noqa: E402
 from torch import nn  # noqa: E402
-from torch.utils.data import DataLoader, DistributedSampler, Subset, TensorDataset  # noqa: E402
 
 from training import calibration, checkpoint, data, environment, export, hyperparameters as hp  # noqa: E402
-from training import loop, model as models, onnx_backbone  # noqa: E402
-from training.classmap import BreedClass  # noqa: E402
+from training import loop, model as models  # noqa: E402
+from training.distributed import all_reduce_mean, gather_rows, trained_module, validate_all  # noqa: E402
 from training.errors import UserError  # noqa: E402
-from training.preprocess import eval_transform, normalisation  # noqa: E402
+from training.loaders import check_images, int8_photos, make_loaders  # noqa: E402
+from training.run_context import Run, barrier, describe_device, log, progress_bar  # noqa: E402
 
 
 @dataclass
-class Run:
-    """What the loop needs, resolved once."""
-    hps: dict[str, Any]
-    folders: environment.Folders
-    classes: list[BreedClass]
-    world_size: int = 1
-    rank: int = 0
-    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
-    progress: bool = False
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
+class Training:
+    """The network and what trains it, built once per run."""
+    net: models.Classifier
+    trained: nn.Module  # what the optimiser updates: the network, or its head on cached features
+    train_loader: Any
+    val_loader: Any
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    scaler: Any
+    loss_fn: nn.Module
+    set_mode: Callable[[], None]
+    identity: dict[str, Any]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -139,11 +138,33 @@ def seed_everything(seed: int) -> None:
 
 def fit(run: Run) -> dict[str, Any]:
     """Train to the end (or resume and finish); rank 0 writes the model folder. Returns metrics."""
-    hps, started = run.hps, time.time()
+    started = time.time()
     log(run, f"training on {describe_device(run.device)}"
              + (f", {run.world_size} processes" if run.world_size > 1 else ""))
-    seed_everything(hps["seed"])
+    seed_everything(run.hps["seed"])
     torch.use_deterministic_algorithms(True, warn_only=True)
+    t = build_training(run)
+    state = start_state(run, t)
+    reason = stop_reason(run.hps, state["history"])
+    while reason is None:
+        train_epoch(run, t, state)
+        reason = stop_reason(run.hps, state["history"])
+        if run.is_main and (state["epoch"] % run.hps["checkpoint_frequency"] == 0 or reason):
+            checkpoint.save(run.folders.checkpoint_dir, {
+                **state, "model": t.net.state_dict(), "optimizer": t.optimizer.state_dict(),
+                "scheduler": t.scheduler.state_dict(), "args": t.identity})
+        barrier(run)
+    metrics = {"history": state["history"], "best": state["best"], "epochs_run": state["epoch"],
+               "initial_validation": state["initial"],
+               "stopped_reason": reason, "training_seconds": round(state["seconds"], 3),
+               "wall_seconds_this_run": round(time.time() - started, 3),
+               "world_size": run.world_size, "device": describe_device(run.device)}
+    finish(run, t, state, metrics)
+    return metrics
+
+
+def build_training(run: Run) -> Training:
+    hps = run.hps
     net = build_network(run)
     params = models.set_trainable(net, hps["trainable_blocks"])
     train_loader, val_loader, trained = make_loaders(run, net)
@@ -158,78 +179,78 @@ def fit(run: Run) -> dict[str, Any]:
     loss_fn = nn.CrossEntropyLoss(weight=data.class_weights(
         train_loader.dataset_targets, len(run.classes)).to(run.device)
         if hps["use_weighted_loss"] else None)
+    set_mode = trained.train if hps["cache_features"] else (lambda: models.train_mode(net))
+    return Training(net, trained, train_loader, val_loader, optimizer, scheduler, scaler, loss_fn,
+                    set_mode, run_identity(run))
+
+
+def start_state(run: Run, t: Training) -> dict[str, Any]:
+    """A resumed run's state from its checkpoint, else a fresh one (scored before training)."""
     state = {"epoch": 0, "history": [], "best": None, "best_model": None, "seconds": 0.0,
              "initial": None}
-    identity = run_identity(run)
-    saved = checkpoint.load(run.folders.checkpoint_dir, args=identity)
+    saved = checkpoint.load(run.folders.checkpoint_dir, args=t.identity)
     if saved:
-        net.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
-        scheduler.load_state_dict(saved["scheduler"])
+        t.net.load_state_dict(saved["model"])
+        t.optimizer.load_state_dict(saved["optimizer"])
+        t.scheduler.load_state_dict(saved["scheduler"])
         checkpoint.set_rng_states(saved["rng"])
-        state = {k: saved.get(k) for k in state}
-        log(run, f"resuming after epoch {state['epoch']} from {run.folders.checkpoint_dir}")
-    elif hps["use_pretrained_model"]:  # where training starts: what it has to improve on
-        state["initial"] = validate_all(run, trained_module(trained), val_loader, loss_fn)
+        log(run, f"resuming after epoch {saved['epoch']} from {run.folders.checkpoint_dir}")
+        return {k: saved.get(k) for k in state}
+    if run.hps["use_pretrained_model"]:  # where training starts: what it has to improve on
+        state["initial"] = validate_all(run, trained_module(t.trained), t.val_loader, t.loss_fn)
         log(run, f"before training: validation accuracy {state['initial']['accuracy']:.4f}"
-                 + (" (the ImageNet classifier's rows as the head)" if hps["head_init"] == "imagenet"
-                    else ""))
-    set_mode = trained.train if hps["cache_features"] else (lambda: models.train_mode(net))
-    reason = stop_reason(hps, state["history"])
-    while reason is None:
-        epoch = state["epoch"] + 1
-        epoch_started = time.time()
-        seed_everything(hps["seed"] * 100_003 + epoch * 1_009 + run.rank)
-        train_loader.sampler.set_epoch(epoch)
-        with progress_bar(run, len(train_loader.sampler), f"epoch {epoch}/{hps['epochs']}") as bar:
-            train_metrics = loop.train_one_epoch(
-                trained, train_loader, optimizer, loss_fn, device=run.device,
-                precision_dtype=hps["precision_dtype"], scaler=scaler, set_train_mode=set_mode,
-                progress=bar.update)
-        val_metrics = validate_all(run, trained_module(trained), val_loader, loss_fn)
-        train_metrics = all_reduce_mean(run, train_metrics)
-        scheduler.step()
-        state["epoch"] = epoch
-        state["seconds"] += time.time() - epoch_started
-        record = {"epoch": epoch, "train_loss": train_metrics["loss"],
-                  "train_accuracy": train_metrics["accuracy"],
-                  "train_samples": int(train_metrics["samples"]),
-                  "validation_loss": val_metrics["loss"],
-                  "validation_accuracy": val_metrics["accuracy"],
-                  "validation_top_k_accuracy": val_metrics["top_k_accuracy"],
-                  "learning_rate": optimizer.param_groups[0]["lr"],
-                  "seconds": time.time() - epoch_started}
-        state["history"].append(record)
-        if loop.improved(record["validation_accuracy"], state["best"] and
-                         state["best"]["validation_accuracy"], 0.0):
-            state["best"] = record
-            state["best_model"] = {k: v.detach().clone() for k, v in net.state_dict().items()}
-        print_metrics(run, record, hps["top_k"])
-        reason = stop_reason(hps, state["history"])
-        if run.is_main and (epoch % hps["checkpoint_frequency"] == 0 or reason):
-            checkpoint.save(run.folders.checkpoint_dir, {
-                **{k: v for k, v in state.items()}, "model": net.state_dict(),
-                "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                "args": identity})
-        barrier(run)
-    metrics = {"history": state["history"], "best": state["best"], "epochs_run": state["epoch"],
-               "initial_validation": state["initial"],
-               "stopped_reason": reason, "training_seconds": round(state["seconds"], 3),
-               "wall_seconds_this_run": round(time.time() - started, 3),
-               "world_size": run.world_size, "device": describe_device(run.device)}
+                 + (" (the ImageNet classifier's rows as the head)"
+                    if run.hps["head_init"] == "imagenet" else ""))
+    return state
+
+
+def train_epoch(run: Run, t: Training, state: dict[str, Any]) -> None:
+    """One pass over the training data, then validation; appends the epoch's record to `state`."""
+    hps, epoch, epoch_started = run.hps, state["epoch"] + 1, time.time()
+    seed_everything(hps["seed"] * 100_003 + epoch * 1_009 + run.rank)
+    t.train_loader.sampler.set_epoch(epoch)
+    with progress_bar(run, len(t.train_loader.sampler), f"epoch {epoch}/{hps['epochs']}") as bar:
+        train_metrics = loop.train_one_epoch(
+            t.trained, t.train_loader, t.optimizer, t.loss_fn, device=run.device,
+            precision_dtype=hps["precision_dtype"], scaler=t.scaler, set_train_mode=t.set_mode,
+            progress=bar.update)
+    val_metrics = validate_all(run, trained_module(t.trained), t.val_loader, t.loss_fn)
+    train_metrics = all_reduce_mean(run, train_metrics)
+    t.scheduler.step()
+    state["epoch"] = epoch
+    state["seconds"] += time.time() - epoch_started
+    record = {"epoch": epoch, "train_loss": train_metrics["loss"],
+              "train_accuracy": train_metrics["accuracy"],
+              "train_samples": int(train_metrics["samples"]),
+              "validation_loss": val_metrics["loss"],
+              "validation_accuracy": val_metrics["accuracy"],
+              "validation_top_k_accuracy": val_metrics["top_k_accuracy"],
+              "learning_rate": t.optimizer.param_groups[0]["lr"],
+              "seconds": time.time() - epoch_started}
+    state["history"].append(record)
+    if loop.improved(record["validation_accuracy"], state["best"] and
+                     state["best"]["validation_accuracy"], 0.0):
+        state["best"] = record
+        state["best_model"] = {k: v.detach().clone() for k, v in t.net.state_dict().items()}
+    print_metrics(run, record, hps["top_k"])
+
+
+def finish(run: Run, t: Training, state: dict[str, Any], metrics: dict[str, Any]) -> None:
+    """The best epoch's network, calibrated on every process's validation photos; rank 0 writes it."""
+    t.net.load_state_dict(state["best_model"])
+    metrics["calibration"] = calibrate(run, t.net, t.val_loader)
     if run.is_main:
-        net.load_state_dict(state["best_model"])
-        metrics["calibration"] = calibrate(run, net, val_loader)
-        export.write_model_dir(run.folders.model_dir, model=net, classes=run.classes, hps=hps,
-                               metrics=metrics, check_images=check_images(run))
+        export.write_model_dir(run.folders.model_dir, model=t.net, classes=run.classes, hps=run.hps,
+                               metrics=metrics, check_images=check_images(run),
+                               int8=int8_photos(run) if run.hps["onnx_int8"] else None)
         log(run, f"model written to {run.folders.model_dir}")
     barrier(run)
-    return metrics
 
 
 @torch.no_grad()
 def validation_outputs(run: Run, net: models.Classifier, loader):
-    """(logits (N, C), known-breed scores (N,) or None, labels (N,)) of this process's validation photos."""
+    """(logits (N, C), known-breed scores (N,) or None, labels (N,)) of the validation photos of every
+    process (each validates its share; the shares are gathered, so every process fits the same values)."""
     net.eval()
     logits, scores, labels = [], [], []
     for inputs, targets in loader:
@@ -239,7 +260,9 @@ def validation_outputs(run: Run, net: models.Classifier, loader):
         if net.known_breed is not None:
             scores.append(net.known_breed(features).float().cpu())
         labels.append(targets)
-    return torch.cat(logits), (torch.cat(scores) if scores else None), torch.cat(labels)
+    return (gather_rows(run, torch.cat(logits)),
+            gather_rows(run, torch.cat(scores)) if scores else None,
+            gather_rows(run, torch.cat(labels)))
 
 
 def calibrate(run: Run, net: models.Classifier, loader) -> dict[str, Any]:
@@ -254,15 +277,6 @@ def calibrate(run: Run, net: models.Classifier, loader) -> dict[str, Any]:
              f"{result['ece_after']:.4f}" + (f"; known-breed threshold {net.known_breed_threshold:.4f}"
                                              if scores is not None else ""))
     return result
-
-
-def check_images(run: Run, count: int = 8) -> torch.Tensor:
-    """The first validation photos, preprocessed as for serving: what the ONNX export is checked on."""
-    f = run.folders
-    entries = data.read_channel_lst(f.validation_lst)
-    dataset = data.LstDataset(f.validation, entries[::max(1, len(entries) // count)][:count],
-                              eval_transform(**image_settings(run.hps)))
-    return torch.stack([dataset[i][0] for i in range(len(dataset))])
 
 
 def run_identity(run: Run) -> dict[str, Any]:
@@ -303,115 +317,6 @@ def build_network(run: Run) -> models.Classifier:
     return net.to(run.device)
 
 
-def image_settings(hps: dict[str, Any]) -> dict[str, Any]:
-    _, height, width = (int(v) for v in hps["image_shape"].split(","))
-    mean, std = normalisation(hps["backbone"])
-    return {"resize": max(hps["resize"], height, width), "crop": (height, width), "mean": mean,
-            "std": std}
-
-
-def make_loaders(run: Run, net: models.Classifier):
-    """(train loader, validation loader, the module that trains): images, or cached features."""
-    hps, f = run.hps, run.folders
-    images = image_settings(hps)
-    train_set = data.LstDataset(f.train, data.read_channel_lst(f.train_lst),
-                                data.train_transform(hps["augmentation_type"], **images))
-    val_set = data.LstDataset(f.validation, data.read_channel_lst(f.validation_lst),
-                              eval_transform(**images))
-    batch = max(1, hps["mini_batch_size"] // run.world_size)
-    workers = data_workers(run)
-    targets = train_set.targets
-    trained: nn.Module = net
-    if hps["cache_features"]:
-        plain = data.LstDataset(f.train, train_set.entries, eval_transform(**images))
-        net.eval()
-        backbone = (onnx_backbone.features_function(net.backbone, torch.get_num_threads())
-                    if run.device.type == "cpu" else net.backbone)  # exported once, for both sets
-        train_set = cached_features(run, backbone, plain, mirror=hps["cached_views"] == 2,
-                                    workers=workers)
-        val_set = cached_features(run, backbone, val_set, mirror=False, workers=workers)
-        trained = net.head
-        workers = 0  # features in memory: nothing left to decode
-    sampler = DistributedSampler(train_set, num_replicas=run.world_size, rank=run.rank,
-                                 shuffle=True, seed=hps["seed"])
-    train_loader = DataLoader(train_set, batch_size=batch, sampler=sampler,
-                              **loader_options(run, workers))
-    train_loader.dataset_targets = targets
-    shard = Subset(val_set, range(run.rank, len(val_set), run.world_size))
-    val_loader = DataLoader(shard, batch_size=batch, **loader_options(run, workers))
-    return train_loader, val_loader, trained
-
-
-def data_workers(run: Run) -> int:
-    """DataLoader worker processes per training process: the `data_workers` hyperparameter, or with -1
-    none on a CPU (its cores run the network) and on a GPU this process's share of the cores less one (its
-    own), at most 8 (decoding and augmenting photos on the main process alone starves a GPU)."""
-    if run.hps["data_workers"] >= 0:
-        return run.hps["data_workers"]
-    if run.device.type != "cuda":
-        return 0
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    per_node = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
-    return max(1, min(8, cores // max(1, per_node) - 1))
-
-
-def loader_options(run: Run, workers: int) -> dict[str, Any]:
-    """Worker processes, and pinned memory for copies to a GPU. The workers are started anew each epoch
-    (not persistent): each takes its random seed from the generator the epoch reseeds, so a resumed
-    run augments its remaining epochs as an unbroken run does."""
-    return {"num_workers": workers, "pin_memory": run.device.type == "cuda"}
-
-
-@torch.no_grad()
-def cached_features(run: Run, backbone, dataset: data.LstDataset, *,
-                    mirror: bool, workers: int = 0) -> TensorDataset:
-    """The frozen backbone's features of every image (and of its mirror image), computed once.
-
-    `backbone` maps a batch to features: the network's own (in eval mode), or on a CPU ONNX Runtime's
-    run of it (`onnx_backbone`, several times faster than eager PyTorch)."""
-    loader = DataLoader(dataset, batch_size=32, **loader_options(run, workers))
-    features, mirrored, labels = [], [], []
-    with progress_bar(run, len(dataset) * (2 if mirror else 1), "features") as bar:
-        for inputs, targets in loader:
-            inputs = inputs.to(run.device)
-            features.append(backbone(inputs).cpu())
-            if mirror:
-                mirrored.append(backbone(torch.flip(inputs, dims=[3]).contiguous()).cpu())
-            labels.append(targets)
-            bar.update(len(targets) * (2 if mirror else 1))
-    x = torch.cat(features + mirrored)
-    y = torch.cat(labels * (2 if mirror else 1))
-    return TensorDataset(x, y)
-
-
-def trained_module(trained: nn.Module) -> nn.Module:
-    return trained.module if isinstance(trained, nn.parallel.DistributedDataParallel) else trained
-
-
-def validate_all(run: Run, module: nn.Module, loader, loss_fn) -> dict[str, float]:
-    sums = loop.validate(module, loader, loss_fn, device=run.device, top_k=run.hps["top_k"],
-                         precision_dtype=run.hps["precision_dtype"])
-    keys = ("loss_sum", "correct", "correct_k", "samples")
-    if run.world_size > 1:
-        tensor = torch.tensor([float(sums[k]) for k in keys], dtype=torch.float64,
-                              device=run.device)
-        dist.all_reduce(tensor)
-        sums = dict(zip(keys, tensor.tolist()))
-    return loop.summarise({k: sums[k] for k in keys})
-
-
-def all_reduce_mean(run: Run, metrics: dict[str, float]) -> dict[str, float]:
-    """Training loss and accuracy over all ranks, weighted by their samples."""
-    if run.world_size == 1:
-        return metrics
-    n = metrics["samples"]
-    tensor = torch.tensor([metrics["loss"] * n, metrics["accuracy"] * n, n],
-                          dtype=torch.float64, device=run.device)
-    dist.all_reduce(tensor)
-    loss, correct, seen = tensor.tolist()
-    return {**metrics, "loss": loss / seen, "accuracy": correct / seen, "samples": seen}
-
-
 def optimizer_settings(hps: dict[str, Any]) -> loop.OptimizerSettings:
     return loop.OptimizerSettings(
         name=hps["optimizer"], learning_rate=hps["learning_rate"],
@@ -429,42 +334,6 @@ def print_metrics(run: Run, record: dict[str, Any], top_k: int) -> None:
     print(f"epoch={e} validation:accuracy={record['validation_accuracy']:.4f}", flush=True)
     print(f"epoch={e} validation:top_k_accuracy={record['validation_top_k_accuracy']:.4f} "
           f"(k={top_k})", flush=True)
-
-
-def describe_device(device: torch.device) -> str:
-    """`cuda:0 (NVIDIA H100 80GB HBM3)` or `cpu`: where a run's training happened, for its log and metrics."""
-    if device.type == "cuda":
-        return f"{device} ({torch.cuda.get_device_name(device)})"
-    return str(device)
-
-
-def log(run: Run, message: str) -> None:
-    if run.is_main:
-        print(message, flush=True)
-
-
-def barrier(run: Run) -> None:
-    if run.world_size > 1:
-        dist.barrier()
-
-
-class _NoBar:
-    def update(self, n: int) -> None:
-        pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        return None
-
-
-def progress_bar(run: Run, total: int, description: str):
-    if not (run.progress and run.is_main):
-        return _NoBar()
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=description, unit="img", file=sys.stderr, leave=False)
 
 
 if __name__ == "__main__":

@@ -45,7 +45,7 @@ def metric_lines(text, name):
 def test_entry_point_runs_in_the_sagemaker_contract(tmp_path, dogs10, three_breed_lst_dir):
     # Given a container-like layout, framework-encoded hyperparameters, and SageMaker's way to start it
     settings = {**QUICK, "epochs": 2, "optimizer": "adam", "use_weighted_loss": 1,
-                "augmentation_type": "crop_color", "data_workers": 1}
+                "augmentation_type": "crop_color", "data_workers": 1, "onnx_int8": 1}
     env = container(tmp_path, dogs10, three_breed_lst_dir, settings, encode_like_framework=True)
 
     result = subprocess.run([sys.executable, "training/train.py"], cwd=REPO, env=env,
@@ -70,6 +70,10 @@ def test_entry_point_runs_in_the_sagemaker_contract(tmp_path, dogs10, three_bree
     assert 0 <= before <= 1 and f"before training: validation accuracy {before:.4f}" in result.stdout
     # and where it trained (no GPU here)
     assert metrics["device"] == "cpu" and "training on cpu" in result.stdout
+    # and the int8 model was judged on all 9 validation photos: served (model.json names it) or dropped
+    int8, onnx = metrics["int8_export"], json.loads((model_dir / "model.json").read_text())["onnx"]
+    assert int8["photos"] == 9 and int8["served"] == (onnx["file"] == "model.int8.onnx")
+    assert int8["served"] == (model_dir / "model.int8.onnx").exists()
 
 
 @pytest.mark.parametrize("device,given,local_processes,expected", [
@@ -79,7 +83,8 @@ def test_entry_point_runs_in_the_sagemaker_contract(tmp_path, dogs10, three_bree
     ("cuda:0", -1, 64, 1),  # more GPU processes than cores: still one each
 ])
 def test_data_workers(monkeypatch, device, given, local_processes, expected):
-    from training.train import Run, data_workers
+    from training.loaders import data_workers
+    from training.run_context import Run
 
     monkeypatch.setenv("LOCAL_WORLD_SIZE", str(local_processes))
     run = Run(hps=hp.validate({"data_workers": given}), folders=None, classes=[],
@@ -186,6 +191,7 @@ def test_data_parallel_with_two_processes(tmp_path, dogs10, three_breed_lst_dir)
     assert all(h["validation_accuracy"] * 9 == pytest.approx(round(h["validation_accuracy"] * 9))
                for h in run.metrics["history"])  # a share of the 9 validation photos
     assert run.metrics["history"][0]["train_samples"] == 18 * 2  # each photo and its mirror image
+    assert run.metrics["calibration"]["photos"] == 9  # temperature and threshold: both ranks' photos
     assert run.artifact.exists()
 
 
