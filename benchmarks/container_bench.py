@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from ops import artifact, container_serving, servers, state  # noqa: E402
+from training.files import write_text_atomic  # noqa: E402
 
 UNSEEN = ROOT.parent / "shared" / "data" / "unseen-val" / "Images"
 LEVELS = (1, 4)
@@ -152,10 +153,7 @@ def bench(model: Path, requests: int, out: Path) -> dict:
                                                 peak_rss_mb=round(server.peak_rss_mb(), 1))
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(figures, indent=2) + "\n")
-    tmp.replace(out)
+    write_text_atomic(out, json.dumps(figures, indent=2) + "\n")
     return figures
 
 
