@@ -109,18 +109,8 @@ def stop() -> bool:
     if not info:
         return False
     for pid in (info.get("api_pid"), info.get("endpoint_pid")):
-        if pid and _is_our_server(pid):
+        if pid and any(servers.runs_module(pid, m) for m in ("ops.local_endpoint", "ops.local_api")):
             servers.stop_pid(pid)
     state.record(STATE_KEY, None)
     return True
 
-
-def _is_our_server(pid: int) -> bool:
-    """Guard against a recycled pid: the process must be one of our server modules."""
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except FileNotFoundError:
-        return False
-    except OSError:
-        return True  # no /proc (macOS): trust the record
-    return b"ops.local_endpoint" in cmdline or b"ops.local_api" in cmdline
