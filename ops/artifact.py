@@ -183,9 +183,9 @@ def recorded_artifact() -> Path:
     """The model.tar.gz `invoke train` recorded in the project state."""
     from ops import state
 
-    artifact = state.read("artifact") or {}
-    if artifact.get("local_path") and Path(artifact["local_path"]).is_file():
-        return Path(artifact["local_path"])
+    local = (state.trained() or state.TrainedArtifact()).local_file()
+    if local is not None:
+        return local
     raise ArtifactError("no trained model here: run `invoke train`, or give --model PATH/model.tar.gz")
 
 

@@ -557,9 +557,8 @@ def record_artifact(described: dict, algorithm: str, *, echo: Callable[[str], No
                     extra: Mapping[str, Any] | None = None) -> dict:
     """Record the completed job's model.tar.gz in the project state for `invoke deploy`."""
     name = described["TrainingJobName"]
-    artifact = {"s3_uri": described["ModelArtifacts"]["S3ModelArtifacts"], "model_id": name,
-                "job_name": name, "algorithm": algorithm,
-                "region": described["TrainingJobArn"].split(":")[3], **(extra or {})}
-    state.record("artifact", artifact)
-    echo(f"Artifact: {artifact['s3_uri']} (recorded in {state.state_file()})")
-    return {"status": described["TrainingJobStatus"], **artifact}
+    artifact = state.record_trained(state.TrainedArtifact(
+        s3_uri=described["ModelArtifacts"]["S3ModelArtifacts"], model_id=name, job_name=name,
+        algorithm=algorithm, region=described["TrainingJobArn"].split(":")[3], **(extra or {})))
+    echo(f"Artifact: {artifact.s3_uri} (recorded in {state.state_file()})")
+    return {"status": described["TrainingJobStatus"], **artifact.as_dict()}

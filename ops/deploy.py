@@ -95,14 +95,14 @@ def find_model(model_data: str | None = None, classes: str | None = None,
     (ops/model_record.py: inside model.tar.gz, or beside it in S3, read with the client `s3()` makes)."""
     if algorithm is not None and algorithm not in ALGORITHMS:
         raise DeployError(f"--algorithm {algorithm!r}: allowed: {', '.join(ALGORITHMS)}")
-    artifact = state.read("artifact") or {}
-    if model_data is None and not artifact:
+    artifact = state.trained()
+    if model_data is None and artifact is None:
         raise DeployError("no trained model: run `invoke train` first, or pass --model-data s3://.../model.tar.gz")
-    local_path = Path(artifact["local_path"]) if artifact.get("local_path") else None
+    if model_data is not None and (artifact is None or model_data != artifact.s3_uri):
+        artifact = None  # another artifact than the trained one: its own record counts
+    local_path = Path(artifact.local_path) if artifact and artifact.local_path else None
     if model_data is None:
-        model_data = artifact.get("s3_uri") or ""
-    elif model_data != artifact.get("s3_uri"):
-        artifact, local_path = {}, None  # another artifact than the trained one: its own record counts
+        model_data = artifact.s3_uri
     if local_path is not None and not local_path.is_file():
         raise DeployError(f"the trained artifact {local_path} is missing; run `invoke train` again")
     if not model_data and local_path is None:
@@ -110,11 +110,10 @@ def find_model(model_data: str | None = None, classes: str | None = None,
                           "run `invoke train` again, or pass --model-data s3://.../model.tar.gz")
     if model_data and not S3_URL.match(model_data):
         raise DeployError(f"--model-data {model_data!r}: must be an S3 URL, s3://<bucket>/<key>/model.tar.gz")
-    source = classes or artifact.get("classes")
-    record = None if source else _record(local_path, model_data, s3)
-    names = [c.name for c in classmap.load(source)] if source else record.class_names
-    recorded = artifact.get("algorithm") or (record.algorithm if record else None)
-    model_id = artifact.get("model_id") or (record.model_id if record else None)
+    record = None if classes else _record(local_path, model_data, s3)
+    names = [c.name for c in classmap.load(classes)] if classes else record.class_names
+    recorded = (artifact.algorithm if artifact else None) or (record.algorithm if record else None)
+    model_id = (artifact.model_id if artifact else None) or (record.model_id if record else None)
     accuracy = (record.metrics.get("validation_accuracy") if record else None)
     return Model(model_data, _model_id(model_id, model_data), names, local_path,
                  _algorithm(algorithm, recorded), accuracy)
