@@ -45,9 +45,9 @@ def train_quick(data: Path, lst_dir: Path, out_dir: Path, log_path: Path) -> dic
 
 def deploy_local() -> dict:
     """`invoke deploy --target local`: Terraform applies the stack to the local AWS."""
-    from ops import config, deploy
+    from ops import config, deploy, served_model
 
-    return deploy.deploy(deploy.settings(config.load(), "local"), deploy.find_model(),
+    return deploy.deploy(deploy.settings(config.load(), "local"), served_model.find_model(),
                          auto_approve=True)
 
 

@@ -14,7 +14,7 @@ import botocore.session
 import pytest
 from moto.core import DEFAULT_ACCOUNT_ID
 
-from ops import deploy, local_endpoint, model_record, reviewed_plan, training_account, training_inputs
+from ops import deploy, local_endpoint, model_record, reviewed_plan, served_model, training_account, training_inputs
 from ops.aws_clients import s3_client
 from training import classmap
 
@@ -78,7 +78,7 @@ def test_training_paths_name_the_owner(sent, tmp_path):
 def test_record_deploy_and_plan_paths_name_the_owner(sent, tmp_path):
     s3 = reviewed_plan._s3(REGION)
     s3.upload_file(str(_artifact(tmp_path)), BUCKET, "models/m1/model.tar.gz")
-    record = model_record.read(f"s3://{BUCKET}/models/m1/model.tar.gz", deploy.s3_reader("aws", REGION)())
+    record = model_record.read(f"s3://{BUCKET}/models/m1/model.tar.gz", served_model.s3_reader("aws", REGION)())
     assert record.class_names == ["beagle"]
     model_record.write_sidecars(s3_client(region=REGION), f"s3://{BUCKET}/models/b1/model.tar.gz",
                                 CLASSES, {"model_id": "b1"})

@@ -8,7 +8,7 @@ import tarfile
 
 import pytest
 
-from ops import aws_training, deploy, model_record, state
+from ops import aws_training, deploy, model_record, served_model, state
 from tests.fixtures.terraform_stack import CLASS_FOLDERS
 from training import classmap
 
@@ -47,7 +47,7 @@ def test_a_pytorch_artifact_in_s3_is_deployable_with_only_its_url(mocked_aws, da
     s3.put_object(Bucket=data_bucket, Key="dogs/output/job-9/output/model.tar.gz", Body=pytorch_artifact())
     url = f"s3://{data_bucket}/dogs/output/job-9/output/model.tar.gz"
 
-    model = deploy.find_model(url, s3=lambda: s3)
+    model = served_model.find_model(url, s3=lambda: s3)
 
     assert model.class_names == NAMES
     assert model.model_id == "dogs-efficientnet-lite0-1" and model.algorithm == "pytorch"
@@ -91,7 +91,7 @@ def test_a_builtin_job_records_its_class_map_beside_the_artifact(cfg, training_i
                                                         "image-classification-symbol.json": b"{}"}))
     use_home(tmp_path / "another-machine")
 
-    model = deploy.find_model(result["s3_uri"], s3=lambda: s3)
+    model = served_model.find_model(result["s3_uri"], s3=lambda: s3)
 
     assert model.algorithm == "builtin" and model.model_id == result["job_name"]
     assert model.class_names == [c.name for c in classmap.load(lst_dir)]
@@ -104,17 +104,17 @@ def test_an_artifact_with_no_class_map_anywhere_says_what_to_pass(mocked_aws, da
     s3.put_object(Bucket=data_bucket, Key="m/model.tar.gz", Body=tarball({"model.pt": b"w"}))
 
     with pytest.raises(model_record.ModelRecordError, match="no class map .* pass --classes"):
-        deploy.find_model(f"s3://{data_bucket}/m/model.tar.gz", s3=lambda: s3)
+        served_model.find_model(f"s3://{data_bucket}/m/model.tar.gz", s3=lambda: s3)
 
 
 def test_a_missing_s3_artifact_is_one_clear_error(mocked_aws, data_bucket, fresh_home):
     with pytest.raises(model_record.ModelRecordError, match="cannot read the artifact \\(NoSuchKey\\)"):
-        deploy.find_model(f"s3://{data_bucket}/nothing/model.tar.gz", s3=lambda: mocked_aws.client("s3"))
+        served_model.find_model(f"s3://{data_bucket}/nothing/model.tar.gz", s3=lambda: mocked_aws.client("s3"))
 
 
 def test_not_an_s3_url_is_refused(fresh_home):
     with pytest.raises(deploy.DeployError, match="must be an S3 URL"):
-        deploy.find_model("/tmp/model.tar.gz")
+        served_model.find_model("/tmp/model.tar.gz")
 
 
 def test_classes_option_wins_over_the_artifacts_record(mocked_aws, data_bucket, fresh_home, tmp_path):
@@ -123,7 +123,7 @@ def test_classes_option_wins_over_the_artifacts_record(mocked_aws, data_bucket, 
     other = tmp_path / "classes.json"
     other.write_text(classmap.to_json(classmap.from_folders(["n1-a", "n2-b", "n3-c"])))
 
-    model = deploy.find_model(f"s3://{data_bucket}/m/model.tar.gz", str(other), s3=lambda: s3)
+    model = served_model.find_model(f"s3://{data_bucket}/m/model.tar.gz", str(other), s3=lambda: s3)
 
     assert model.class_names == ["a", "b", "c"]
 
@@ -133,4 +133,4 @@ def test_a_record_that_contradicts_algorithm_option_is_refused(mocked_aws, data_
     s3.put_object(Bucket=data_bucket, Key="m/model.tar.gz", Body=pytorch_artifact())
 
     with pytest.raises(deploy.DeployError, match="trained with --algorithm pytorch"):
-        deploy.find_model(f"s3://{data_bucket}/m/model.tar.gz", algorithm="builtin", s3=lambda: s3)
+        served_model.find_model(f"s3://{data_bucket}/m/model.tar.gz", algorithm="builtin", s3=lambda: s3)

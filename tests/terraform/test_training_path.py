@@ -12,7 +12,7 @@ import tarfile
 
 import pytest
 
-from ops import aws_training, config, deploy, local_aws, state
+from ops import aws_training, config, deploy, local_aws, served_model, state
 from tests.fixtures.terraform_stack import CLASS_FOLDERS, policy_statements
 from training import classmap
 
@@ -72,7 +72,7 @@ def walk(local_stack_home, aws, tmp_path_factory):
 
         # another machine: no record of the training, only the S3 URL
         state.record("artifact", None)
-        model = deploy.find_model(runs["trained"]["s3_uri"], s3=deploy.s3_reader("local", local_aws.REGION))
+        model = served_model.find_model(runs["trained"]["s3_uri"], s3=served_model.s3_reader("local", local_aws.REGION))
         runs["model"] = model
         runs["deployed"] = deploy.deploy(settings, model, echo=lambda _: None)
         runs["sagemaker_role"] = _role(aws, "dog-breeds-sagemaker")

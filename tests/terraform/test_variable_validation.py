@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from ops import deploy, lambda_package, local_aws, state
+from ops import deploy, lambda_package, local_aws, served_model, state
 from ops import terraform as tf
 
 pytestmark = pytest.mark.slow  # one real terraform plan against the local AWS
@@ -62,7 +62,7 @@ def test_error_says_what_is_allowed(rejected):
 def test_missing_artifact_is_a_user_error(tmp_path, use_home):
     use_home(tmp_path)
     with pytest.raises(deploy.DeployError, match="no trained model: run `invoke train`"):
-        deploy.find_model()
+        served_model.find_model()
 
 
 # Combinations SageMaker refuses, or that the workers x threads rule cannot size, per endpoint type:
