@@ -238,6 +238,13 @@ def _channel(name: str, uri: str) -> dict:
             "ContentType": CONTENT_TYPE, "CompressionType": "None", "RecordWrapperType": "None"}
 
 
+def _channels(plan: JobPlan, train_lst: str, validation_lst: str) -> list[dict]:
+    """The four channels: the photos for `train` and `validation`, and each split's LST (keys under
+    the prefix)."""
+    return [_channel("train", plan.uri("images/")), _channel("validation", plan.uri("images/")),
+            _channel("train_lst", plan.uri(train_lst)), _channel("validation_lst", plan.uri(validation_lst))]
+
+
 def _plan_builtin(plan: JobPlan, values: dict, split: str, train_lst: Path, test_lst: Path) -> None:
     if values.get("backbone", "resnet") != "resnet":
         raise UserError(f"backbone {values['backbone']!r} needs --algorithm pytorch; the built-in "
@@ -247,12 +254,8 @@ def _plan_builtin(plan: JobPlan, values: dict, split: str, train_lst: Path, test
     plan.hyperparameters = hp.to_sagemaker({k: values[k] for k in keys}, builtin_only=True)
     plan.image = sagemaker_images.builtin_image(plan.region)
     # The LST channels name their one file: the built-in algorithm reads what its channel holds.
-    plan.channels = [
-        _channel("train", plan.uri("images/")),
-        _channel("validation", plan.uri("images/")),
-        _channel("train_lst", plan.uri(f"train_lst/{split}/{train_lst.name}")),
-        _channel("validation_lst", plan.uri(f"validation_lst/{split}/{test_lst.name}")),
-    ]
+    plan.channels = _channels(plan, f"train_lst/{split}/{train_lst.name}",
+                              f"validation_lst/{split}/{test_lst.name}")
 
 
 def _plan_pytorch(plan: JobPlan, values: dict, split: str) -> None:
@@ -278,12 +281,7 @@ def _plan_pytorch(plan: JobPlan, values: dict, split: str) -> None:
         plan.hyperparameters["sagemaker_torch_distributed_enabled"] = json.dumps(True)
         plan.hyperparameters["sagemaker_instance_type"] = json.dumps(s["instance_type"])
     plan.metric_definitions = METRIC_DEFINITIONS
-    plan.channels = [
-        _channel("train", plan.uri("images/")),
-        _channel("validation", plan.uri("images/")),
-        _channel("train_lst", plan.uri(f"train_lst/{split}/")),
-        _channel("validation_lst", plan.uri(f"validation_lst/{split}/")),
-    ]
+    plan.channels = _channels(plan, f"train_lst/{split}/", f"validation_lst/{split}/")
 
 
 def _check_torch_distributed(instance_type: str, version: str, py_version: str) -> None:

@@ -29,7 +29,7 @@ from typing import Any, Callable, Mapping
 
 from ops import aws_training, container_env, servers
 from ops.config import Config
-from ops.local_train import pack
+from ops.local_train import LocalRun, pack
 from training.errors import UserError
 
 TRAINING_MODULE = "sagemaker_pytorch_container.training:main"  # the image's SAGEMAKER_TRAINING_MODULE
@@ -49,15 +49,11 @@ class ContainerTrainingError(UserError, RuntimeError):
 
 
 @dataclass(frozen=True)
-class ContainerRun:
-    artifact: Path  # model.tar.gz
-    metrics_path: Path
-    metrics: dict[str, Any]
-    model_id: str
+class ContainerRun(LocalRun):
+    """A local run's results, and the container job's name, log and phase timings."""
     job_name: str
     log: Path
     phases: dict[str, float]  # seconds: preparing, start, requirements, training, packing
-    seconds: float
 
 
 def plan(cfg: Config, *, data_dir: Path, lst_dir: Path, fold: int | None,
@@ -286,5 +282,6 @@ def train_in_container(cfg: Config, *, data_dir: str | Path, lst_dir: str | Path
               "packing": round(time.monotonic() - packed, 2)}
     if not keep:
         shutil.rmtree(work, ignore_errors=True)
-    return ContainerRun(artifact, metrics_path, metrics, metrics["model_id"], name, log, phases,
-                        round(time.monotonic() - started, 2))
+    return ContainerRun(artifact=artifact, metrics_path=metrics_path, metrics=metrics,
+                        model_id=metrics["model_id"], seconds=round(time.monotonic() - started, 2),
+                        job_name=name, log=log, phases=phases)
