@@ -28,10 +28,10 @@ from typing import Any, Callable, Mapping
 from ops import config as config_mod
 from ops import naming, sagemaker_images, state, training_cost
 from ops.aws_clients import aws_errors, s3_client, session_for
-from ops.training_account import resolve_bucket, resolve_role
-from ops.training_inputs import (ENTRY_POINT, check_photos, count_classes, data_uploads, source_archive,
+from ops.job_account import resolve_bucket, resolve_role
+from ops.job_inputs import (ENTRY_POINT, check_photos, count_classes, data_uploads, source_archive,
                                  upload_inputs)
-from ops.training_watch import METRIC_DEFINITIONS, wait_for_training_job
+from ops.job_watch import METRIC_DEFINITIONS, wait_for_training_job
 from training import classmap
 from training import hyperparameters as hp
 from training import lst

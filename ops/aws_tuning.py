@@ -16,8 +16,8 @@ from typing import Any, Callable, Mapping
 from ops import config as config_mod
 from ops.aws_clients import aws_errors, session_for
 from ops.aws_training import JobPlan, plan_job, record_artifact
-from ops.training_inputs import upload_inputs
-from ops.training_watch import TrainingJobFailed
+from ops.job_inputs import upload_inputs
+from ops.job_watch import TrainingJobFailed
 from training import hyperparameters as hp
 from training.errors import UserError
 

@@ -14,7 +14,8 @@ import botocore.session
 import pytest
 from moto.core import DEFAULT_ACCOUNT_ID
 
-from ops import deploy, local_endpoint, model_record, reviewed_plan, served_model, training_account, training_inputs
+from ops import (deploy, job_account, job_inputs, local_endpoint, model_record, reviewed_plan,
+                 served_model)
 from ops.aws_clients import s3_client
 from training import classmap
 
@@ -67,11 +68,11 @@ def test_training_paths_name_the_owner(sent, tmp_path):
     session = boto3.session.Session(region_name=REGION)
     photo = tmp_path / "a.jpg"
     photo.write_bytes(b"photo" * 100)
-    training_account._check_bucket(session, BUCKET)
+    job_account._check_bucket(session, BUCKET)
     plan = SimpleNamespace(bucket=BUCKET, uploads=[("images", {"dogs/images/a.jpg": photo})],
                            source=("dogs/source/src.tar.gz", b"archive"))
-    training_inputs.upload_inputs(plan, session, echo=lambda _: None)
-    training_inputs.upload_inputs(plan, session, echo=lambda _: None)  # unchanged: listed and skipped
+    job_inputs.upload_inputs(plan, session, echo=lambda _: None)
+    job_inputs.upload_inputs(plan, session, echo=lambda _: None)  # unchanged: listed and skipped
     _assert_all_owned(sent, {"HeadBucket", "ListObjectsV2", "PutObject"})
 
 
