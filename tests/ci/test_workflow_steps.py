@@ -13,21 +13,19 @@ before the merge: the apply job refuses the stale plan. A tree nobody planned is
 """
 from __future__ import annotations
 
-import io
 import json
 import os
 import re
 import shutil
 import subprocess
-import tarfile
 from pathlib import Path
 
 import pytest
 import yaml
 
 from ops import local_aws
-from tests.fixtures.terraform_stack import CLASS_FOLDERS, remove_bucket
-from training import classmap
+from tests.fixtures.artifact import recorded_artifact
+from tests.fixtures.terraform_stack import remove_bucket
 
 pytestmark = pytest.mark.slow
 
@@ -38,20 +36,6 @@ VARS = {"AWS_REGION": "us-east-1", "TF_STATE_BUCKET": STATE_BUCKET, "TF_STATE_LO
         "AWS_PLAN_ROLE_ARN": "arn:aws:iam::123456789012:role/plan",
         "AWS_APPLY_ROLE_ARN": "arn:aws:iam::123456789012:role/apply"}
 LEFT_OUT = ("invoke pr-comment",)  # talks to GitHub
-
-
-def artifact(model_id: str) -> bytes:
-    members = {"model.pt": model_id.encode(),
-               "classes.json": classmap.to_json(classmap.from_folders(CLASS_FOLDERS)).encode(),
-               "model.json": json.dumps({"model_id": model_id, "torch_version": "2.6.0"}).encode(),
-               "code/inference.py": b"# handlers\n"}
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
 
 
 def expand(text: str, env: dict) -> str:
@@ -117,7 +101,7 @@ def story(local_stack_home, aws, tmp_path_factory):
                                  AttributeDefinitions=[{"AttributeName": "LockID", "AttributeType": "S"}])
     aws("s3").create_bucket(Bucket=ARTIFACTS)
     for model_id in ("model-a", "model-b"):
-        aws("s3").put_object(Bucket=ARTIFACTS, Key=f"{model_id}/model.tar.gz", Body=artifact(model_id))
+        aws("s3").put_object(Bucket=ARTIFACTS, Key=f"{model_id}/model.tar.gz", Body=recorded_artifact(model_id, weights=model_id.encode()))
     clone = tmp_path_factory.mktemp("runner") / "repo"
     subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True)
     assert not (clone / ".dogs").exists()

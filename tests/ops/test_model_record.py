@@ -4,36 +4,21 @@ from __future__ import annotations
 
 import io
 import json
-import tarfile
 
 import pytest
 
 from ops import aws_training, deploy, model_record, served_model, state
+from tests.fixtures.artifact import recorded_artifact, tarball
 from tests.fixtures.terraform_stack import CLASS_FOLDERS
 from training import classmap
 
 NAMES = [c.name for c in classmap.from_folders(CLASS_FOLDERS)]
 
 
-def tarball(members: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
 def pytorch_artifact(model_id: str = "dogs-efficientnet-lite0-1") -> bytes:
     """Shaped like training/export.py's model folder: weights first (large), the record after."""
-    return tarball({
-        "model.pt": b"w" * 300_000,
-        "classes.json": classmap.to_json(classmap.from_folders(CLASS_FOLDERS)).encode(),
-        "model.json": json.dumps({"model_id": model_id, "torch_version": "2.6.0"}).encode(),
-        "metrics.json": json.dumps({"best": {"validation_accuracy": 0.91, "epoch": 4}}).encode(),
-        "code/inference.py": b"# handlers\n",
-    })
+    return recorded_artifact(model_id, weights=b"w" * 300_000,
+                             metrics={"best": {"validation_accuracy": 0.91, "epoch": 4}})
 
 
 @pytest.fixture

@@ -6,31 +6,15 @@ One module-scoped run; the stack is destroyed at the end (the local AWS is share
 """
 from __future__ import annotations
 
-import io
-import json
-import tarfile
 
 import pytest
 
 from ops import aws_training, config, deploy, local_aws, served_model, state
+from tests.fixtures.artifact import recorded_artifact
 from tests.fixtures.terraform_stack import CLASS_FOLDERS, policy_statements
 from training import classmap
 
 pytestmark = pytest.mark.slow
-
-
-def _artifact_bytes(model_id: str) -> bytes:
-    """What SageMaker would leave at S3ModelArtifacts: our export's record files beside the weights."""
-    buffer = io.BytesIO()
-    members = {"model.pt": b"weights", "classes.json": classmap.to_json(classmap.from_folders(CLASS_FOLDERS)).encode(),
-               "model.json": json.dumps({"model_id": model_id, "torch_version": "2.6.0"}).encode(),
-               "code/inference.py": b"# handlers\n"}
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
 
 
 def _role(aws, name: str) -> dict:
@@ -68,7 +52,7 @@ def walk(local_stack_home, aws, tmp_path_factory):
         runs["train_lines"] = lines
         runs["job"] = aws("sagemaker").describe_training_job(TrainingJobName=runs["trained"]["job_name"])
         bucket, key = runs["trained"]["s3_uri"][len("s3://"):].split("/", 1)
-        aws("s3").put_object(Bucket=bucket, Key=key, Body=_artifact_bytes(runs["trained"]["job_name"]))
+        aws("s3").put_object(Bucket=bucket, Key=key, Body=recorded_artifact(runs["trained"]["job_name"]))
 
         # another machine: no record of the training, only the S3 URL
         state.record("artifact", None)
