@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 from ops.core import artifact, state
 from ops.containers import container_serving
 from ops.emulator import processes  # noqa: E402
+from training.files import write_text_atomic  # noqa: E402
 
 UNSEEN = ROOT.parent / "shared" / "data" / "unseen-val" / "Images"
 LEVELS = (1, 4)
@@ -157,10 +158,7 @@ def bench(model: Path, requests: int, out: Path, photo_dir: Path = UNSEEN) -> di
                                                 peak_rss_mb=round(server.peak_rss_mb(), 1))
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(figures, indent=2) + "\n")
-    tmp.replace(out)
+    write_text_atomic(out, json.dumps(figures, indent=2) + "\n")
     return figures
 
 

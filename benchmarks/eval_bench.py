@@ -40,7 +40,7 @@ def main(argv=None) -> int:
     parser.add_argument("--json", default=str(state.home() / "bench" / "eval_bench.json"),
                         help="where the figures go (default .dogs/bench/eval_bench.json)")
     args = parser.parse_args(argv)
-    model = args.model or (state.read("artifact") or {}).get("local_path")
+    model = args.model or (state.trained() or state.TrainedArtifact()).local_path
     if not model:
         parser.error("no --model and no artifact recorded; run `invoke train` first")
     with tempfile.TemporaryDirectory(prefix="eval-bench-") as tmp:

@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from ops.core.state import home  # noqa: E402
 from training import onnx_backbone  # noqa: E402
 from training.data import load_image  # noqa: E402
+from training.files import replacing  # noqa: E402
 from training.model import BACKBONES, build_model, imagenet_classifier  # noqa: E402
 from training.preprocess import eval_transform, image_settings  # noqa: E402
 
@@ -63,10 +64,8 @@ def features(data: Path, backbone: str = "efficientnet_lite0", *, refresh: bool 
               "folders": [f for f, _ in items], "paths": [p for _, p in items],
               "imagenet_weight": weight, "imagenet_bias": bias, "backbone": backbone,
               "seconds": time.time() - started}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save(result, tmp)
-    tmp.replace(path)
+    with replacing(path) as tmp:
+        torch.save(result, tmp)
     return result
 
 

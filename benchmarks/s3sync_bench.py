@@ -30,8 +30,8 @@ def main() -> None:
     import boto3
     from moto import mock_aws
 
+    from ops.core import naming, state
     from ops.train import s3sync
-    from ops.core import state
 
     files = [p for p in Path(args.data).rglob("*") if p.is_file() and not p.name.startswith(".")]
     size = sum(p.stat().st_size for p in files)
@@ -42,7 +42,7 @@ def main() -> None:
         s3.create_bucket(Bucket="bench")
         for run in ("first", "second"):
             start = time.perf_counter()
-            result = s3sync.sync_to_s3(args.data, "bench", "dogs/images/", client=s3,
+            result = s3sync.sync_to_s3(args.data, "bench", f"{naming.PREFIX}images/", client=s3,
                                        workers=args.workers, progress=False)
             seconds = time.perf_counter() - start
             figures[run] = {"seconds": round(seconds, 2), "uploaded": result.uploaded,

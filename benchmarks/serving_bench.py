@@ -85,9 +85,9 @@ def peak_rss_mb(pid: int) -> float | None:
 
 
 def default_model() -> Path:
-    artifact = state.read("artifact") or {}
-    if artifact.get("local_path") and Path(artifact["local_path"]).is_file():
-        return Path(artifact["local_path"])
+    local = (state.trained() or state.TrainedArtifact()).local_file()
+    if local is not None:
+        return local
     raise BenchError("no model: give --model PATH/model.tar.gz or run `invoke train` first")
 
 

@@ -38,17 +38,17 @@ def train_quick(data: Path, lst_dir: Path, out_dir: Path, log_path: Path) -> dic
     values = hp.validate({**config.load().training_hyperparameters("local"), **QUICK_HYPERPARAMETERS})
     run = train_local(data_dir=data, lst_dir=lst_dir, out_dir=out_dir, hyperparameters=values,
                       work_dir=out_dir / "work", log_path=log_path, progress=True)
-    artifact = {"local_path": str(run.artifact.resolve()), "s3_uri": "", "model_id": run.model_id}
-    state.record("artifact", artifact)
-    return {**artifact, "accuracy": (run.metrics.get("best") or {}).get("validation_accuracy")}
+    artifact = state.record_trained(state.TrainedArtifact(
+        model_id=run.model_id, algorithm="pytorch", local_path=str(run.artifact.resolve())))
+    return {**artifact.as_dict(), "accuracy": (run.metrics.get("best") or {}).get("validation_accuracy")}
 
 
 def deploy_local() -> dict:
     """`invoke deploy --target local`: Terraform applies the stack to the local AWS."""
     from ops.core import config
-    from ops.deploy import stack as deploy
+    from ops.deploy import stack as deploy, served_model
 
-    return deploy.deploy(deploy.settings(config.load(), "local"), deploy.find_model(),
+    return deploy.deploy(deploy.settings(config.load(), "local"), served_model.find_model(),
                          auto_approve=True)
 
 

@@ -26,6 +26,7 @@ import sys
 from pathlib import Path
 
 from training.errors import UserError
+from training.files import write_text_atomic
 
 ROOT = Path(__file__).resolve().parents[2]
 HOME = Path(os.environ.get("DOGS_CONTAINERS_HOME") or ROOT / ".containers")
@@ -82,7 +83,7 @@ def ensure_layer(echo=print) -> Path:
     _pip(sys.executable, "--target", str(staging), *FRAMEWORK)
     shutil.rmtree(target, ignore_errors=True)
     staging.replace(target)
-    (target / ".stamp").write_text(_stamp(FRAMEWORK))
+    write_text_atomic(target / ".stamp", _stamp(FRAMEWORK))
     return target
 
 
@@ -102,7 +103,7 @@ def ensure(image: str, echo=print) -> Path:
     site = next((venv / "lib").glob("python*/site-packages"))
     (site / "framework-layer.pth").write_text(str(layer) + "\n")
     _pip(python(image), *IMAGES[image])
-    stamp.write_text(want)
+    write_text_atomic(stamp, want)
     return venv
 
 

@@ -31,7 +31,7 @@ from ops.train import aws_training
 from ops.containers import container_env
 from ops.emulator import processes
 from ops.core.config import Config
-from ops.train.local_train import pack
+from ops.train.local_train import LocalRun, pack
 from training.errors import UserError
 
 TRAINING_MODULE = "sagemaker_pytorch_container.training:main"  # the image's SAGEMAKER_TRAINING_MODULE
@@ -51,15 +51,11 @@ class ContainerTrainingError(UserError, RuntimeError):
 
 
 @dataclass(frozen=True)
-class ContainerRun:
-    artifact: Path  # model.tar.gz
-    metrics_path: Path
-    metrics: dict[str, Any]
-    model_id: str
+class ContainerRun(LocalRun):
+    """A local run's results, and the container job's name, log and phase timings."""
     job_name: str
     log: Path
     phases: dict[str, float]  # seconds: preparing, start, requirements, training, packing
-    seconds: float
 
 
 def plan(cfg: Config, *, data_dir: Path, lst_dir: Path, fold: int | None,
@@ -288,5 +284,6 @@ def train_in_container(cfg: Config, *, data_dir: str | Path, lst_dir: str | Path
               "packing": round(time.monotonic() - packed, 2)}
     if not keep:
         shutil.rmtree(work, ignore_errors=True)
-    return ContainerRun(artifact, metrics_path, metrics, metrics["model_id"], name, log, phases,
-                        round(time.monotonic() - started, 2))
+    return ContainerRun(artifact=artifact, metrics_path=metrics_path, metrics=metrics,
+                        model_id=metrics["model_id"], seconds=round(time.monotonic() - started, 2),
+                        job_name=name, log=log, phases=phases)

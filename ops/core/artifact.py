@@ -183,9 +183,9 @@ def recorded_artifact() -> Path:
     """The model.tar.gz `invoke train` recorded in the project state."""
     import ops.core.state as state
 
-    artifact = state.read("artifact") or {}
-    if artifact.get("local_path") and Path(artifact["local_path"]).is_file():
-        return Path(artifact["local_path"])
+    local = (state.trained() or state.TrainedArtifact()).local_file()
+    if local is not None:
+        return local
     raise ArtifactError("no trained model here: run `invoke train`, or give --model PATH/model.tar.gz")
 
 
@@ -198,9 +198,9 @@ def model_path(option: str | Path | None) -> Path:
         return recorded_artifact()
     if Path(option).exists():
         return Path(option)
-    artifact = state.read("artifact") or {}
-    if str(option) == artifact.get("model_id") and artifact.get("local_path"):
-        return Path(artifact["local_path"])
+    artifact = state.trained()
+    if artifact and str(option) == artifact.model_id and artifact.local_path:
+        return Path(artifact.local_path)
     raise ArtifactError(f"--model {option}: no such model artifact, nor the id of the model `invoke train` "
                         "recorded here")
 

@@ -3,6 +3,8 @@
 It lives in the project's work folder (`.dogs/` beside `config.yaml`, or `$DOGS_HOME`), is JSON, and is
 always replaced whole (written to a temp name, synced, then renamed), so a crash never leaves half a file.
 Updates hold a lock on `state.json.lock` from read to rename, so two commands at once lose nothing.
+The trained artifact is a typed record (`TrainedArtifact`): `record_trained` is its one writer and
+`trained` its one reader.
 """
 from __future__ import annotations
 
@@ -10,11 +12,57 @@ import contextlib
 import fcntl
 import json
 import os
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from ops.core.config import PROJECT_ROOT
 from training.files import write_text_atomic
+
+
+ARTIFACT_KEY = "artifact"
+
+
+@dataclass(frozen=True)
+class TrainedArtifact:
+    """The model the last `invoke train` (or `invoke tune`, or the demo) made: where deploy, evaluate,
+    predict and the model list start from."""
+    model_id: str = ""
+    algorithm: str | None = None  # pytorch (training/train.py) or builtin (SageMaker's algorithm)
+    local_path: str = ""          # model.tar.gz on this disk (local training)
+    s3_uri: str = ""              # s3://.../model.tar.gz (a SageMaker training job)
+    job_name: str = ""
+    region: str = ""
+    metrics: dict[str, Any] = field(default_factory=dict)  # the local run's summary
+    tuning_job: str = ""
+    objective: float | None = None
+    tuned_hyperparameters: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The fields that say something (empty ones are left out of the state file)."""
+        return {k: v for k, v in asdict(self).items() if v is not None and v != "" and v != {}}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainedArtifact:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def local_file(self) -> Path | None:
+        """The local model.tar.gz, when there is one and it is still there."""
+        path = Path(self.local_path) if self.local_path else None
+        return path if path is not None and path.is_file() else None
+
+
+def record_trained(artifact: TrainedArtifact) -> TrainedArtifact:
+    """Record `artifact` as the trained model (the one writer of the state's artifact)."""
+    record(ARTIFACT_KEY, artifact.as_dict())
+    return artifact
+
+
+def trained() -> TrainedArtifact | None:
+    """The recorded trained model, or None (the one reader of the state's artifact)."""
+    data = read(ARTIFACT_KEY)
+    return TrainedArtifact.from_dict(data) if data else None
 
 
 def home() -> Path:

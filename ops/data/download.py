@@ -26,6 +26,7 @@ import requests
 from tqdm import tqdm
 
 from training.errors import UserError
+from training.files import sync_file, sync_folder
 
 DEFAULT_URL = "http://vision.stanford.edu/aditya86/ImageNetDogs/images.tar"
 DEFAULT_CHECKSUM = "md5:1bb1f2a596ae7057f99d7d75860002ef"
@@ -105,7 +106,9 @@ def fetch(url: str, archive: Path, *, expected: tuple[str, str] | None, retries:
                         from None
                 time.sleep(backoff * (attempt + 1))
     _verify(part, expected, url, remove=True)
+    sync_file(part)  # the rename of `replacing` (training/files.py), for a file written across runs
     part.replace(archive)
+    sync_folder(archive.parent)
     return fetched, resumed_from
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import ops.deploy.stack as stack
 import ops.deploy.model_history as model_history
+import ops.deploy.served_model as served_model
 from ops.core.config import Config
 
 OUTPUT_ROWS = ("api_invoke_url", "api_predict_url", "endpoint_name", "model_name",
@@ -38,8 +39,8 @@ def chosen_model(s: stack.Settings, model: str | None, model_data: str | None, c
         raise stack.DeployError(f"--model {model}: deploy takes a model.tar.gz file or a model id "
                                 "(`invoke models`), not a folder")
     if model:
-        return stack.model_from_history(model)
-    return stack.find_model(model_data, classes, algorithm, stack.s3_reader(s.target, s.region))
+        return served_model.model_from_history(model)
+    return served_model.find_model(model_data, classes, algorithm, served_model.s3_reader(s.target, s.region))
 
 
 def _model_from_file(path: Path, classes: str | None, algorithm: str | None,
@@ -49,15 +50,15 @@ def _model_from_file(path: Path, classes: str | None, algorithm: str | None,
     import ops.core.state as state
     from training import classmap
 
-    recorded = (state.read("artifact") or {}).get("local_path")
+    recorded = (state.trained() or state.TrainedArtifact()).local_path
     if recorded and Path(recorded).resolve() == path.resolve():
-        return stack.find_model(None, classes, algorithm, stack.s3_reader(s.target, s.region))
+        return served_model.find_model(None, classes, algorithm, served_model.s3_reader(s.target, s.region))
     record = model_record.read(path)
     names = [c.name for c in classmap.load(classes)] if classes else record.class_names
     if algorithm and algorithm != record.algorithm:
         raise stack.DeployError(f"--algorithm {algorithm}: {path} was trained with {record.algorithm}")
     return stack.Model("", record.model_id or path.parent.name, names, path.resolve(), record.algorithm,
-                       record.metrics.get("validation_accuracy"))
+                       record.metrics.get("validation_accuracy"), record.framework_version)
 
 
 def deploy(s: stack.Settings, *, model: str | None = None, model_data: str | None = None,
@@ -74,7 +75,7 @@ def rollback(s: stack.Settings, auto_approve: bool = False, echo=print) -> dict[
     """`invoke rollback`: deploy the model served before the current one."""
     earlier = model_history.previous(s.target)
     echo(f"rolling back {s.target} to {earlier['model_id']} (deployed {earlier['deployed_at']})")
-    return stack.deploy(s, stack.model_from_history(earlier["model_id"]), auto_approve=auto_approve,
+    return stack.deploy(s, served_model.model_from_history(earlier["model_id"]), auto_approve=auto_approve,
                         confirm=confirm)
 
 
@@ -90,8 +91,8 @@ def plan(s: stack.Settings, *, model_data: str | None = None, classes: str | Non
         if model_data:
             raise stack.DeployError("give --release or --model-data, not both")
         model_data, released_id = reviewed_plan.read_release(release)
-    model = None if destroy else stack.find_model(model_data, classes, algorithm,
-                                                  stack.s3_reader(s.target, s.region))
+    model = None if destroy else served_model.find_model(model_data, classes, algorithm,
+                                                  served_model.s3_reader(s.target, s.region))
     if model and released_id and released_id != model.model_id:
         raise stack.DeployError(f"{release}: model_id {released_id!r}, but the artifact's record says "
                                 f"{model.model_id!r}; is model_data the artifact you meant?")

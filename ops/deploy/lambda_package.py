@@ -9,13 +9,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from ops.core.config import PROJECT_ROOT
 from training.errors import UserError
+from training.files import replacing
 
 PACKAGE = "predict_lambda"  # the zip holds the package: the handler is predict_lambda.handler.handler
 SOURCE = PROJECT_ROOT / PACKAGE
@@ -53,9 +53,7 @@ def build(out_dir: Path, source: Path = SOURCE, handler_file: str = "handler.py"
         raise LambdaPackageError(f"{source}: no {handler_file}; the Lambda needs its handler")
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / "lambda.zip"
-    fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=".lambda.", suffix=".zip")
-    os.close(fd)
-    try:
+    with replacing(target) as tmp:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
             for path in source_files(source):
                 info = zipfile.ZipInfo(f"{PACKAGE}/{path.relative_to(source).as_posix()}", date_time=EPOCH)
@@ -63,9 +61,5 @@ def build(out_dir: Path, source: Path = SOURCE, handler_file: str = "handler.py"
                 info.compress_type = zipfile.ZIP_DEFLATED
                 info.create_system = 3  # unix, whatever builds it
                 zf.writestr(info, path.read_bytes())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     digest = hashlib.sha256(target.read_bytes()).digest()
     return LambdaPackage(target, base64.b64encode(digest).decode("ascii"))

@@ -68,11 +68,11 @@ def rows() -> list[dict[str, Any]]:
     for entry in entries():
         latest[entry["model_id"]] = entry
     serving_ids = {t: (serving(t) or {}).get("model_id") for t in ("local", "aws")}
-    trained = state.read("artifact") or {}
+    trained = state.trained() or state.TrainedArtifact()
     result = [{**e, "serves": [t for t, m in serving_ids.items() if m == e["model_id"]]}
               for e in sorted(latest.values(), key=lambda e: e["deployed_at"], reverse=True)]
-    if trained.get("model_id") and trained["model_id"] not in latest:
-        result.insert(0, {"model_id": trained["model_id"], "target": None, "deployed_at": None,
-                          "model_data_url": trained.get("s3_uri") or trained.get("local_path"),
-                          "validation_accuracy": None, "serves": [], "algorithm": trained.get("algorithm")})
+    if trained.model_id and trained.model_id not in latest:
+        result.insert(0, {"model_id": trained.model_id, "target": None, "deployed_at": None,
+                          "model_data_url": trained.s3_uri or trained.local_path or None,
+                          "validation_accuracy": None, "serves": [], "algorithm": trained.algorithm})
     return result

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from ops.deploy import stack as deploy, hosting_cost, plan_summary, reviewed_plan
+from ops.deploy import stack as deploy, hosting_cost, plan_summary, reviewed_plan, served_model
 from ops.deploy import terraform as tf
 from training.errors import UserError
 from training.files import write_text_atomic
@@ -16,7 +16,7 @@ from training.files import write_text_atomic
 PLAN_FILE = "review.tfplan"
 
 
-def plan(s: deploy.Settings, model: deploy.Model | None, summary_path: str | Path | None = None,
+def plan(s: deploy.Settings, model: served_model.Model | None, summary_path: str | Path | None = None,
          *, destroy: bool = False, save: bool = False, echo: Callable[[str], None] = print) -> bool:
     """Plan (a destroy plan with `destroy`) and, with `summary_path`, write the summary there; with
     `save`, keep the saved plan beside the remote state for `invoke apply-plan` (ops/deploy/reviewed_plan.py).

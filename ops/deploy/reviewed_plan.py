@@ -20,7 +20,7 @@ import subprocess
 from pathlib import Path
 from typing import Callable
 
-from ops.deploy import stack as deploy, remote_state
+from ops.deploy import stack as deploy, remote_state, served_model
 from ops.deploy import terraform as tf
 from ops.core.aws_clients import aws_errors, s3_client
 from ops.core.config import PROJECT_ROOT
@@ -45,7 +45,7 @@ def read_release(path: str | Path = RELEASE_FILE) -> tuple[str, str | None]:
                                 "\"model_id\": \"...\"}") from None
     except ValueError as exc:
         raise ReviewedPlanError(f"{path}: not JSON ({exc})") from None
-    if not isinstance(release, dict) or not deploy.S3_URL.match(str(release.get("model_data", ""))):
+    if not isinstance(release, dict) or not served_model.S3_URL.match(str(release.get("model_data", ""))):
         raise ReviewedPlanError(f"{path}: model_data must be the artifact's s3://<bucket>/<key>/model.tar.gz")
     unknown = set(release) - {"model_data", "model_id"}
     if unknown:

@@ -1,4 +1,5 @@
 """`invoke deploy` / `plan` / `destroy`: the trained model's artifact -> Terraform variables -> the stack.
+(Which model, and the image that serves it: ops/deploy/served_model.py.)
 
 For `local` the stack goes to the local AWS (ops/emulator/local_aws.py) in one apply, and the artifact's
 model.tar.gz is uploaded into the bucket that apply made. For `aws` the artifact is already in S3
@@ -16,38 +17,18 @@ from typing import Any, Callable
 
 from ops.deploy import hosting_cost, lambda_package, model_history, remote_state
 from ops.emulator import local_aws
-from ops.core import model_record, state
+from ops.core import naming, state
 from ops.train import sagemaker_images
-from ops.core import naming
 from ops.deploy import terraform as tf
-from ops.train.aws_training import ALGORITHMS
 from ops.core.config import AWS_DEFAULTS, Config
-from training import classmap
-from training.errors import UserError
+from ops.deploy.served_model import (DEFAULT_ALGORITHM, S3_URL, DeployError, Model, image_uri,
+                              training_images)
 
 NAME = naming.NAME
-DEFAULT_ALGORITHM = "pytorch"  # an artifact given by --model-data without a record of its training
-S3_URL = re.compile(r"^s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(.+)$")
 STORAGE = "module.storage"  # destroy --target aws keeps it (the training data) unless asked
 BUCKET_ADDRESS = "module.storage.aws_s3_bucket.this"
 TRAINING_MODULES = ["module.storage", "module.training"]  # what --training-only applies
 SECRET_OUTPUTS = ("api_key_value", "api_client_keys")
-
-
-
-class DeployError(UserError):
-    """The model to deploy, or the deployment, is not there or not usable."""
-
-
-@dataclass
-class Model:
-    model_data_url: str
-    model_id: str
-    class_names: list[str]
-    local_path: Path | None = None  # uploaded to the local AWS's S3 for target local
-    algorithm: str = DEFAULT_ALGORITHM  # what trained it: pytorch (our script) or builtin (SageMaker's)
-    validation_accuracy: float | None = None  # from the artifact's record, when read
-    framework_version: str | None = None  # the torch that saved it (model.json), when recorded
 
 
 @dataclass
@@ -90,79 +71,14 @@ def _check_endpoint_options(endpoint_type: str | None, instance_type: str | None
                           "by serverless.memory_size_in_mb and runs on CPU)")
 
 
-# ---------------------------------------------------------------- the model
-def find_model(model_data: str | None = None, classes: str | None = None,
-               algorithm: str | None = None, s3: Callable[[], Any] | None = None) -> Model:
-    """The model to serve: --model-data, else the artifact `invoke train` recorded. What it is (class
-    map, model id, algorithm) comes from --classes / --algorithm, else the artifact's own record
-    (ops/core/model_record.py: inside model.tar.gz, or beside it in S3, read with the client `s3()` makes)."""
-    if algorithm is not None and algorithm not in ALGORITHMS:
-        raise DeployError(f"--algorithm {algorithm!r}: allowed: {', '.join(ALGORITHMS)}")
-    artifact = state.read("artifact") or {}
-    if model_data is None and not artifact:
-        raise DeployError("no trained model: run `invoke train` first, or pass --model-data s3://.../model.tar.gz")
-    local_path = Path(artifact["local_path"]) if artifact.get("local_path") else None
-    if model_data is None:
-        model_data = artifact.get("s3_uri") or ""
-    elif model_data != artifact.get("s3_uri"):
-        artifact, local_path = {}, None  # another artifact than the trained one: its own record counts
-    if local_path is not None and not local_path.is_file():
-        raise DeployError(f"the trained artifact {local_path} is missing; run `invoke train` again")
-    if not model_data and local_path is None:
-        raise DeployError("the trained artifact has neither an S3 copy nor a local file; "
-                          "run `invoke train` again, or pass --model-data s3://.../model.tar.gz")
-    if model_data and not S3_URL.match(model_data):
-        raise DeployError(f"--model-data {model_data!r}: must be an S3 URL, s3://<bucket>/<key>/model.tar.gz")
-    source = classes or artifact.get("classes")
-    record = None if source else _record(local_path, model_data, s3)
-    names = [c.name for c in classmap.load(source)] if source else record.class_names
-    recorded = artifact.get("algorithm") or (record.algorithm if record else None)
-    model_id = artifact.get("model_id") or (record.model_id if record else None)
-    accuracy = (record.metrics.get("validation_accuracy") if record else None)
-    return Model(model_data, _model_id(model_id, model_data), names, local_path,
-                 _algorithm(algorithm, recorded), accuracy, record.framework_version if record else None)
-
-
-def _record(local_path: Path | None, model_data: str, s3: Callable[[], Any] | None):
-    """The artifact's own record: from the local file when there is one, else from S3."""
-    if local_path is not None:
-        return model_record.read(local_path)
-    return model_record.read(model_data, s3() if s3 else None)
-
-
-def s3_reader(target: str, region: str) -> Callable[[], Any]:
-    """Makes the S3 client model records are read with: the local AWS's, or AWS's for `region`."""
-    def make():
-        if target == "local":
-            return local_aws.s3_client()
-        from ops.core.aws_clients import s3_client
-
-        return s3_client(region=region)
-    return make
-
-
-def _algorithm(option: str | None, recorded: str | None) -> str:
-    """The artifact's algorithm (its record) wins; --algorithm names it for an artifact without one."""
-    if option and recorded and option != recorded:
-        raise DeployError(f"--algorithm {option}: the recorded artifact was trained with --algorithm "
-                          f"{recorded}; leave --algorithm out, or pass --model-data for another artifact")
-    return recorded or option or DEFAULT_ALGORITHM
-
-
-def _model_id(model_id: str | None, model_data: str) -> str:
-    if model_id:
-        return re.sub(r"[^A-Za-z0-9._:-]", "-", model_id)[:128]
-    parts = [p for p in model_data.split("/")[:-1] if p and p != "s3:"]
-    return re.sub(r"[^A-Za-z0-9._:-]", "-", parts[-1] if parts else "unknown")[:128]
-
-
-def image_uri(region: str, instance_type: str = "ml.m5.large", algorithm: str = DEFAULT_ALGORITHM,
-              pytorch_version: str = AWS_DEFAULTS["pytorch_version"]) -> str:
-    """The inference image for the model: the built-in algorithm's own, or the SageMaker PyTorch
-    inference image of the version it was trained with (CPU unless a GPU instance type is chosen)."""
-    if algorithm == "builtin":
-        return sagemaker_images.builtin_image(region)
-    return sagemaker_images.pytorch_image(region, pytorch_version, "inference", instance_type)
+def check_servable(s: Settings, model: Model) -> None:
+    """A model the target cannot serve is an error before anything runs."""
+    if s.target == "local" and model.algorithm == "builtin":
+        raise DeployError(
+            "the built-in image-classification algorithm's model cannot be served locally: it runs only "
+            "in SageMaker's own MXNet image, which has no local runtime here (the local endpoint runs "
+            "SageMaker's PyTorch serving toolkit); deploy it with --target aws, or train a model for "
+            "local serving with `invoke train --algorithm pytorch`")
 
 
 def model_image(s: Settings, model: Model | None, echo: Callable[[str], None] = print) -> str:
@@ -174,22 +90,6 @@ def model_image(s: Settings, model: Model | None, echo: Callable[[str], None] = 
             echo(note)
     return image_uri(s.region, s.instance_type or "ml.m5.large",
                      model.algorithm if model else DEFAULT_ALGORITHM, version)
-
-
-def training_images(region: str, pytorch_version: str, instance_type: str) -> list[str]:
-    """The images training jobs run in, which the training role may pull: ours and the built-in's."""
-    return [sagemaker_images.pytorch_image(region, pytorch_version, "training", instance_type),
-            sagemaker_images.builtin_image(region)]
-
-
-def check_servable(s: Settings, model: Model) -> None:
-    """A model the target cannot serve is an error before anything runs."""
-    if s.target == "local" and model.algorithm == "builtin":
-        raise DeployError(
-            "the built-in image-classification algorithm's model cannot be served locally: it runs only "
-            "in SageMaker's own MXNet image, which has no local runtime here (the local endpoint runs "
-            "SageMaker's PyTorch serving toolkit); deploy it with --target aws, or train a model for "
-            "local serving with `invoke train --algorithm pytorch`")
 
 
 # ---------------------------------------------------------------- variables
@@ -339,13 +239,6 @@ def deploy(s: Settings, model: Model, auto_approve: bool = False,
     record(s.target, result)
     model_history.record_deployed(s.target, model, model.validation_accuracy)
     return result
-
-
-def model_from_history(model_id: str) -> Model:
-    """An earlier deployed model, as recorded (its artifact is in S3 where it was served from)."""
-    entry = model_history.find(model_id)
-    return Model(entry["model_data_url"], entry["model_id"], entry["class_names"], None, entry["algorithm"],
-                 entry.get("validation_accuracy"))
 
 
 def deploy_training(s: Settings, auto_approve: bool = False,

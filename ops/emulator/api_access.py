@@ -1,13 +1,17 @@
-"""Who may call the local API, and how often: API Gateway's access rules for one method, as deployed.
+"""The deployed REST API as the local API serves it: its routes, gateway responses, binary media types,
+and who may call its method and how often (API Gateway's access rules, as deployed).
 
-What Terraform applied is read back from the local AWS (`read_access`): the method's authorization
+What Terraform applied is read back from the local AWS once, every list paged (`read_deployed_api`): the
+routes (each resource's methods and whether they need the API key), the gateway responses' header
+mappings, the binary media types, and for the predict method its authorization
 (`NONE` or `AWS_IAM`) and `apiKeyRequired`, every enabled API key in a usage plan of the stage with that
 plan's throttle (token bucket: `rateLimit` per second, `burstLimit` deep) and quota (`limit` per `DAY`,
 `WEEK` or `MONTH`, from the period's start in UTC), the stage's own method throttle, and the THROTTLED /
-QUOTA_EXCEEDED gateway responses' headers (`Retry-After`). `Access.admit` then answers a request the
-way API Gateway does, in its order: IAM signature (SigV4, against the local AWS's credentials), API key,
-stage throttle, the key's throttle, its quota; a refusal is `Refused(status, message, error_type, headers)`
-with API Gateway's own message and `x-amzn-ErrorType`.
+`Access.admit` then answers a request the way API Gateway does, in its order: IAM signature (SigV4,
+against the local AWS's credentials), API key, stage throttle, the key's throttle, its quota; a refusal is
+`Refused(status, message, error_type, response_type)` with API Gateway's own message and
+`x-amzn-ErrorType`; the headers of the gateway response `response_type` (THROTTLED's `Retry-After`, ...)
+are the local API's to add, from `DeployedApi.gateway_responses`.
 https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-request-throttling.html
 """
 from __future__ import annotations
@@ -28,15 +32,26 @@ PERIOD_STARTS: dict[str, Callable[[dt.datetime], dt.datetime]] = {
 }
 
 
-class Refused(Exception):
-    """A request API Gateway turns away: status, its message, x-amzn-ErrorType, extra headers."""
+@dataclass(frozen=True)
+class Route:
+    """One method of the REST API that reaches the Lambda."""
+    method: str
+    resource: str
+    api_key_required: bool = True
 
-    def __init__(self, status: int, message: str, error_type: str,
-                 headers: Mapping[str, str] | None = None, response_type: str = ""):
+
+PREDICT_ROUTE = Route("POST", "/predict", True)
+PAGE_ROUTE = Route("GET", "/", False)
+PREFLIGHT_ROUTE = Route("OPTIONS", "/predict", False)
+
+
+class Refused(Exception):
+    """A request API Gateway turns away: status, its message, x-amzn-ErrorType, and the gateway response
+    whose headers it carries (THROTTLED, ...; "" = DEFAULT_4XX/5XX)."""
+
+    def __init__(self, status: int, message: str, error_type: str, response_type: str = ""):
         super().__init__(f"{status} {message}")
         self.status, self.message, self.error_type = status, message, error_type
-        self.headers = dict(headers or {})
-        # the gateway response whose headers it carries (THROTTLED, ...; "" = DEFAULT_4XX/5XX)
         self.response_type = response_type
 
 
@@ -105,7 +120,6 @@ class Access:
     stage_throttle: TokenBucket | None = None
     credentials: dict[str, str] = field(default_factory=dict)  # access key id -> secret, for AWS_IAM
     region: str = "us-east-1"
-    response_headers: dict[str, dict[str, str]] = field(default_factory=dict)  # by gateway response type
 
     def admit(self, method: str, url: str, headers: Mapping[str, str], body: bytes) -> Identity:
         """The caller's identity, or `Refused` as API Gateway refuses it."""
@@ -125,9 +139,9 @@ class Access:
             raise self._refused("QUOTA_EXCEEDED", 429, "Limit Exceeded", "LimitExceededException")
         return Identity(api_key_id=client.key_id if client else None, access_key=access_key)
 
-    def _refused(self, response_type: str, status: int, message: str, error_type: str) -> Refused:
-        return Refused(status, message, error_type, self.response_headers.get(response_type, {}),
-                       response_type)
+    @staticmethod
+    def _refused(response_type: str, status: int, message: str, error_type: str) -> Refused:
+        return Refused(status, message, error_type, response_type)
 
 
 def _client_for(given: str, clients: Mapping[str, Client]) -> Client | None:
@@ -215,24 +229,67 @@ def _signature(method: str, url: str, headers: Mapping[str, str], body: bytes, s
     return signer.signature(signer.string_to_sign(request, canonical), request)
 
 
-def read_access(aws_url: str, region: str, api_id: str, stage: str, resource_path: str,
-                http_method: str = "POST", ca_bundle: str | None = None) -> Access:
-    """The deployed method's access rules, read from the (local) AWS API Gateway control plane."""
-    import boto3
+@dataclass(frozen=True)
+class DeployedApi:
+    """What the local API needs of the deployed REST API, read once."""
+    routes: tuple[Route, ...]
+    gateway_responses: dict[str, dict[str, str]]  # response type -> {header: mapping expression}
+    binary_media_types: tuple[str, ...]           # () when the API has none
+    access: Access                                # the predict method's
 
-    from ops.emulator.local_aws import CREDENTIALS
+
+def read_deployed_api(aws_url: str | None, region: str, api_id: str, stage: str,
+                      resource_path: str = "/predict", http_method: str = "POST",
+                      ca_bundle: str | None = None) -> DeployedApi:
+    """The deployed REST API, read from the (local) AWS API Gateway control plane, every list paged."""
+    import boto3
 
     client = boto3.client("apigateway", region_name=region, endpoint_url=aws_url,
                           verify=ca_bundle or None)
-    resource = next(r for r in _pages(client.get_resources, restApiId=api_id)
-                    if r["path"] == resource_path)
+    resources = _pages(client.get_resources, restApiId=api_id)
+    types = client.get_rest_api(restApiId=api_id).get("binaryMediaTypes") or []
+    return DeployedApi(routes=_routes(client, api_id, resources),
+                       gateway_responses=_gateway_responses(client, api_id),
+                       binary_media_types=tuple(t.replace("~1", "/") for t in types),  # "/" is stored "~1"
+                       access=_access(client, api_id, stage, resources, resource_path, http_method,
+                                      region))
+
+
+def _routes(client, api_id: str, resources: list[dict]) -> tuple[Route, ...]:
+    """Each resource's methods: path, method and whether it needs the API key."""
+    routes = []
+    for resource in resources:
+        for method, spec in (resource.get("resourceMethods") or {}).items():
+            if "apiKeyRequired" not in spec:
+                spec = client.get_method(restApiId=api_id, resourceId=resource["id"], httpMethod=method)
+            routes.append(Route(method, resource["path"], bool(spec.get("apiKeyRequired"))))
+    return tuple(routes) or (PREDICT_ROUTE,)
+
+
+def _gateway_responses(client, api_id: str) -> dict[str, dict[str, str]]:
+    """The gateway responses that map headers: type -> {header name: expression}."""
+    prefix = "gatewayresponse.header."
+    result = {}
+    for item in _pages(client.get_gateway_responses, restApiId=api_id):
+        headers = {k.removeprefix(prefix): v for k, v in (item.get("responseParameters") or {}).items()
+                   if k.startswith(prefix)}
+        if headers:
+            result[item["responseType"]] = headers
+    return result
+
+
+def _access(client, api_id: str, stage: str, resources: list[dict], resource_path: str,
+            http_method: str, region: str) -> Access:
+    from ops.emulator.local_aws import CREDENTIALS
+
+    resource = next(r for r in resources if r["path"] == resource_path)
     method = client.get_method(restApiId=api_id, resourceId=resource["id"], httpMethod=http_method)
     return Access(authorization=method.get("authorizationType", "NONE"),
                   api_key_required=bool(method.get("apiKeyRequired")),
                   clients=_clients(client, api_id, stage),
                   stage_throttle=_stage_throttle(client, api_id, stage),
                   credentials={CREDENTIALS["AWS_ACCESS_KEY_ID"]: CREDENTIALS["AWS_SECRET_ACCESS_KEY"]},
-                  region=region, response_headers=_response_headers(client, api_id))
+                  region=region)
 
 
 def _pages(call, **kwargs) -> list[dict]:
@@ -272,11 +329,3 @@ def _stage_throttle(client, api_id: str, stage: str) -> TokenBucket | None:
         return None
     return TokenBucket(settings["throttlingRateLimit"], settings.get("throttlingBurstLimit", 1))
 
-
-def _response_headers(client, api_id: str) -> dict[str, dict[str, str]]:
-    """Static headers of the gateway responses ("gatewayresponse.header.X": "'value'")."""
-    prefix = "gatewayresponse.header."
-    return {item["responseType"]: {name[len(prefix):]: value.strip("'")
-                                   for name, value in (item.get("responseParameters") or {}).items()
-                                   if name.startswith(prefix) and value.startswith("'")}
-            for item in _pages(client.get_gateway_responses, restApiId=api_id)}

@@ -20,27 +20,26 @@ integration does.
 Run against the local stack, it reads the Lambda's environment and timeout from what Terraform applied
 (`lambda_environment`) and points the handler at the local endpoint through
 `AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME`, the standard boto3 setting.
+The proxy event and response are ops.emulator.lambda_proxy's; the deployed API is read once (ops.emulator.api_access).
 """
 from __future__ import annotations
 
 import argparse
-import base64
-import importlib
 import json
 import logging
 import os
-import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
 
 from werkzeug.wrappers import Request, Response
 
 from ops.emulator import api_access
+from ops.emulator.api_access import PAGE_ROUTE, PREDICT_ROUTE, PREFLIGHT_ROUTE, Route  # noqa: F401 (the gateway's)
+from ops.emulator.lambda_proxy import (HANDLER, Handler, LambdaContext, build_event, event_size, load_handler,
+                              proxy_response, with_identity)
 
 logger = logging.getLogger("dogs.local_api")
-HANDLER = "predict_lambda.handler.handler"
 API_GATEWAY_MAX_PAYLOAD = 10 * 1024 * 1024  # https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html
 # Lambda's synchronous Invoke payload quota, "6 MB" (https://docs.aws.amazon.com/lambda/latest/dg/API_Invoke.html).
 # AWS documents no gateway answer for an event over it. What a REST API answers was observed and
@@ -51,20 +50,6 @@ LAMBDA_MAX_SYNC_PAYLOAD = 6 * 1024 * 1024
 # The Terraform stack's default binary media types, plus the built-in algorithm's application/x-image.
 DEFAULT_BINARY_TYPES = ("image/jpeg", "image/png", "image/webp", "application/octet-stream",
                         "application/x-image")
-Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
-
-
-@dataclass(frozen=True)
-class Route:
-    """One method of the REST API that reaches the Lambda."""
-    method: str
-    resource: str
-    api_key_required: bool = True
-
-
-PREDICT_ROUTE = Route("POST", "/predict", True)
-PAGE_ROUTE = Route("GET", "/", False)
-PREFLIGHT_ROUTE = Route("OPTIONS", "/predict", False)
 
 
 @dataclass(frozen=True)
@@ -86,63 +71,6 @@ class Gateway:
             if route.method == method and path.rstrip("/") == f"/{self.stage}{route.resource}".rstrip("/"):
                 return route
         return None
-
-
-@dataclass
-class LambdaContext:
-    """The attributes of the Lambda context object the handler uses."""
-    function_name: str
-    timeout_s: float
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    memory_limit_in_mb: int = 512
-    started: float = field(default_factory=time.monotonic)
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(int((self.started + self.timeout_s - time.monotonic()) * 1000), 0)
-
-
-def is_binary(content_type: str, binary_types: tuple[str, ...]) -> bool:
-    main = content_type.split(";")[0].strip().lower()
-    for pattern in binary_types:
-        if pattern == "*/*" or pattern == main or (
-                pattern.endswith("/*") and main.startswith(pattern[:-1])):
-            return True
-    return False
-
-
-def build_event(req: Request, body: bytes, gw: Gateway, request_id: str,
-                resource: str | None = None) -> dict[str, Any]:
-    """The REST API proxy integration event (payload format 1.0) for one request."""
-    resource = resource or gw.resource
-    binary = is_binary(req.headers.get("Content-Type", ""), gw.binary_media_types)
-    headers = {k: v for k, v in req.headers.items()}
-    multi_headers: dict[str, list[str]] = {}
-    for k, v in req.headers.items():
-        multi_headers.setdefault(k, []).append(v)
-    query = {k: v for k, v in req.args.items()} or None
-    multi_query = {k: req.args.getlist(k) for k in req.args} or None
-    return {
-        "resource": resource,
-        "path": resource,
-        "httpMethod": req.method,
-        "headers": headers or None,
-        "multiValueHeaders": multi_headers or None,
-        "queryStringParameters": query,
-        "multiValueQueryStringParameters": multi_query,
-        "pathParameters": None,
-        "stageVariables": None,
-        "requestContext": {
-            "accountId": "000000000000", "apiId": gw.api_id, "stage": gw.stage,
-            "resourcePath": resource, "httpMethod": req.method, "path": req.path,
-            "requestId": request_id, "requestTimeEpoch": int(time.time() * 1000),
-            "protocol": req.environ.get("SERVER_PROTOCOL", "HTTP/1.1"),
-            "identity": {"sourceIp": req.remote_addr, "userAgent": req.headers.get("User-Agent"),
-                         "apiKey": req.headers.get("x-api-key")},
-        },
-        "body": (base64.b64encode(body).decode() if binary else body.decode("utf-8", "replace"))
-        if body else None,
-        "isBase64Encoded": bool(binary and body),
-    }
 
 
 def create_app(handler: Handler, gw: Gateway):
@@ -168,26 +96,23 @@ def create_app(handler: Handler, gw: Gateway):
             try:
                 identity = admit(req, body, gw)
             except api_access.Refused as refused:
-                return _gateway_error(refused.status, refused.message, {**headers, **refused.headers},
-                                      gw, req, refused.response_type, refused.error_type)
-        event = with_identity(build_event(req, body, gw, request_id, route.resource), identity)
+                return _gateway_error(refused.status, refused.message, headers, gw, req,
+                                      refused.response_type, refused.error_type)
+        event = with_identity(build_event(req, body, request_id, resource=route.resource, stage=gw.stage,
+                                          api_id=gw.api_id, binary_media_types=gw.binary_media_types),
+                              identity)
         if event_size(event) > LAMBDA_MAX_SYNC_PAYLOAD:
             return _gateway_error(413, "Request Too Long", headers, gw, req, "REQUEST_TOO_LARGE",
                                   "BadRequestException")
         context = LambdaContext(gw.function_name, gw.lambda_timeout_s)
         try:
             result = handler(event, context)
-            return _proxy_response(result, headers)
+            return proxy_response(result, headers)
         except Exception:  # what API Gateway answers when the integration fails
             logger.exception("the Lambda handler failed (request %s)", request_id)
             return _gateway_error(502, "Internal server error", headers, gw, req)
 
     return app
-
-
-def event_size(event: dict[str, Any]) -> int:
-    """The bytes of the Invoke payload the event makes (compact JSON, the smallest it can be)."""
-    return len(json.dumps(event, separators=(",", ":")).encode())
 
 
 def admit(req: Request, body: bytes, gw: Gateway) -> api_access.Identity:
@@ -201,30 +126,6 @@ _SINGLE_KEY: dict[str, api_access.Access] = {}
 
 def _single_key_access(api_key: str) -> api_access.Access:
     return _SINGLE_KEY.setdefault(api_key, api_access.single_key(api_key))
-
-
-def with_identity(event: dict[str, Any], identity: api_access.Identity) -> dict[str, Any]:
-    """The request context's identity as API Gateway fills it: the key's id, the IAM caller's key."""
-    event["requestContext"]["identity"].update(apiKeyId=identity.api_key_id,
-                                               accessKey=identity.access_key)
-    return event
-
-
-def _proxy_response(result: dict[str, Any], headers: dict[str, str]) -> Response:
-    if not isinstance(result, dict) or not isinstance(result.get("statusCode"), int):
-        raise ValueError(f"malformed Lambda proxy response: {str(result)[:200]}")
-    body = result.get("body") or ""
-    data = base64.b64decode(body) if result.get("isBase64Encoded") else str(body).encode()
-    response = Response(data, status=result["statusCode"])
-    response.headers.pop("Content-Type", None)
-    for k, v in (result.get("headers") or {}).items():
-        response.headers[k] = str(v)
-    for k, values in (result.get("multiValueHeaders") or {}).items():
-        for v in values:
-            response.headers.add(k, str(v))
-    for k, v in headers.items():
-        response.headers[k] = v
-    return response
 
 
 def _gateway_error(status: int, message: str, headers: dict[str, str], gw: Gateway | None = None,
@@ -256,51 +157,6 @@ def gateway_response_headers(gw: Gateway, req: Request, response_type: str,
     return headers
 
 
-def load_handler(spec: str = HANDLER) -> Handler:
-    """Import the Lambda's handler as the Lambda runtime does: `module.function`, the zip's root (here, the
-    project's) on the import path."""
-    module_name, _, func = spec.rpartition(".")
-    return getattr(importlib.import_module(module_name), func)
-
-
-def binary_media_types(aws_url: str, region: str, api_id: str) -> tuple[str, ...]:
-    """The deployed REST API's binary media types (API Gateway stores "/" in them as "~1")."""
-    import boto3
-
-    client = boto3.client("apigateway", region_name=region, endpoint_url=aws_url)
-    types = client.get_rest_api(restApiId=api_id).get("binaryMediaTypes") or []
-    return tuple(t.replace("~1", "/") for t in types) or DEFAULT_BINARY_TYPES
-
-
-def deployed_routes(aws_url: str, region: str, api_id: str) -> tuple[Route, ...]:
-    """The REST API's methods (each resource's path, method and whether it needs the API key)."""
-    import boto3
-
-    client = boto3.client("apigateway", region_name=region, endpoint_url=aws_url)
-    routes = []
-    for resource in client.get_resources(restApiId=api_id, limit=500)["items"]:
-        for method, spec in (resource.get("resourceMethods") or {}).items():
-            if "apiKeyRequired" not in spec:
-                spec = client.get_method(restApiId=api_id, resourceId=resource["id"], httpMethod=method)
-            routes.append(Route(method, resource["path"], bool(spec.get("apiKeyRequired"))))
-    return tuple(routes) or (PREDICT_ROUTE,)
-
-
-def deployed_gateway_responses(aws_url: str, region: str, api_id: str) -> dict[str, dict[str, str]]:
-    """The REST API's gateway responses that map headers: type → {header name: expression}."""
-    import boto3
-
-    client = boto3.client("apigateway", region_name=region, endpoint_url=aws_url)
-    result = {}
-    for item in client.get_gateway_responses(restApiId=api_id, limit=500).get("items") or []:
-        headers = {k.removeprefix("gatewayresponse.header."): v
-                   for k, v in (item.get("responseParameters") or {}).items()
-                   if k.startswith("gatewayresponse.header.")}
-        if headers:
-            result[item["responseType"]] = headers
-    return result
-
-
 def environment_routes(env: dict[str, str]) -> tuple[Route, ...]:
     """Without a deployed API (--environment): the routes Terraform's defaults would make."""
     origins = json.loads(env.get("CORS_ALLOWED_ORIGINS") or "[]")
@@ -319,6 +175,50 @@ def lambda_environment(aws_url: str, region: str, function_name: str) -> tuple[d
 
 
 def main(argv: list[str] | None = None) -> None:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    api_key = os.environ.get("DOGS_API_KEY", "")  # an environment variable, not argv: argv is public
+    deployed_api = args.api_id != "local" and bool(args.aws_url)
+    if not api_key and not deployed_api:
+        parser.error("set DOGS_API_KEY to the API key clients must send (or give --api-id and "
+                     "--aws-url: the deployed API's keys)")
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.environment:
+        env, timeout, handler_spec = _environment_file(parser, args.environment), args.timeout, HANDLER
+    elif args.function_name and args.aws_url:
+        env, timeout, handler_spec = lambda_environment(args.aws_url, args.region, args.function_name)
+    else:
+        parser.error("give --function-name and --aws-url (the deployed function), or --environment")
+    os.environ.update(env)
+    os.environ["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] = args.endpoint_url
+    os.environ.setdefault("AWS_DEFAULT_REGION", args.region)
+    handler = load_handler(handler_spec)
+    api = api_access.read_deployed_api(args.aws_url, args.region, args.api_id, args.stage, "/predict",
+                                       ca_bundle=os.environ.get("AWS_CA_BUNDLE")) if deployed_api else None
+    gw = gateway(args, api, api_key=api_key, timeout=timeout, env=env)
+    logger.info(json.dumps({"event": "listening", "url": f"http://{args.host}:{args.port}/{args.stage}"
+                            f"{gw.resource}", "function": args.function_name}))
+    import waitress
+
+    waitress.serve(create_app(handler, gw), host=args.host, port=args.port, threads=args.threads,
+                   ident="local-api", max_request_body_size=API_GATEWAY_MAX_PAYLOAD * 2)
+
+
+def gateway(args: argparse.Namespace, api: api_access.DeployedApi | None, *, api_key: str,
+            timeout: float, env: dict[str, str]) -> Gateway:
+    """The gateway as deployed (`api`), else as the options and the Lambda's environment imply."""
+    if args.binary_media_types:
+        binary_types = tuple(t.strip() for t in args.binary_media_types.split(",") if t.strip())
+    else:
+        binary_types = (api.binary_media_types if api else ()) or DEFAULT_BINARY_TYPES
+    return Gateway(api_key=api_key, stage=args.stage, lambda_timeout_s=timeout,
+                   function_name=args.function_name or "local", api_id=args.api_id,
+                   binary_media_types=binary_types, access=api.access if api else None,
+                   routes=api.routes if api else environment_routes(env),
+                   gateway_responses=api.gateway_responses if api else {})
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m ops.emulator.local_api", description=__doc__.split("\n")[0])
     parser.add_argument("--function-name", help="the deployed Lambda function's name (with --aws-url)")
     parser.add_argument("--aws-url", help="the local AWS (moto) URL Terraform applied to")
@@ -338,50 +238,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="listen address (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, default=3000, help="listen port (default: 3000)")
     parser.add_argument("--threads", type=int, default=8, help="server threads (default: 8)")
-    args = parser.parse_args(argv)
-    api_key = os.environ.get("DOGS_API_KEY", "")  # an environment variable, not argv: argv is public
-    deployed_api = args.api_id != "local" and bool(args.aws_url)
-    if not api_key and not deployed_api:
-        parser.error("set DOGS_API_KEY to the API key clients must send (or give --api-id and "
-                     "--aws-url: the deployed API's keys)")
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    if args.environment:
-        env, timeout, handler_spec = _environment_file(parser, args.environment), args.timeout, HANDLER
-    elif args.function_name and args.aws_url:
-        env, timeout, handler_spec = lambda_environment(args.aws_url, args.region, args.function_name)
-    else:
-        parser.error("give --function-name and --aws-url (the deployed function), or --environment")
-    if args.binary_media_types:
-        binary_types = tuple(t.strip() for t in args.binary_media_types.split(",") if t.strip())
-    elif args.api_id != "local" and args.aws_url:
-        binary_types = binary_media_types(args.aws_url, args.region, args.api_id)
-    else:
-        binary_types = DEFAULT_BINARY_TYPES
-    routes, responses = _browser_routes(args, env)
-    os.environ.update(env)
-    os.environ["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] = args.endpoint_url
-    os.environ.setdefault("AWS_DEFAULT_REGION", args.region)
-    handler = load_handler(handler_spec)
-    access = api_access.read_access(args.aws_url, args.region, args.api_id, args.stage, "/predict",
-                                    ca_bundle=os.environ.get("AWS_CA_BUNDLE")) if deployed_api else None
-    gw = Gateway(api_key=api_key, stage=args.stage, lambda_timeout_s=timeout,
-                 function_name=args.function_name or "local", api_id=args.api_id,
-                 binary_media_types=binary_types, access=access, routes=routes,
-                 gateway_responses=responses)
-    logger.info(json.dumps({"event": "listening", "url": f"http://{args.host}:{args.port}/{args.stage}"
-                            f"{gw.resource}", "function": args.function_name}))
-    import waitress
-
-    waitress.serve(create_app(handler, gw), host=args.host, port=args.port, threads=args.threads,
-                   ident="local-api", max_request_body_size=API_GATEWAY_MAX_PAYLOAD * 2)
-
-
-def _browser_routes(args: argparse.Namespace, env: dict[str, str]) -> tuple[tuple[Route, ...], dict]:
-    """The routes and gateway responses: the deployed API's, else those the environment implies."""
-    if args.api_id != "local" and args.aws_url:
-        return (deployed_routes(args.aws_url, args.region, args.api_id),
-                deployed_gateway_responses(args.aws_url, args.region, args.api_id))
-    return environment_routes(env), {}
+    return parser
 
 
 def _environment_file(parser: argparse.ArgumentParser, path: Path) -> dict[str, str]:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -26,11 +25,12 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from ops.emulator import processes
 from ops.core import state
 from ops.core.config import PROJECT_ROOT
 from training.errors import UserError
 
-HOST = "127.0.0.1"
+HOST = processes.HOST
 STATE_KEY = "local_aws"
 REGION = "us-east-1"
 # moto accepts any credentials; these make boto3/terraform sign requests without touching ~/.aws.
@@ -96,17 +96,6 @@ def certificate() -> tuple[Path, Path]:
     return cert, key
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
-
-
-def port_in_use(port: int) -> bool:
-    with socket.socket() as sock:
-        return sock.connect_ex((HOST, port)) == 0
-
-
 def responds(url: str, timeout: float = 10.0) -> bool:
     """True when our patched moto server answers at `url`."""
     from ops.emulator.moto_patches import HEALTH_PATH
@@ -119,20 +108,10 @@ def responds(url: str, timeout: float = 10.0) -> bool:
         return False
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def status() -> LocalAws | None:
     """The running local AWS, or None (a stale record is ignored)."""
     info = state.read(STATE_KEY)
-    if not info or not _alive(info["pid"]) or not responds(info["url"]):
+    if not info or not processes.alive(info["pid"]) or not responds(info["url"]):
         return None
     return LocalAws(info["url"], info["pid"], info["port"], info["ca_bundle"])
 
@@ -145,10 +124,10 @@ def up(port: int | None = None, timeout: float = 30.0) -> LocalAws:
     if running:
         raise LocalAwsError(f"the local AWS already runs on port {running.port}; "
                             f"`invoke local.down` first to move it to {port}")
-    if port is not None and port_in_use(port):
+    if port is not None and processes.port_in_use(port, HOST):
         raise LocalAwsError(f"port {port} on {HOST} is taken; choose another with --port "
                             f"or leave it out for a free one")
-    port = port or free_port()
+    port = port or processes.free_port(HOST)
     url = f"https://{HOST}:{port}"
     cert, _ = certificate()
     with open(log_file(), "ab") as log:
@@ -174,35 +153,13 @@ def down(timeout: float = 10.0) -> bool:
     """Stop the local AWS; False when none was running. Its data is gone with it."""
     info = state.read(STATE_KEY)
     stopped = False
-    if info and _alive(info["pid"]) and _is_our_server(info["pid"]):
-        os.kill(info["pid"], signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while _alive(info["pid"]) and time.monotonic() < deadline:
-            _reap(info["pid"])
-            time.sleep(0.1)
-        if _alive(info["pid"]):
-            os.kill(info["pid"], signal.SIGKILL)
+    if info and processes.runs_module(info["pid"], "ops.emulator.local_aws", "serve"):
+        processes.stop_pid(info["pid"], timeout)
         stopped = True
     pid_file().unlink(missing_ok=True)
     if info:
         state.record(STATE_KEY, None)
     return stopped
-
-
-def _is_our_server(pid: int) -> bool:
-    """Guard against a recycled pid: the process must be our server module."""
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return True  # no /proc (macOS): trust the pid file
-    return b"ops.emulator.local_aws" in cmdline and b"serve" in cmdline
-
-
-def _reap(pid: int) -> None:
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 def require() -> LocalAws:

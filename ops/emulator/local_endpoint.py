@@ -165,72 +165,28 @@ def create_app(invoke: Callable[[bytes, str, str], bytes], endpoint_name: str,
     which clients retry with backoff. Plain werkzeug (routing, request, response): on this path a
     framework's per-request work is a visible share of the latency.
     """
-    lock = threading.Lock() if serialize else contextlib.nullcontext()
-    capacity = threading.BoundedSemaphore(max_in_flight)
-    urls = Map([Rule("/ping", endpoint="ping", methods=["GET"]),
+    return _EndpointApp(invoke, endpoint_name, ready, max_in_flight, serialize)
+
+
+class _EndpointApp:
+    """The WSGI app `create_app` makes: the container contract and the runtime API over one invoke."""
+    URLS = Map([Rule("/ping", endpoint="ping", methods=["GET"]),
                 Rule("/invocations", endpoint="invocations", methods=["POST"]),
                 Rule(RUNTIME_PATH, endpoint="runtime", methods=["POST"])])
 
-    def run_model(request: Request) -> tuple[int, bytes, str]:
-        content_type = request.headers.get("Content-Type", "")  # none: refused, as the container does
-        accept = request.headers.get("Accept", "application/json")
-        if accept in ("", "*/*"):
-            accept = "application/json"
-        body = request.get_data()
-        try:
-            with lock:
-                return 200, invoke(body, content_type, accept), "application/json"
-        except Exception as exc:  # the container's error, reported the way SageMaker reports it
-            status, answer = error_answer(exc)
-            return status, answer, "application/json"
+    def __init__(self, invoke: Callable[[bytes, str, str], bytes], endpoint_name: str,
+                 ready: Callable[[], bool], max_in_flight: int, serialize: bool):
+        self.invoke, self.endpoint_name, self.ready = invoke, endpoint_name, ready
+        self.max_in_flight = max_in_flight
+        self.lock = threading.Lock() if serialize else contextlib.nullcontext()
+        self.capacity = threading.BoundedSemaphore(max_in_flight)
 
-    def ping(request: Request) -> Response:
-        return Response(status=200 if ready() else 503)
-
-    def server_timing() -> dict[str, str]:
-        """Where this thread's last invocation spent its time, as a Server-Timing header (ms)."""
-        values = getattr(getattr(invoke, "timing", None), "values", None)
-        if not values:
-            return {}
-        return {"Server-Timing": ", ".join(f"{k};dur={v * 1000:.3f}" for k, v in values.items())}
-
-    def invocations(request: Request) -> Response:
-        status, body, content_type = run_model(request)
-        return Response(body, status=status, content_type=content_type,
-                        headers=server_timing() if status == 200 else None)
-
-    def runtime(request: Request, name: str) -> Response:
-        request_id = str(uuid.uuid4())
-        if name != endpoint_name:
-            return _runtime_error("ValidationError", 400, request_id,
-                                  f"Endpoint {name} of account 000000000000 not found.")
-        if not capacity.acquire(blocking=False):
-            return _runtime_error("ThrottlingException", 400, request_id,
-                                  f"Rate exceeded: more than {max_in_flight} invocations in flight.")
-        try:
-            status, body, content_type = run_model(request)
-        finally:
-            capacity.release()
-        if status == 200:
-            return Response(body, status=200, content_type=content_type,
-                            headers={"x-Amzn-Invoked-Production-Variant": "AllTraffic",
-                                     "x-amzn-RequestId": request_id, **server_timing()})
-        message = body.decode("utf-8", "replace")
-        return _runtime_error("ModelError", 424, request_id,
-                              f"Received client error ({status}) from primary with message "
-                              f'"{message}". See the endpoint\'s logs.',
-                              OriginalStatusCode=status, OriginalMessage=message,
-                              LogStreamArn=f"arn:aws:logs:local:000000000000:log-group:"
-                                           f"/aws/sagemaker/Endpoints/{endpoint_name}")
-
-    views = {"ping": ping, "invocations": invocations, "runtime": runtime}
-
-    def app(environ, start_response):
+    def __call__(self, environ, start_response):
         request = Request(environ)
         request.max_content_length = MAX_PAYLOAD
         try:
-            view, args = urls.bind_to_environ(environ).match()
-            response = views[view](request, **args)
+            view, args = self.URLS.bind_to_environ(environ).match()
+            response = getattr(self, view)(request, **args)
         except RequestEntityTooLarge:
             response = _runtime_error("ValidationError", 413, str(uuid.uuid4()),
                                       "Request body exceeds the 6 MB payload limit.")
@@ -238,7 +194,57 @@ def create_app(invoke: Callable[[bytes, str, str], bytes], endpoint_name: str,
             response = exc.get_response(environ)
         return response(environ, start_response)
 
-    return app
+    def run_model(self, request: Request) -> tuple[int, bytes, str]:
+        content_type = request.headers.get("Content-Type", "")  # none: refused, as the container does
+        accept = request.headers.get("Accept", "application/json")
+        if accept in ("", "*/*"):
+            accept = "application/json"
+        body = request.get_data()
+        try:
+            with self.lock:
+                return 200, self.invoke(body, content_type, accept), "application/json"
+        except Exception as exc:  # the container's error, reported the way SageMaker reports it
+            status, answer = error_answer(exc)
+            return status, answer, "application/json"
+
+    def ping(self, request: Request) -> Response:
+        return Response(status=200 if self.ready() else 503)
+
+    def server_timing(self) -> dict[str, str]:
+        """Where this thread's last invocation spent its time, as a Server-Timing header (ms)."""
+        values = getattr(getattr(self.invoke, "timing", None), "values", None)
+        if not values:
+            return {}
+        return {"Server-Timing": ", ".join(f"{k};dur={v * 1000:.3f}" for k, v in values.items())}
+
+    def invocations(self, request: Request) -> Response:
+        status, body, content_type = self.run_model(request)
+        return Response(body, status=status, content_type=content_type,
+                        headers=self.server_timing() if status == 200 else None)
+
+    def runtime(self, request: Request, name: str) -> Response:
+        request_id = str(uuid.uuid4())
+        if name != self.endpoint_name:
+            return _runtime_error("ValidationError", 400, request_id,
+                                  f"Endpoint {name} of account 000000000000 not found.")
+        if not self.capacity.acquire(blocking=False):
+            return _runtime_error("ThrottlingException", 400, request_id,
+                                  f"Rate exceeded: more than {self.max_in_flight} invocations in flight.")
+        try:
+            status, body, content_type = self.run_model(request)
+        finally:
+            self.capacity.release()
+        if status == 200:
+            return Response(body, status=200, content_type=content_type,
+                            headers={"x-Amzn-Invoked-Production-Variant": "AllTraffic",
+                                     "x-amzn-RequestId": request_id, **self.server_timing()})
+        message = body.decode("utf-8", "replace")
+        return _runtime_error("ModelError", 424, request_id,
+                              f"Received client error ({status}) from primary with message "
+                              f'"{message}". See the endpoint\'s logs.',
+                              OriginalStatusCode=status, OriginalMessage=message,
+                              LogStreamArn=f"arn:aws:logs:local:000000000000:log-group:"
+                                           f"/aws/sagemaker/Endpoints/{self.endpoint_name}")
 
 
 def _runtime_error(code: str, status: int, request_id: str, message: str, **fields: Any) -> Response:
@@ -248,6 +254,59 @@ def _runtime_error(code: str, status: int, request_id: str, message: str, **fiel
 
 
 def main(argv: list[str] | None = None) -> None:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.intra_op_threads < 1 or (args.lanes is not None and args.lanes < 1):
+        parser.error("--intra-op-threads and --lanes must be at least 1")
+    if args.model is None and not args.aws_url:
+        parser.error("give --model or --aws-url")
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        model_path, environment = _model_to_serve(args)
+        if args.container:
+            return _serve_container(args, model_path, environment)
+        from ops.core.artifact import load_artifact
+
+        os.environ["DOGS_INFERENCE_THREADS"] = str(args.intra_op_threads)
+        model = load_artifact(model_path)
+    except UserError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    _serve_in_process(args, model)
+
+
+def _model_to_serve(args: argparse.Namespace) -> tuple[Path, dict[str, str] | None]:
+    """--model, else the deployed endpoint's model (downloaded) and its container environment."""
+    if args.model is not None:
+        return args.model, None
+    from ops.core import state
+
+    work = args.work_dir or state.home() / "local_endpoint"
+    source, model_path = fetch_deployed_model(args.aws_url, args.region, args.endpoint_name, work)
+    logger.info(json.dumps({"event": "model_source", "endpoint_name": source.endpoint_name,
+                            "model_name": source.model_name, "model_data_url": source.model_data_url,
+                            "environment": sorted(source.environment)}))
+    return model_path, source.environment
+
+
+def _serve_in_process(args: argparse.Namespace, model) -> None:
+    """Serve a loaded model: laned forward passes, or one request at a time for an artifact whose
+    handlers have no preprocess/forward."""
+    lanes = args.lanes or default_lanes(args.intra_op_threads)
+    invoke = laned_invoke(model, lanes) if model.batchable else model.invoke
+    app = create_app(invoke, args.endpoint_name, max_in_flight=args.max_in_flight,
+                     serialize=not model.batchable)
+    logger.info(json.dumps({"event": "listening", "url": f"http://{args.host}:{args.port}",
+                            "endpoint_name": args.endpoint_name, "model_id": model.model_id,
+                            "backend": getattr(model.model, "backend", "unknown"),
+                            "lanes": lanes if model.batchable else 1,
+                            "intra_op_threads": args.intra_op_threads}))
+    import waitress
+
+    waitress.serve(app, host=args.host, port=args.port, threads=max(args.threads, lanes + 2),
+                   ident="local-endpoint")
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m ops.emulator.local_endpoint", description=__doc__.split("\n")[0])
     parser.add_argument("--model", type=Path, help="a model.tar.gz to serve directly (default: the "
                         "deployed endpoint's model, read from --aws-url)")
@@ -270,48 +329,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--container", action="store_true",
                         help="answer with SageMaker's own serving container (TorchServe and the toolkit, "
                              "with no network; needs root and Java) instead of the model in-process")
-    args = parser.parse_args(argv)
-    if args.intra_op_threads < 1 or (args.lanes is not None and args.lanes < 1):
-        parser.error("--intra-op-threads and --lanes must be at least 1")
-    lanes = args.lanes or default_lanes(args.intra_op_threads)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    try:
-        model_path, environment = args.model, None
-        if model_path is None:
-            if not args.aws_url:
-                parser.error("give --model or --aws-url")
-            from ops.core import state
-
-            work = args.work_dir or state.home() / "local_endpoint"
-            source, model_path = fetch_deployed_model(args.aws_url, args.region, args.endpoint_name, work)
-            environment = source.environment
-            logger.info(json.dumps({"event": "model_source", "endpoint_name": source.endpoint_name,
-                                    "model_name": source.model_name,
-                                    "model_data_url": source.model_data_url,
-                                    "environment": sorted(environment)}))
-        if args.container:
-            return _serve_container(args, model_path, environment)
-        from ops.core.artifact import load_artifact
-
-        os.environ["DOGS_INFERENCE_THREADS"] = str(args.intra_op_threads)
-        model = load_artifact(model_path)
-    except UserError as exc:
-        raise SystemExit(f"error: {exc}") from None
-    if model.batchable:
-        invoke = laned_invoke(model, lanes)
-    else:  # an artifact whose handlers have no preprocess/forward: one request at a time
-        invoke = model.invoke
-    app = create_app(invoke, args.endpoint_name, max_in_flight=args.max_in_flight,
-                     serialize=not model.batchable)
-    logger.info(json.dumps({"event": "listening", "url": f"http://{args.host}:{args.port}",
-                            "endpoint_name": args.endpoint_name, "model_id": model.model_id,
-                            "backend": getattr(model.model, "backend", "unknown"),
-                            "lanes": lanes if model.batchable else 1,
-                            "intra_op_threads": args.intra_op_threads}))
-    import waitress
-
-    waitress.serve(app, host=args.host, port=args.port, threads=max(args.threads, lanes + 2),
-                   ident="local-endpoint")
+    return parser
 
 
 def _serve_container(args: argparse.Namespace, model_path: Path, environment: dict | None) -> None:

@@ -1,4 +1,5 @@
-"""Start and stop the local stack's HTTP servers (local endpoint, local API) as child processes."""
+"""Start and stop the local stack's servers (local AWS, local endpoint, local API) as child processes:
+the one home of the free-port, "is this our process" and stop helpers."""
 from __future__ import annotations
 
 import os
@@ -20,10 +21,42 @@ class ServerError(UserError, RuntimeError):
     """A local server did not start (its log says why)."""
 
 
-def free_port() -> int:
+HOST = "127.0.0.1"
+
+
+def free_port(host: str = HOST) -> int:
+    """A TCP port nobody listens on now (the kernel's pick)."""
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((host, 0))
         return sock.getsockname()[1]
+
+
+def port_in_use(port: int, host: str = HOST) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex((host, port)) == 0
+
+
+def alive(pid: int) -> bool:
+    """True while `pid` exists (a process of another user's included)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def runs_module(pid: int, module: str, *args: str) -> bool:
+    """Guard against a recycled pid: True when `pid` runs `python -m module` with every one of `args`
+    among its arguments. A pid that is gone is not ours; without /proc (macOS) the record is trusted."""
+    if not Path("/proc/self").is_dir():
+        return alive(pid)
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return all(word.encode() in argv for word in (module, *args))
 
 
 @dataclass

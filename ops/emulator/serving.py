@@ -104,7 +104,6 @@ def start(deployment: Deployment, endpoint_port: int | None = None, api_port: in
     state.record(STATE_KEY, asdict(serving))
     return serving
 
-
 def serve(endpoint_port: int | None = None, api_port: int | None = None, *, container: bool = False,
           background: bool = False, echo=print) -> Serving:
     """`invoke serve`: start the local servers for the local deployment; unless `background`, serve
@@ -136,18 +135,8 @@ def stop() -> bool:
     if not info:
         return False
     for pid in (info.get("api_pid"), info.get("endpoint_pid")):
-        if pid and _is_our_server(pid):
+        if pid and any(processes.runs_module(pid, m) for m in ("ops.emulator.local_endpoint", "ops.emulator.local_api")):
             processes.stop_pid(pid)
     state.record(STATE_KEY, None)
     return True
 
-
-def _is_our_server(pid: int) -> bool:
-    """Guard against a recycled pid: the process must be one of our server modules."""
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except FileNotFoundError:
-        return False
-    except OSError:
-        return True  # no /proc (macOS): trust the record
-    return b"ops.emulator.local_endpoint" in cmdline or b"ops.emulator.local_api" in cmdline

@@ -16,55 +16,36 @@ in the SageMaker PyTorch training image the way the SageMaker Python SDK launche
 """
 from __future__ import annotations
 
-import gzip
 import hashlib
-import io
 import json
 import logging
-import os
-import re
 import secrets
-import tarfile
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from ops.core import config as config_mod
 from ops.core import naming, state
-from ops.train import s3sync, sagemaker_images, training_cost
-from ops.core.aws_clients import AwsError, account_id, aws_errors, s3_client, session_for
+from ops.train import sagemaker_images, training_cost
+from ops.core.aws_clients import aws_errors, s3_client, session_for
+from ops.train.job_account import resolve_bucket, resolve_role
+from ops.train.job_inputs import (ENTRY_POINT, check_photos, count_classes, data_uploads, source_archive,
+                                 upload_inputs)
+from ops.train.job_watch import METRIC_DEFINITIONS, wait_for_training_job
 from training import classmap
 from training import hyperparameters as hp
 from training import lst
 from training.errors import UserError
 
 ALGORITHMS = ("builtin", "pytorch")
-SOURCE_ROOT = config_mod.PROJECT_ROOT  # the folder holding the `training/` package
-ENTRY_POINT = "training/train.py"      # relative to SOURCE_ROOT, as SageMaker runs it
 CONTENT_TYPE = "application/x-image"
 CHECKPOINT_LOCAL_PATH = "/opt/ml/checkpoints"
-LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 PROJECT_TAG = {"Key": naming.PROJECT_TAG_KEY, "Value": naming.project_tags()[naming.PROJECT_TAG_KEY]}
-TERMINAL = ("Completed", "Failed", "Stopped")
 
-# Our script prints `validation:accuracy=0.912`; SageMaker turns matching log lines into metrics.
-# (The built-in algorithm publishes its own metrics and rejects MetricDefinitions: "You can't
-# override the metric definitions for Amazon SageMaker algorithms".)
-METRIC_NAMES = ("validation:accuracy", "train:accuracy", "validation:loss", "train:loss")
-METRIC_DEFINITIONS = [{"Name": n, "Regex": f"{n}=([-+0-9.eE]+)"} for n in METRIC_NAMES]
-# What the built-in algorithm logs, e.g. `Epoch[3] Validation-accuracy=0.873047`.
-BUILTIN_LOG_METRICS = {"validation:accuracy": r"Validation-accuracy=([0-9.]+)",
-                       "train:accuracy": r"Train-accuracy=([0-9.]+)"}
+
 # Built-in keys beyond the original's table that image input needs (resize) or that we always set.
 BUILTIN_EXTRA_KEYS = ("resize", "top_k")
-
-
-class TrainingJobFailed(UserError, RuntimeError):
-    """A SageMaker job ended Failed or Stopped."""
 
 
 @dataclass
@@ -245,111 +226,10 @@ def _coerce_setting(key: str, value: Any) -> Any:
     return value
 
 
-def check_photos(data_dir: Path, entries: list[lst.LstEntry]) -> dict[str, Path]:
-    """The photos the LST files list, {relative path: file}; a missing one is an error."""
-    if not data_dir.is_dir():
-        raise UserError(f"{data_dir}: no such photo folder (--data)")
-    photos = {e.path: data_dir / e.path for e in entries}
-    missing = [p for p, file in photos.items() if not file.is_file()]
-    if missing:
-        raise UserError(f"{data_dir}: {len(missing)} photos listed in the LST files are missing, "
-                        f"e.g. {missing[0]}; is --data the folder the LST files were made from?")
-    return photos
-
-
-def count_classes(lst_dir: Path, entries: list[lst.LstEntry]) -> int:
-    if (lst_dir / classmap.FILENAME).exists():
-        return len(classmap.load(lst_dir))
-    return max(e.class_id for e in entries) + 1
-
-
 def job_name(algorithm: str) -> str:
     """Unique, sortable, at most 63 characters: dog-breeds-pytorch-20261127-154012-a1b2."""
     return f"{naming.NAME}-{algorithm}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-" \
            f"{secrets.token_hex(2)}"
-
-
-def resolve_bucket(settings: Mapping[str, Any], session, *, dry_run: bool,
-                   echo: Callable[[str], None] = print) -> str:
-    """aws.bucket, or dog-breeds-<account>-<region>; a bucket that does not exist is an error."""
-    if settings["bucket"]:
-        bucket = settings["bucket"]
-    else:
-        try:
-            bucket = naming.bucket_name(account_id(session), settings["region"])
-        except AwsError as exc:
-            if not dry_run:
-                raise
-            echo(f"note: {exc}; showing a placeholder bucket")
-            return naming.bucket_name("ACCOUNT_ID", settings["region"])
-    if not dry_run:
-        _check_bucket(session, bucket)
-    return bucket
-
-
-def _check_bucket(session, bucket: str) -> None:
-    try:
-        s3_client(session).head_bucket(Bucket=bucket)
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket"):
-            with aws_errors(f"checking bucket s3://{bucket}"):
-                raise
-        raise AwsError(f"s3://{bucket} does not exist: set aws.bucket in config.yaml to your data "
-                       "bucket, or create it (terraform's storage module makes "
-                       "dog-breeds-<account>-<region>)") from None
-    except BotoCoreError:
-        with aws_errors(f"checking bucket s3://{bucket}"):
-            raise
-
-
-def resolve_role(settings: Mapping[str, Any], *, dry_run: bool,
-                 echo: Callable[[str], None] = print) -> str:
-    """--role / aws.role_arn, else the training role the aws stack's Terraform made (training_role_arn)."""
-    if settings["role_arn"]:
-        return settings["role_arn"]
-    from ops.emulator import local_aws
-
-    targets = ("aws", "local") if local_aws.stands_in_for_aws() else ("aws",)
-    deployed = next(filter(None, map(deployed_training_role, targets)), None)
-    if deployed:
-        echo(f"role: {deployed} (the stack's training_role_arn; --role overrides)")
-        return deployed
-    message = ("no SageMaker training role: create it with `invoke deploy --target aws --training-only` "
-               "(terraform's training module: read the data, write output and checkpoints), or pass "
-               "--role arn:aws:iam::<account>:role/<name> (or set aws.role_arn in config.yaml)")
-    if not dry_run:
-        raise UserError(message)
-    echo(f"note: {message}; showing a placeholder role")
-    return "arn:aws:iam::ACCOUNT_ID:role/SET-aws.role_arn"
-
-
-def deployed_training_role(target: str = "aws") -> str | None:
-    """training_role_arn of the target's stack: the deployment this machine recorded, else the
-    Terraform outputs of its working directory (remote state included)."""
-    from ops.deploy import terraform as tf
-
-    recorded = ((state.read("deployments") or {}).get(target) or {}).get("training_role_arn")
-    if recorded:
-        return recorded
-    if not (tf.workdir(target) / ".terraform").is_dir():
-        return None
-    try:
-        return tf.outputs(target).get("training_role_arn")
-    except UserError:
-        return None
-
-
-def data_uploads(plan: JobPlan, photos: Mapping[str, Path], lst_dir: Path, split: str,
-                 train_lst: Path, test_lst: Path) -> list[tuple[str, dict[str, Path]]]:
-    """What goes where: (description, {S3 key: local file}); only the photos the LSTs list."""
-    lists = {}
-    for channel, lst_file in (("train_lst", train_lst), ("validation_lst", test_lst)):
-        folder = f"{plan.prefix}{channel}/{split}/"
-        lists[folder + lst_file.name] = lst_file
-        if (lst_dir / classmap.FILENAME).exists():
-            lists[folder + classmap.FILENAME] = lst_dir / classmap.FILENAME
-    return [("photos", {f"{plan.prefix}images/{path}": file for path, file in photos.items()}),
-            ("LST files", lists)]
 
 
 def _channel(name: str, uri: str) -> dict:
@@ -357,6 +237,13 @@ def _channel(name: str, uri: str) -> dict:
             "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": uri,
                                             "S3DataDistributionType": "FullyReplicated"}},
             "ContentType": CONTENT_TYPE, "CompressionType": "None", "RecordWrapperType": "None"}
+
+
+def _channels(plan: JobPlan, train_lst: str, validation_lst: str) -> list[dict]:
+    """The four channels: the photos for `train` and `validation`, and each split's LST (keys under
+    the prefix)."""
+    return [_channel("train", plan.uri("images/")), _channel("validation", plan.uri("images/")),
+            _channel("train_lst", plan.uri(train_lst)), _channel("validation_lst", plan.uri(validation_lst))]
 
 
 def _plan_builtin(plan: JobPlan, values: dict, split: str, train_lst: Path, test_lst: Path) -> None:
@@ -368,12 +255,8 @@ def _plan_builtin(plan: JobPlan, values: dict, split: str, train_lst: Path, test
     plan.hyperparameters = hp.to_sagemaker({k: values[k] for k in keys}, builtin_only=True)
     plan.image = sagemaker_images.builtin_image(plan.region)
     # The LST channels name their one file: the built-in algorithm reads what its channel holds.
-    plan.channels = [
-        _channel("train", plan.uri("images/")),
-        _channel("validation", plan.uri("images/")),
-        _channel("train_lst", plan.uri(f"train_lst/{split}/{train_lst.name}")),
-        _channel("validation_lst", plan.uri(f"validation_lst/{split}/{test_lst.name}")),
-    ]
+    plan.channels = _channels(plan, f"train_lst/{split}/{train_lst.name}",
+                              f"validation_lst/{split}/{test_lst.name}")
 
 
 def _plan_pytorch(plan: JobPlan, values: dict, split: str) -> None:
@@ -399,12 +282,7 @@ def _plan_pytorch(plan: JobPlan, values: dict, split: str) -> None:
         plan.hyperparameters["sagemaker_torch_distributed_enabled"] = json.dumps(True)
         plan.hyperparameters["sagemaker_instance_type"] = json.dumps(s["instance_type"])
     plan.metric_definitions = METRIC_DEFINITIONS
-    plan.channels = [
-        _channel("train", plan.uri("images/")),
-        _channel("validation", plan.uri("images/")),
-        _channel("train_lst", plan.uri(f"train_lst/{split}/")),
-        _channel("validation_lst", plan.uri(f"validation_lst/{split}/")),
-    ]
+    plan.channels = _channels(plan, f"train_lst/{split}/", f"validation_lst/{split}/")
 
 
 def _check_torch_distributed(instance_type: str, version: str, py_version: str) -> None:
@@ -417,150 +295,12 @@ def _check_torch_distributed(instance_type: str, version: str, py_version: str) 
                         f"not offer here: {' '.join(str(exc).split())}") from None
 
 
-def source_archive(root: Path | None = None) -> bytes:
-    """`training/` as a reproducible sourcedir.tar.gz (same files, same bytes: uploaded once)."""
-    root = Path(root or SOURCE_ROOT)
-    if not (root / ENTRY_POINT).is_file():
-        raise UserError(f"{root / ENTRY_POINT}: the training entry point is missing")
-    files = sorted(p for p in (root / "training").rglob("*")
-                   if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc")
-    buffer = io.BytesIO()
-    with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as gz:
-        with tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
-            for path in files:
-                _add_file(tar, path, path.relative_to(root).as_posix())
-            requirements = root / "training" / "requirements.txt"
-            if requirements.exists():  # the container pip-installs a top-level requirements.txt
-                _add_file(tar, requirements, "requirements.txt")
-    return buffer.getvalue()
-
-
-def _add_file(tar: tarfile.TarFile, path: Path, name: str) -> None:
-    data = path.read_bytes()
-    info = tarfile.TarInfo(name)
-    info.size, info.mode, info.mtime = len(data), 0o644, 0
-    tar.addfile(info, io.BytesIO(data))
-
-
-def upload_inputs(plan: JobPlan, session, *, echo: Callable[[str], None] = print) -> None:
-    """Sync every planned upload to S3 (unchanged objects are skipped)."""
-    s3 = s3_client(session)
-    with tempfile.TemporaryDirectory() as tmp:
-        uploads = list(plan.uploads)
-        if plan.source:
-            key, archive = plan.source
-            path = Path(tmp) / Path(key).name
-            path.write_bytes(archive)
-            uploads.append(("source", {key: path}))
-        for what, files in uploads:
-            where = os.path.commonprefix(list(files))
-            where = where[: where.rfind("/") + 1]
-            result = s3sync.upload_files(files, plan.bucket, client=s3, progress=len(files) > 10,
-                                         label=f"{what} -> s3://{plan.bucket}/{where}")
-            echo(f"{what}: {result.uploaded} uploaded ({result.bytes / 1e6:.1f} MB), "
-                 f"{result.skipped} already there -> s3://{plan.bucket}/{where}")
-
-
-# ---------------------------------------------------------------- waiting
-def wait_for_training_job(client, name: str, *, logs=None, poll_seconds: float = 30,
-                          sleep: Callable[[float], None] = time.sleep,
-                          echo: Callable[[str], None] = print) -> dict:
-    """Poll until the job ends, printing status changes and new log lines; raise if it fails."""
-    tail = LogTail(logs, name, echo) if logs is not None else None
-    last = None
-    try:
-        while True:
-            with aws_errors(f"describing training job {name}"):
-                described = client.describe_training_job(TrainingJobName=name)
-            status = (described["TrainingJobStatus"], described.get("SecondaryStatus", ""))
-            if status != last:
-                echo(f"{name}: {status[0]} / {status[1]}{_status_message(described)}")
-                last = status
-            if tail:
-                tail.poll()
-            if status[0] in TERMINAL:
-                break
-            sleep(poll_seconds)
-    except KeyboardInterrupt:
-        echo(f"Stopped waiting; {name} keeps running (and billing). Stop it with: "
-             f"aws sagemaker stop-training-job --training-job-name {name}")
-        raise
-    if status[0] != "Completed":
-        reason = described.get("FailureReason") or "no reason given"
-        echo(f"FailureReason: {reason}")
-        raise TrainingJobFailed(f"training job {name} {status[0].lower()}: {reason}")
-    _print_summary(described, tail, echo)
-    return described
-
-
-def _status_message(described: dict) -> str:
-    transitions = described.get("SecondaryStatusTransitions") or []
-    message = transitions[-1].get("StatusMessage") if transitions else ""
-    return f" - {message}" if message else ""
-
-
-def _print_summary(described: dict, tail: "LogTail | None", echo: Callable[[str], None]) -> None:
-    for metric in described.get("FinalMetricDataList") or []:
-        echo(f"final {metric['MetricName']} = {metric['Value']:g}")
-    if tail and tail.metrics:
-        echo("last logged: " + ", ".join(f"{k}={v:g}" for k, v in tail.metrics.items()))
-    billable = described.get("BillableTimeInSeconds")
-    seconds = described.get("TrainingTimeInSeconds")
-    if billable and seconds:
-        echo(f"training time {seconds} s, billable {billable} s "
-             f"(managed spot saved {1 - billable / seconds:.0%})")
-
-
-class LogTail:
-    """Follows the job's CloudWatch log streams (`<job>/algo-N-...`), printing new lines once."""
-
-    PATTERNS = ([(n, re.compile(d["Regex"])) for n, d in zip(METRIC_NAMES, METRIC_DEFINITIONS)]
-                + [(n, re.compile(p)) for n, p in BUILTIN_LOG_METRICS.items()])
-
-    def __init__(self, logs, job: str, echo: Callable[[str], None]):
-        self.logs, self.job, self.echo = logs, job, echo
-        self.tokens: dict[str, str | None] = {}
-        self.metrics: dict[str, float] = {}
-
-    def poll(self) -> None:
-        try:
-            streams = self.logs.describe_log_streams(
-                logGroupName=LOG_GROUP, logStreamNamePrefix=f"{self.job}/")["logStreams"]
-            for stream in streams:
-                self._read(stream["logStreamName"])
-        except (ClientError, BotoCoreError):
-            pass  # logs are a courtesy: no log group yet or no permission must not stop the wait
-
-    def _read(self, stream: str) -> None:
-        while True:
-            kwargs = {"logGroupName": LOG_GROUP, "logStreamName": stream, "startFromHead": True}
-            if self.tokens.get(stream):
-                kwargs["nextToken"] = self.tokens[stream]
-            page = self.logs.get_log_events(**kwargs)
-            for event in page["events"]:
-                self._line(stream, event["message"].rstrip())
-            token = page.get("nextForwardToken")
-            if not page["events"] or token == self.tokens.get(stream):
-                self.tokens[stream] = token
-                return
-            self.tokens[stream] = token
-
-    def _line(self, stream: str, message: str) -> None:
-        host = stream.split("/")[1] if "/" in stream else stream
-        self.echo(f"  [{host}] {message}")
-        for name, pattern in self.PATTERNS:
-            match = pattern.search(message)
-            if match:
-                self.metrics[name] = float(match.group(1))
-
-
 def record_artifact(described: dict, algorithm: str, *, echo: Callable[[str], None] = print,
                     extra: Mapping[str, Any] | None = None) -> dict:
     """Record the completed job's model.tar.gz in the project state for `invoke deploy`."""
     name = described["TrainingJobName"]
-    artifact = {"s3_uri": described["ModelArtifacts"]["S3ModelArtifacts"], "model_id": name,
-                "job_name": name, "algorithm": algorithm,
-                "region": described["TrainingJobArn"].split(":")[3], **(extra or {})}
-    state.record("artifact", artifact)
-    echo(f"Artifact: {artifact['s3_uri']} (recorded in {state.state_file()})")
-    return {"status": described["TrainingJobStatus"], **artifact}
+    artifact = state.record_trained(state.TrainedArtifact(
+        s3_uri=described["ModelArtifacts"]["S3ModelArtifacts"], model_id=name, job_name=name,
+        algorithm=algorithm, region=described["TrainingJobArn"].split(":")[3], **(extra or {})))
+    echo(f"Artifact: {artifact.s3_uri} (recorded in {state.state_file()})")
+    return {"status": described["TrainingJobStatus"], **artifact.as_dict()}

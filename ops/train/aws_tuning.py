@@ -15,7 +15,9 @@ from typing import Any, Callable, Mapping
 
 from ops.core import config as config_mod
 from ops.core.aws_clients import aws_errors, session_for
-from ops.train.aws_training import JobPlan, TrainingJobFailed, plan_job, record_artifact, upload_inputs
+from ops.train.aws_training import JobPlan, plan_job, record_artifact
+from ops.train.job_inputs import upload_inputs
+from ops.train.job_watch import TrainingJobFailed
 from training import hyperparameters as hp
 from training.errors import UserError
 

@@ -85,8 +85,9 @@ def train_here(cfg: Config, *, data_dir: Path, lst_dir: Path, fold: int | None, 
                       hyperparameters=local_hyperparameters(cfg, overrides), work_dir=work,
                       processes=processes or 1, progress=True)
     shutil.rmtree(checkpoints, ignore_errors=True)  # finished: the next run starts afresh
-    state.record("artifact", {"local_path": str(run.artifact.resolve()), "algorithm": "pytorch",
-                              "model_id": run.model_id, "metrics": summary(run.metrics)})
+    state.record_trained(state.TrainedArtifact(model_id=run.model_id, algorithm="pytorch",
+                                               local_path=str(run.artifact.resolve()),
+                                               metrics=summary(run.metrics)))
     return run
 
 

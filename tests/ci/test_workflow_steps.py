@@ -24,7 +24,8 @@ import pytest
 import yaml
 
 from ops.emulator import local_aws
-from tests.fixtures.terraform_stack import artifact_bytes, create_state_backend, remove_bucket
+from tests.fixtures.artifact import recorded_artifact
+from tests.fixtures.terraform_stack import create_state_backend, remove_bucket
 
 pytestmark = pytest.mark.slow
 
@@ -35,10 +36,6 @@ VARS = {"AWS_REGION": "us-east-1", "TF_STATE_BUCKET": STATE_BUCKET, "TF_STATE_LO
         "AWS_PLAN_ROLE_ARN": "arn:aws:iam::123456789012:role/plan",
         "AWS_APPLY_ROLE_ARN": "arn:aws:iam::123456789012:role/apply"}
 LEFT_OUT = ("invoke pr-comment",)  # talks to GitHub
-
-
-def artifact(model_id: str) -> bytes:
-    return artifact_bytes(model_id, model_id.encode())
 
 
 def expand(text: str, env: dict) -> str:
@@ -100,7 +97,7 @@ def story(local_stack_home, aws, tmp_path_factory):
     create_state_backend(aws, STATE_BUCKET, LOCK_TABLE)
     aws("s3").create_bucket(Bucket=ARTIFACTS)
     for model_id in ("model-a", "model-b"):
-        aws("s3").put_object(Bucket=ARTIFACTS, Key=f"{model_id}/model.tar.gz", Body=artifact(model_id))
+        aws("s3").put_object(Bucket=ARTIFACTS, Key=f"{model_id}/model.tar.gz", Body=recorded_artifact(model_id, weights=model_id.encode()))
     clone = tmp_path_factory.mktemp("runner") / "repo"
     subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True)
     assert not (clone / ".dogs").exists()

@@ -63,25 +63,23 @@ def test_quota_periods_start_on_monday_and_the_first(period, start):
 
 def test_each_key_spends_its_own_quota():
     access = Access(clients={"key-a": Client("a", quota=Quota(1, "DAY")),
-                             "key-b": Client("b", quota=Quota(1, "DAY"))},
-                    response_headers={"QUOTA_EXCEEDED": {"Retry-After": "3600"}})
+                             "key-b": Client("b", quota=Quota(1, "DAY"))})
     assert access.admit("POST", URL, {"x-api-key": "key-a"}, b"").api_key_id == "a"
     with pytest.raises(Refused) as refused:
         access.admit("POST", URL, {"x-api-key": "key-a"}, b"")
     assert (refused.value.status, refused.value.message, refused.value.error_type,
-            dict(refused.value.headers)) == (429, "Limit Exceeded", "LimitExceededException",
-                                             {"Retry-After": "3600"})
+            refused.value.response_type) == (429, "Limit Exceeded", "LimitExceededException",
+                                             "QUOTA_EXCEEDED")
     assert access.admit("POST", URL, {"x-api-key": "key-b"}, b"").api_key_id == "b"
 
 
 def test_throttled_key_is_429_too_many_requests_with_retry_after():
-    access = Access(clients={"k": Client("a", throttle=TokenBucket(0.001, 1))},
-                    response_headers={"THROTTLED": {"Retry-After": "1"}})
+    access = Access(clients={"k": Client("a", throttle=TokenBucket(0.001, 1))})
     access.admit("POST", URL, {"x-api-key": "k"}, b"")
     with pytest.raises(Refused) as refused:
         access.admit("POST", URL, {"x-api-key": "k"}, b"")
-    assert (refused.value.status, refused.value.message, refused.value.headers["Retry-After"]) == (
-        429, "Too Many Requests", "1")
+    assert (refused.value.status, refused.value.message, refused.value.response_type) == (
+        429, "Too Many Requests", "THROTTLED")  # the local API adds THROTTLED's headers (Retry-After)
 
 
 def test_stage_throttle_caps_all_keys_together():
@@ -154,6 +152,8 @@ def deployed_api(fake_aws_credentials):
     with mock_aws():
         c = boto3.client("apigateway", region_name="us-east-1")
         api = c.create_rest_api(name="dogs")["id"]
+        c.update_rest_api(restApiId=api, patchOperations=[  # stored as API Gateway stores "/": "~1"
+            {"op": "add", "path": "/binaryMediaTypes", "value": "image~1jpeg"}])
         root = c.get_resources(restApiId=api)["items"][0]["id"]
         resource = c.create_resource(restApiId=api, parentId=root, pathPart="predict")["id"]
         c.put_method(restApiId=api, resourceId=resource, httpMethod="POST", authorizationType="AWS_IAM",
@@ -176,12 +176,28 @@ def deployed_api(fake_aws_credentials):
         yield api, keys, other
 
 
-def test_read_access_is_what_was_applied(deployed_api):
+def test_read_deployed_api_is_what_was_applied(deployed_api):
     api, keys, other = deployed_api
-    access = api_access.read_access(None, "us-east-1", api, "beta", "/predict")
+    deployed = api_access.read_deployed_api(None, "us-east-1", api, "beta", "/predict")
+    access = deployed.access
     assert (access.authorization, access.api_key_required) == ("AWS_IAM", True)
     assert {c.plan: (c.throttle.rate, c.throttle.burst, c.quota.limit) for c in access.clients.values()} == {
         "alpha": (5.0, 2, 3), "bravo": (1.0, 2, 100)}
     assert access.clients[keys["alpha"]["value"]].key_id == keys["alpha"]["id"]
     assert other["value"] not in access.clients
-    assert access.response_headers["THROTTLED"] == {"Retry-After": "1"}
+    assert deployed.routes == (api_access.Route("POST", "/predict", True),)
+    assert deployed.gateway_responses == {"THROTTLED": {"Retry-After": "'1'"}}
+    assert deployed.binary_media_types == ("image/jpeg",)
+
+
+def test_every_list_is_read_to_its_last_page():
+    pages = {None: {"items": [1, 2], "position": "p2"}, "p2": {"items": [3], "position": "p3"},
+             "p3": {"items": [4]}}
+    calls = []
+
+    def call(restApiId, position=None):
+        calls.append(position)
+        return pages[position]
+
+    assert api_access._pages(call, restApiId="a") == [1, 2, 3, 4]
+    assert calls == [None, "p2", "p3"]

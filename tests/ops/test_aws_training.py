@@ -9,8 +9,8 @@ import pytest
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.sagemaker.models import sagemaker_backends
 
-from ops.train import aws_training
-from ops.core import state
+from ops.train import aws_training, job_inputs, job_watch
+from ops.core import naming, state
 from ops.core.aws_clients import AwsError
 from training import hyperparameters as hp
 from training.errors import UserError
@@ -211,15 +211,15 @@ def test_one_instance_does_not_ask_for_torch_distributed(cfg, training_inputs, m
 
 
 def test_source_archive_is_reproducible(training_source):
-    before = aws_training.source_archive()
-    assert aws_training.source_archive() == before
+    before = job_inputs.source_archive()
+    assert job_inputs.source_archive() == before
     (training_source / "training" / "train.py").write_text("print('changed')\n")
-    assert aws_training.source_archive() != before
+    assert job_inputs.source_archive() != before
 
 
 def test_bucket_defaults_to_one_named_after_account_and_region(cfg, training_inputs, mocked_aws,
                                                                captured, dogs_home):
-    bucket = f"dog-breeds-{DEFAULT_ACCOUNT_ID}-{REGION}"
+    bucket = naming.bucket_name(DEFAULT_ACCOUNT_ID, REGION)
     mocked_aws.client("s3").create_bucket(Bucket=bucket)
     cfg.aws["bucket"] = ""
 
@@ -245,8 +245,8 @@ def _start_job(session, name, status=("InProgress", "Starting")):
 def test_wait_prints_each_status_change_and_new_log_lines(mocked_aws):
     client, job = _start_job(mocked_aws, "job-1")
     logs = mocked_aws.client("logs")
-    logs.create_log_group(logGroupName=aws_training.LOG_GROUP)
-    logs.create_log_stream(logGroupName=aws_training.LOG_GROUP, logStreamName="job-1/algo-1-123")
+    logs.create_log_group(logGroupName=job_watch.LOG_GROUP)
+    logs.create_log_stream(logGroupName=job_watch.LOG_GROUP, logStreamName="job-1/algo-1-123")
     steps = iter([("InProgress", "Starting"), ("InProgress", "Training"),
                   ("InProgress", "Training"), ("Completed", "Completed")])
 
@@ -254,11 +254,11 @@ def test_wait_prints_each_status_change_and_new_log_lines(mocked_aws):
         job.training_job_status, job.secondary_status = next(steps)
         event = {"timestamp": int(time.time() * 1000),
                  "message": f"epoch {len(lines)} validation:accuracy=0.75"}
-        logs.put_log_events(logGroupName=aws_training.LOG_GROUP, logStreamName="job-1/algo-1-123",
+        logs.put_log_events(logGroupName=job_watch.LOG_GROUP, logStreamName="job-1/algo-1-123",
                             logEvents=[event])
 
     lines = []
-    described = aws_training.wait_for_training_job(client, "job-1", logs=logs, poll_seconds=0,
+    described = job_watch.wait_for_training_job(client, "job-1", logs=logs, poll_seconds=0,
                                                    sleep=sleep, echo=lines.append)
 
     statuses = [line for line in lines if line.startswith("job-1:")]
@@ -279,9 +279,9 @@ def test_failed_job_prints_the_failure_reason_and_raises(mocked_aws):
         job.failure_reason = "ClientError: Unable to find the LST file in channel train_lst"
 
     lines = []
-    with pytest.raises(aws_training.TrainingJobFailed,
+    with pytest.raises(job_watch.TrainingJobFailed,
                        match="training job job-2 failed: ClientError: Unable to find the LST"):
-        aws_training.wait_for_training_job(client, "job-2", poll_seconds=0, sleep=sleep,
+        job_watch.wait_for_training_job(client, "job-2", poll_seconds=0, sleep=sleep,
                                            echo=lines.append)
     assert "FailureReason: ClientError: Unable to find the LST file in channel train_lst" in lines
 
@@ -301,7 +301,7 @@ def test_ctrl_c_while_waiting_says_the_job_keeps_running(mocked_aws):
 
     lines = []
     with pytest.raises(KeyboardInterrupt):
-        aws_training.wait_for_training_job(client, "job-3", sleep=interrupted, echo=lines.append)
+        job_watch.wait_for_training_job(client, "job-3", sleep=interrupted, echo=lines.append)
     assert lines[-1] == ("Stopped waiting; job-3 keeps running (and billing). Stop it with: "
                          "aws sagemaker stop-training-job --training-job-name job-3")
 
@@ -309,10 +309,10 @@ def test_ctrl_c_while_waiting_says_the_job_keeps_running(mocked_aws):
 def test_failed_job_records_no_artifact(cfg, training_inputs, mocked_aws, dogs_home,
                                         monkeypatch):
     def fail(client, name, **kwargs):
-        raise aws_training.TrainingJobFailed(f"training job {name} failed: boom")
+        raise job_watch.TrainingJobFailed(f"training job {name} failed: boom")
 
     monkeypatch.setattr(aws_training, "wait_for_training_job", fail)
-    with pytest.raises(aws_training.TrainingJobFailed):
+    with pytest.raises(job_watch.TrainingJobFailed):
         _train(cfg, training_inputs, mocked_aws, algorithm="builtin")
     assert state.read("artifact") is None
 

@@ -5,7 +5,7 @@ import pytest
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.sagemaker.models import sagemaker_backends
 
-from ops.train import aws_training, aws_tuning
+from ops.train import aws_tuning, job_watch
 from ops.core import state
 from training import hyperparameters as hp
 from training.errors import UserError
@@ -143,7 +143,7 @@ def test_failed_tuning_job_prints_the_reason(cfg, training_inputs, mocked_aws, c
         job.hyper_parameter_tuning_job_status = "Failed"
         job.failure_reason = "All training jobs failed"
 
-    with pytest.raises(aws_training.TrainingJobFailed, match="failed: All training jobs failed"):
+    with pytest.raises(job_watch.TrainingJobFailed, match="failed: All training jobs failed"):
         _tune(cfg, training_inputs, mocked_aws, algorithm="builtin", sleep=sleep)
     assert state.read("artifact") is None
 
@@ -174,7 +174,7 @@ def test_every_range_bound_is_a_valid_hyperparameter_value(monkeypatch):
 
 
 def test_builtin_log_lines_feed_the_metrics():
-    tail = aws_training.LogTail(None, "job", echo=lambda line: None)
+    tail = job_watch.LogTail(None, "job", echo=lambda line: None)
     tail._line("job/algo-1", "[11/27/2026 INFO] Epoch[3] Validation-accuracy=0.873047")
     assert tail.metrics == {"validation:accuracy": 0.873047}
     tail._line("job/algo-1", "epoch 4 validation:accuracy=0.912 train:loss=1.5e-02")

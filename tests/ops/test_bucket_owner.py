@@ -14,8 +14,8 @@ import botocore.session
 import pytest
 from moto.core import DEFAULT_ACCOUNT_ID
 
-from ops.train import aws_training
-from ops.deploy import stack as deploy, reviewed_plan
+from ops.deploy import stack as deploy, reviewed_plan, served_model
+from ops.train import job_account, job_inputs
 from ops.emulator import local_endpoint
 from ops.core import model_record
 from ops.core.aws_clients import s3_client
@@ -70,18 +70,18 @@ def test_training_paths_name_the_owner(sent, tmp_path):
     session = boto3.session.Session(region_name=REGION)
     photo = tmp_path / "a.jpg"
     photo.write_bytes(b"photo" * 100)
-    aws_training._check_bucket(session, BUCKET)
+    job_account._check_bucket(session, BUCKET)
     plan = SimpleNamespace(bucket=BUCKET, uploads=[("images", {"dogs/images/a.jpg": photo})],
                            source=("dogs/source/src.tar.gz", b"archive"))
-    aws_training.upload_inputs(plan, session, echo=lambda _: None)
-    aws_training.upload_inputs(plan, session, echo=lambda _: None)  # unchanged: listed and skipped
+    job_inputs.upload_inputs(plan, session, echo=lambda _: None)
+    job_inputs.upload_inputs(plan, session, echo=lambda _: None)  # unchanged: listed and skipped
     _assert_all_owned(sent, {"HeadBucket", "ListObjectsV2", "PutObject"})
 
 
 def test_record_deploy_and_plan_paths_name_the_owner(sent, tmp_path):
     s3 = reviewed_plan._s3(REGION)
     s3.upload_file(str(_artifact(tmp_path)), BUCKET, "models/m1/model.tar.gz")
-    record = model_record.read(f"s3://{BUCKET}/models/m1/model.tar.gz", deploy.s3_reader("aws", REGION)())
+    record = model_record.read(f"s3://{BUCKET}/models/m1/model.tar.gz", served_model.s3_reader("aws", REGION)())
     assert record.class_names == ["beagle"]
     model_record.write_sidecars(s3_client(region=REGION), f"s3://{BUCKET}/models/b1/model.tar.gz",
                                 CLASSES, {"model_id": "b1"})

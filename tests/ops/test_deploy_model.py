@@ -8,8 +8,7 @@ from __future__ import annotations
 import pytest
 
 from ops.core import config, model_record, state
-from ops.deploy import lambda_package
-from ops.deploy import stack as deploy
+from ops.deploy import stack as deploy, lambda_package, served_model
 from ops.train import sagemaker_images
 from tests.fixtures.terraform_stack import CLASS_FOLDERS
 from training import classmap
@@ -59,10 +58,10 @@ def test_a_version_without_an_inference_image_is_refused_listing_the_allowed(ver
 
 def test_training_and_serving_images_are_the_same_version():
     training = sagemaker_images.pytorch_image(REGION, "2.6.0", "training", "ml.g4dn.xlarge")
-    serving = deploy.image_uri(REGION, "ml.m5.large", "pytorch", "2.6.0")
+    serving = served_model.image_uri(REGION, "ml.m5.large", "pytorch", "2.6.0")
     assert training.endswith("/pytorch-training:2.6.0-gpu-py312")
     assert serving == "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.6.0-cpu-py312"
-    assert deploy.image_uri(REGION, "ml.g4dn.xlarge", "pytorch", "2.6").endswith(":2.6.0-gpu-py312")
+    assert served_model.image_uri(REGION, "ml.g4dn.xlarge", "pytorch", "2.6").endswith(":2.6.0-gpu-py312")
 
 
 def test_deploy_settings_carry_the_configured_version():
@@ -72,25 +71,25 @@ def test_deploy_settings_carry_the_configured_version():
 
 # ---------------------------------------------------------------- the built-in algorithm
 def test_builtin_model_is_served_by_the_image_it_trained_in():
-    assert deploy.image_uri(REGION, "ml.m5.large", "builtin") == BUILTIN_IMAGE
+    assert served_model.image_uri(REGION, "ml.m5.large", "builtin") == BUILTIN_IMAGE
     assert sagemaker_images.builtin_image(REGION) == BUILTIN_IMAGE  # what training uses
 
 
 def test_the_recorded_artifacts_algorithm_is_the_models(home):
     _, classes = home
     record("builtin")
-    assert deploy.find_model(classes=classes).algorithm == "builtin"
-    assert deploy.find_model(S3_ARTIFACT, classes).algorithm == "builtin"
+    assert served_model.find_model(classes=classes).algorithm == "builtin"
+    assert served_model.find_model(S3_ARTIFACT, classes).algorithm == "builtin"
     record(None)  # a record older than the algorithm field: what aws training always was by default
-    assert deploy.find_model(classes=classes).algorithm == "pytorch"
+    assert served_model.find_model(classes=classes).algorithm == "pytorch"
 
 
 def test_algorithm_option_names_an_artifact_without_a_record(home):
     _, classes = home
     record("pytorch")
     other = "s3://other-bucket/models/x/model.tar.gz"
-    assert deploy.find_model(other, classes, "builtin").algorithm == "builtin"
-    assert deploy.find_model(other, classes).algorithm == "pytorch"
+    assert served_model.find_model(other, classes, "builtin").algorithm == "builtin"
+    assert served_model.find_model(other, classes).algorithm == "pytorch"
 
 
 @pytest.mark.parametrize("option, words", [
@@ -101,16 +100,16 @@ def test_bad_algorithm_option_is_refused(home, option, words):
     _, classes = home
     record("pytorch")
     with pytest.raises(deploy.DeployError, match=words):
-        deploy.find_model(classes=classes, algorithm=option)
+        served_model.find_model(classes=classes, algorithm=option)
 
 
 def test_aws_variables_of_a_builtin_model_name_its_image_and_algorithm(home, tmp_path):
     _, classes = home
     record("builtin")
-    model = deploy.find_model(classes=classes)
+    model = served_model.find_model(classes=classes)
     s = deploy.settings(config.load(), "aws", endpoint_type="realtime", instance_type="ml.c5.xlarge")
     package = lambda_package.build(tmp_path / "build")
-    image = deploy.image_uri(s.region, s.instance_type, model.algorithm, s.pytorch_version)
+    image = served_model.image_uri(s.region, s.instance_type, model.algorithm, s.pytorch_version)
     values = deploy.variables(s, model, image, package)
     assert values["image_uri"] == BUILTIN_IMAGE and values["algorithm"] == "builtin"
     assert values["model_data_url"] == S3_ARTIFACT
@@ -120,7 +119,7 @@ def test_aws_variables_of_a_builtin_model_name_its_image_and_algorithm(home, tmp
 def test_builtin_model_is_refused_for_local_before_anything_runs(home):
     _, classes = home
     record("builtin")
-    model = deploy.find_model(classes=classes)
+    model = served_model.find_model(classes=classes)
     s = deploy.Settings(target="local", region=REGION)
     with pytest.raises(deploy.DeployError) as err:
         deploy.prepare(s, model, echo=lambda _: None)  # no local AWS runs: the check comes first

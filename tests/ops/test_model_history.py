@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import pytest
 
-from ops.deploy import stack as deploy, model_history
+from ops.deploy import model_history, served_model
 from ops.core import state
 
 
 def deployed(target: str, model_id: str, accuracy: float | None = None):
-    model = deploy.Model(f"s3://b/{model_id}/model.tar.gz", model_id, ["a", "b"], None, "pytorch", accuracy)
+    model = served_model.Model(f"s3://b/{model_id}/model.tar.gz", model_id, ["a", "b"], None, "pytorch", accuracy)
     model_history.record_deployed(target, model, accuracy)
     deployments = state.read("deployments") or {}
     state.record("deployments", {**deployments, target: {"endpoint_name": "dog-breeds"}})
@@ -45,7 +45,7 @@ def test_nothing_to_roll_back_to_is_one_clear_error(home, setup, words):
 
 def test_deploy_model_id_rebuilds_the_model_from_its_entry(home):
     deployed("aws", "m1", 0.9)
-    model = deploy.model_from_history("m1")
+    model = served_model.model_from_history("m1")
     assert (model.model_data_url, model.class_names, model.validation_accuracy) == \
         ("s3://b/m1/model.tar.gz", ["a", "b"], 0.9)
 
@@ -53,7 +53,7 @@ def test_deploy_model_id_rebuilds_the_model_from_its_entry(home):
 def test_an_unknown_model_id_lists_the_known(home):
     deployed("aws", "m1")
     with pytest.raises(model_history.HistoryError, match="known: m1"):
-        deploy.model_from_history("m9")
+        served_model.model_from_history("m9")
 
 
 def test_rows_say_where_each_model_serves_and_include_the_undeployed_trained_one(home):

@@ -8,9 +8,10 @@ import json
 import pytest
 
 from ops.train import aws_training
-from ops.deploy import stack as deploy
+from ops.deploy import stack as deploy, served_model
 from ops.core import model_record, state
-from tests.fixtures.terraform_stack import CLASS_FOLDERS, tarball
+from tests.fixtures.artifact import recorded_artifact, tarball
+from tests.fixtures.terraform_stack import CLASS_FOLDERS
 from training import classmap
 
 NAMES = [c.name for c in classmap.from_folders(CLASS_FOLDERS)]
@@ -18,13 +19,8 @@ NAMES = [c.name for c in classmap.from_folders(CLASS_FOLDERS)]
 
 def pytorch_artifact(model_id: str = "dogs-efficientnet-lite0-1") -> bytes:
     """Shaped like training/export.py's model folder: weights first (large), the record after."""
-    return tarball({
-        "model.pt": b"w" * 300_000,
-        "classes.json": classmap.to_json(classmap.from_folders(CLASS_FOLDERS)).encode(),
-        "model.json": json.dumps({"model_id": model_id, "torch_version": "2.6.0"}).encode(),
-        "metrics.json": json.dumps({"best": {"validation_accuracy": 0.91, "epoch": 4}}).encode(),
-        "code/inference.py": b"# handlers\n",
-    })
+    return recorded_artifact(model_id, weights=b"w" * 300_000,
+                             metrics={"best": {"validation_accuracy": 0.91, "epoch": 4}})
 
 
 @pytest.fixture
@@ -38,7 +34,7 @@ def test_a_pytorch_artifact_in_s3_is_deployable_with_only_its_url(mocked_aws, da
     s3.put_object(Bucket=data_bucket, Key="dogs/output/job-9/output/model.tar.gz", Body=pytorch_artifact())
     url = f"s3://{data_bucket}/dogs/output/job-9/output/model.tar.gz"
 
-    model = deploy.find_model(url, s3=lambda: s3)
+    model = served_model.find_model(url, s3=lambda: s3)
 
     assert model.class_names == NAMES
     assert model.model_id == "dogs-efficientnet-lite0-1" and model.algorithm == "pytorch"
@@ -82,7 +78,7 @@ def test_a_builtin_job_records_its_class_map_beside_the_artifact(cfg, training_i
                                                         "image-classification-symbol.json": b"{}"}))
     use_home(tmp_path / "another-machine")
 
-    model = deploy.find_model(result["s3_uri"], s3=lambda: s3)
+    model = served_model.find_model(result["s3_uri"], s3=lambda: s3)
 
     assert model.algorithm == "builtin" and model.model_id == result["job_name"]
     assert model.class_names == [c.name for c in classmap.load(lst_dir)]
@@ -95,17 +91,17 @@ def test_an_artifact_with_no_class_map_anywhere_says_what_to_pass(mocked_aws, da
     s3.put_object(Bucket=data_bucket, Key="m/model.tar.gz", Body=tarball({"model.pt": b"w"}))
 
     with pytest.raises(model_record.ModelRecordError, match="no class map .* pass --classes"):
-        deploy.find_model(f"s3://{data_bucket}/m/model.tar.gz", s3=lambda: s3)
+        served_model.find_model(f"s3://{data_bucket}/m/model.tar.gz", s3=lambda: s3)
 
 
 def test_a_missing_s3_artifact_is_one_clear_error(mocked_aws, data_bucket, fresh_home):
     with pytest.raises(model_record.ModelRecordError, match="cannot read the artifact \\(NoSuchKey\\)"):
-        deploy.find_model(f"s3://{data_bucket}/nothing/model.tar.gz", s3=lambda: mocked_aws.client("s3"))
+        served_model.find_model(f"s3://{data_bucket}/nothing/model.tar.gz", s3=lambda: mocked_aws.client("s3"))
 
 
 def test_not_an_s3_url_is_refused(fresh_home):
     with pytest.raises(deploy.DeployError, match="must be an S3 URL"):
-        deploy.find_model("/tmp/model.tar.gz")
+        served_model.find_model("/tmp/model.tar.gz")
 
 
 def test_classes_option_wins_over_the_artifacts_record(mocked_aws, data_bucket, fresh_home, tmp_path):
@@ -114,7 +110,7 @@ def test_classes_option_wins_over_the_artifacts_record(mocked_aws, data_bucket, 
     other = tmp_path / "classes.json"
     other.write_text(classmap.to_json(classmap.from_folders(["n1-a", "n2-b", "n3-c"])))
 
-    model = deploy.find_model(f"s3://{data_bucket}/m/model.tar.gz", str(other), s3=lambda: s3)
+    model = served_model.find_model(f"s3://{data_bucket}/m/model.tar.gz", str(other), s3=lambda: s3)
 
     assert model.class_names == ["a", "b", "c"]
 
@@ -124,4 +120,4 @@ def test_a_record_that_contradicts_algorithm_option_is_refused(mocked_aws, data_
     s3.put_object(Bucket=data_bucket, Key="m/model.tar.gz", Body=pytorch_artifact())
 
     with pytest.raises(deploy.DeployError, match="trained with --algorithm pytorch"):
-        deploy.find_model(f"s3://{data_bucket}/m/model.tar.gz", algorithm="builtin", s3=lambda: s3)
+        served_model.find_model(f"s3://{data_bucket}/m/model.tar.gz", algorithm="builtin", s3=lambda: s3)

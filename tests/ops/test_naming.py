@@ -43,7 +43,8 @@ def test_config_and_callers_use_the_one_home():
     assert shipped["prefix"] == naming.PREFIX == config.AWS_DEFAULTS["prefix"]
     assert aws_training.PROJECT_TAG == {"Key": "Project", "Value": naming.NAME}
     assert deploy.NAME == naming.NAME
-    sources = "\n".join(p.read_text() for p in (PROJECT_ROOT / "ops").glob("*.py") if p.name != "naming.py")
+    sources = "\n".join(p.read_text() for folder in ("ops", "benchmarks", "predict_lambda", "lambda")
+                        for p in (PROJECT_ROOT / folder).rglob("*.py") if p.name != "naming.py")
     assert not re.search(r"dog-breeds-\{", sources), "a bucket name built outside ops/core/naming.py"
     assert not re.search(r'/dogs/models|"dogs/', sources), "the key prefix written outside ops/core/naming.py"
 

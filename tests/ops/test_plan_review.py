@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from ops.deploy import stack as deploy, plan_review, plan_summary
+from ops.deploy import stack as deploy, plan_review, plan_summary, served_model
 from ops.emulator import local_aws
 from tests.fixtures.terraform_stack import write_artifact
 
@@ -69,9 +69,9 @@ def plans(tmp_path_factory):
         local_aws.up()
         write_artifact(home / "run-1", "run-1", b"first")
         md = home / "create.md"
-        out["create_changes"] = plan_review.plan(settings, deploy.find_model(), md, echo=quiet)
+        out["create_changes"] = plan_review.plan(settings, served_model.find_model(), md, echo=quiet)
         out["create"] = md.read_text()
-        deploy.deploy(settings, deploy.find_model(), echo=quiet)
+        deploy.deploy(settings, served_model.find_model(), echo=quiet)
 
         md = home / "same.md"
         result = subprocess.run(
@@ -83,7 +83,7 @@ def plans(tmp_path_factory):
 
         write_artifact(home / "run-2", "run-2", b"second")
         md = home / "update.md"
-        out["update_changes"] = plan_review.plan(settings, deploy.find_model(), md, echo=quiet)
+        out["update_changes"] = plan_review.plan(settings, served_model.find_model(), md, echo=quiet)
         out["update"] = md.read_text()
 
         md = home / "destroy.md"
@@ -98,7 +98,7 @@ def plans(tmp_path_factory):
         bad = deploy.Settings(target="local", region=local_aws.REGION, endpoint_type="serverless",
                               var_file=bad_vars)
         with pytest.raises(deploy.tf.TerraformError) as err:
-            plan_review.plan(bad, deploy.find_model(), md, echo=quiet)
+            plan_review.plan(bad, served_model.find_model(), md, echo=quiet)
         out["failed_error"] = str(err.value)
         out["failed"] = md.read_text()
         deploy.destroy(settings, keep_bucket=False, auto_approve=True, echo=quiet)

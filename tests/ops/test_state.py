@@ -38,3 +38,27 @@ def test_a_record_replaces_the_file_whole(tmp_path, monkeypatch):
 
     assert state.read("a") == 1 and state.read("b") == {"c": [1, 2]}
     assert not list(tmp_path.glob(".state.json.*.tmp"))
+
+
+def test_the_trained_artifact_is_one_typed_record(tmp_path, monkeypatch):
+    monkeypatch.setenv("DOGS_HOME", str(tmp_path))
+    assert state.trained() is None
+    model = tmp_path / "model.tar.gz"
+    model.write_bytes(b"not read here")
+
+    state.record_trained(state.TrainedArtifact(model_id="m1", algorithm="pytorch", local_path=str(model),
+                                               metrics={"epochs_run": 2}))
+
+    # the file holds only the fields that say something, under the one key every reader reads
+    assert json.loads((tmp_path / "state.json").read_text())["artifact"] == {
+        "model_id": "m1", "algorithm": "pytorch", "local_path": str(model), "metrics": {"epochs_run": 2}}
+    trained = state.trained()
+    assert (trained.model_id, trained.local_file(), trained.s3_uri) == ("m1", model, "")
+    model.unlink()
+    assert state.trained().local_file() is None  # a recorded file that is gone is no model
+
+
+def test_an_older_state_file_with_unknown_keys_still_reads(tmp_path, monkeypatch):
+    monkeypatch.setenv("DOGS_HOME", str(tmp_path))
+    state.record("artifact", {"model_id": "job-1", "s3_uri": "s3://b/k/model.tar.gz", "classes": "x"})
+    assert state.trained() == state.TrainedArtifact(model_id="job-1", s3_uri="s3://b/k/model.tar.gz")

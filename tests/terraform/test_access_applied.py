@@ -16,7 +16,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from ops.deploy import stack as deploy
+from ops.deploy import stack as deploy, served_model
 from ops.emulator import local_aws, processes
 from tests.fixtures.api import TEST_ENDPOINT, class_names
 from tests.fixtures.terraform_stack import policy_statements, write_artifact
@@ -45,7 +45,7 @@ def applied(local_stack_home, aws, tmp_path_factory):
     write_artifact(tmp_path_factory.mktemp("artifact"), "access-1")
     quiet = lambda _: None  # noqa: E731
     try:
-        yield deploy.deploy(SETTINGS, deploy.find_model(), echo=quiet)
+        yield deploy.deploy(SETTINGS, served_model.find_model(), echo=quiet)
     finally:
         deploy.destroy(SETTINGS, keep_bucket=False, auto_approve=True, echo=quiet)
         aws("apigateway").update_account(patchOperations=[

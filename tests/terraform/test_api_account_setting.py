@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from ops.deploy import stack as deploy
+from ops.deploy import stack as deploy, served_model
 from ops.emulator import local_aws
 from tests.fixtures.terraform_stack import policy_statements, write_artifact
 
@@ -51,7 +51,7 @@ def seen(local_stack_home, aws, tmp_path_factory):
     iam, held = aws("iam"), {}
     held["other"] = other_stacks_role(aws)
     try:
-        outputs = deploy.deploy(DEFAULT, deploy.find_model(), echo=quiet)
+        outputs = deploy.deploy(DEFAULT, served_model.find_model(), echo=quiet)
         held["default_applied"] = account_role(aws)
         held["default_roles"] = [r["RoleName"] for r in iam.list_roles()["Roles"]]
         held["default_stage"] = aws("apigateway").get_stage(restApiId=outputs["api_id"],
@@ -63,7 +63,7 @@ def seen(local_stack_home, aws, tmp_path_factory):
         managed = deploy.Settings(target="local", region=local_aws.REGION, endpoint_type="serverless",
                                   extra={"manage_apigateway_cloudwatch_role": True,
                                          "api_waf_web_acl_arn": held["acl"]})
-        outputs = deploy.deploy(managed, deploy.find_model(), echo=quiet)
+        outputs = deploy.deploy(managed, served_model.find_model(), echo=quiet)
         held["managed_applied"] = account_role(aws)
         held["managed_trust"] = iam.get_role(RoleName=STACK_ROLE)["Role"]["AssumeRolePolicyDocument"]
         stage = aws("apigateway").get_stage(restApiId=outputs["api_id"], stageName=outputs["api_stage_name"])

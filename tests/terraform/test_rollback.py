@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ops.deploy import stack as deploy, model_history
+from ops.deploy import stack as deploy, model_history, served_model
 from ops.emulator import local_aws
 from tests.fixtures.terraform_stack import write_artifact
 
@@ -19,11 +19,11 @@ def rolled(local_stack_home, aws, tmp_path_factory):
     runs = {}
     try:
         write_artifact(art / "a", "model-a", b"first")
-        runs["first"] = deploy.deploy(settings, deploy.find_model(), **quiet)
+        runs["first"] = deploy.deploy(settings, served_model.find_model(), **quiet)
         write_artifact(art / "b", "model-b", b"second")
-        runs["second"] = deploy.deploy(settings, deploy.find_model(), **quiet)
+        runs["second"] = deploy.deploy(settings, served_model.find_model(), **quiet)
         runs["previous"] = model_history.previous("local")
-        runs["rolled"] = deploy.deploy(settings, deploy.model_from_history(runs["previous"]["model_id"]), **quiet)
+        runs["rolled"] = deploy.deploy(settings, served_model.model_from_history(runs["previous"]["model_id"]), **quiet)
         runs["endpoint"] = aws("sagemaker").describe_endpoint(EndpointName=runs["rolled"]["endpoint_name"])
         runs["lambda"] = aws("lambda").get_function_configuration(FunctionName="dog-breeds-predict")
         runs["rows"] = model_history.rows()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from ops.deploy import stack as deploy
+from ops.deploy import stack as deploy, served_model
 from ops.emulator import local_aws
 from tests.fixtures.terraform_stack import write_artifact
 
@@ -46,7 +46,7 @@ def models(local_stack_home, aws, tmp_path_factory):
         for name, settings in RUNS.items():
             # (The built-in run's model is a PyTorch artifact: deploy refuses a builtin one locally, and
             # moto does not look inside; what is tested is what Terraform asks SageMaker for.)
-            outputs = deploy.deploy(settings, deploy.find_model(), echo=quiet)
+            outputs = deploy.deploy(settings, served_model.find_model(), echo=quiet)
             held[name] = (sm.describe_model(ModelName=outputs["model_name"]),
                           sm.describe_endpoint_config(EndpointConfigName=outputs["endpoint_config_name"]))
     finally:

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from ops.deploy import stack as deploy
+from ops.deploy import stack as deploy, served_model
 from ops.emulator import local_aws
 from ops.core import state
 from ops.deploy import terraform as tf
@@ -71,14 +71,14 @@ def cycle(local_stack_home, aws, tmp_path_factory):
     runs = {}
 
     write_artifact(art / "run-1", "run-1", b"first")
-    first = deploy.deploy(cfg_settings, deploy.find_model(), echo=lambda _: None)
+    first = deploy.deploy(cfg_settings, served_model.find_model(), echo=lambda _: None)
     runs["first"] = {"outputs": first, "aws": snapshot(aws, first)}
     runs["lambda"] = aws("lambda").get_function(FunctionName=first["lambda_function_name"])
     changes, text = tf.plan("local", var_files=deploy.var_files("local"), echo=False)
     runs["replan"] = (changes, text)
 
     write_artifact(art / "run-2", "run-2", b"second")
-    second = deploy.deploy(cfg_settings, deploy.find_model(), echo=lambda _: None)
+    second = deploy.deploy(cfg_settings, served_model.find_model(), echo=lambda _: None)
     runs["second"] = {"outputs": second, "aws": snapshot(aws, second)}
     runs["uploaded"] = aws("s3").list_objects_v2(Bucket=second["bucket_name"])
     runs["standing"] = standing(aws, second)

@@ -11,9 +11,10 @@ import pytest
 
 from ops.train import aws_training
 from ops.core import config, state
-from ops.deploy import stack as deploy
+from ops.deploy import stack as deploy, served_model
 from ops.emulator import local_aws
-from tests.fixtures.terraform_stack import CLASS_FOLDERS, artifact_bytes, policy_statements
+from tests.fixtures.artifact import recorded_artifact
+from tests.fixtures.terraform_stack import CLASS_FOLDERS, policy_statements
 from training import classmap
 
 pytestmark = pytest.mark.slow
@@ -54,11 +55,11 @@ def walk(local_stack_home, aws, tmp_path_factory):
         runs["train_lines"] = lines
         runs["job"] = aws("sagemaker").describe_training_job(TrainingJobName=runs["trained"]["job_name"])
         bucket, key = runs["trained"]["s3_uri"][len("s3://"):].split("/", 1)
-        aws("s3").put_object(Bucket=bucket, Key=key, Body=artifact_bytes(runs["trained"]["job_name"]))
+        aws("s3").put_object(Bucket=bucket, Key=key, Body=recorded_artifact(runs["trained"]["job_name"]))
 
         # another machine: no record of the training, only the S3 URL
         state.record("artifact", None)
-        model = deploy.find_model(runs["trained"]["s3_uri"], s3=deploy.s3_reader("local", local_aws.REGION))
+        model = served_model.find_model(runs["trained"]["s3_uri"], s3=served_model.s3_reader("local", local_aws.REGION))
         runs["model"] = model
         runs["deployed"] = deploy.deploy(settings, model, echo=lambda _: None)
         runs["sagemaker_role"] = _role(aws, "dog-breeds-sagemaker")

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.fixtures.terraform_stack import init_local_module
-from ops.deploy import stack as deploy, lambda_package
+from ops.deploy import stack as deploy, lambda_package, served_model
 from ops.core import state
+from tests.fixtures.terraform_stack import init_local_module
 from ops.deploy import terraform as tf
 
 pytestmark = pytest.mark.slow  # one real terraform plan against the local AWS
@@ -60,7 +60,7 @@ def test_error_says_what_is_allowed(rejected):
 def test_missing_artifact_is_a_user_error(tmp_path, use_home):
     use_home(tmp_path)
     with pytest.raises(deploy.DeployError, match="no trained model: run `invoke train`"):
-        deploy.find_model()
+        served_model.find_model()
 
 
 # Combinations SageMaker refuses, or that the workers x threads rule cannot size, per endpoint type:
