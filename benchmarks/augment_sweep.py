@@ -19,13 +19,13 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torchvision import transforms
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from feature_cache import cache_path, features, folder_photos  # noqa: E402
+from head_sweep import fit_head  # noqa: E402
 from ops.core.state import home, write_json_atomic  # noqa: E402
 from training import onnx_backbone  # noqa: E402
 from training.data import load_image  # noqa: E402
@@ -69,22 +69,6 @@ def strong_views(data: Path, backbone: str, views: int, seed: int) -> torch.Tens
     return result
 
 
-def train_head(x, y, w0, b0, *, lam: float, lr: float, epochs: int, seed: int):
-    torch.manual_seed(seed)
-    weight, bias = w0.clone().requires_grad_(True), b0.clone().requires_grad_(True)
-    optimizer = torch.optim.Adam([weight, bias], lr=lr)
-    for _ in range(epochs):
-        order = torch.randperm(len(x))
-        for start in range(0, len(x), 32):
-            rows = order[start:start + 32]
-            loss = F.cross_entropy(F.dropout(x[rows], 0.2, training=True) @ weight.T + bias, y[rows])
-            loss = loss + lam * ((weight - w0).pow(2).sum() + (bias - b0).pow(2).sum())
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-    return weight.detach(), bias.detach()
-
-
 def scores(e: dict, y: torch.Tensor, weight, bias) -> dict:
     centre = (e["centre"] @ weight.T + bias).softmax(1)
     flip = (centre + (e["mirror"] @ weight.T + bias).softmax(1)) / 2
@@ -116,7 +100,7 @@ def main() -> int:
     for lam, lr, epochs in itertools.product(LAMBDAS, LEARNING_RATES, EPOCHS):
         results.append({"recipe": f"L2-SP {lam:g}, adam {lr:g}, {epochs} epochs, centre+mirror+{args.views} strong",
                         "lambda": lam, "learning_rate": lr, "epochs": epochs,
-                        **scores(e, ye, *train_head(x, labels, w0, b0, lam=lam, lr=lr, epochs=epochs,
+                        **scores(e, ye, *fit_head(x, labels, w0, b0, lam=lam, lr=lr, epochs=epochs,
                                                     seed=args.seed))})
     for r in results:
         print(f"{r['recipe']:<58} " + describe("centre", r["centre"]) + "  " + describe("flip", r["flip"]),

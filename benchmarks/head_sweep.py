@@ -71,17 +71,24 @@ def features(data: Path, views: int, seed: int, backbone: str = "efficientnet_li
 
 
 def train_head(f: dict, train: torch.Tensor, views: list[str], lr: float, epochs: int, seed: int):
-    torch.manual_seed(seed)
-    weight = f["weight"].clone().requires_grad_(True)
-    bias = f["bias"].clone().requires_grad_(True)
     x = torch.cat([f[v][train] for v in views])
     y = f["labels"][train].repeat(len(views))
+    return fit_head(x, y, f["weight"], f["bias"], lam=0.0, lr=lr, epochs=epochs, seed=seed)
+
+
+def fit_head(x, y, w0, b0, *, lam: float, lr: float, epochs: int, seed: int):
+    """A linear head from (w0, b0) trained with Adam, dropout 0.2 on the features, batches of 32, and
+    with `lam` > 0 an L2 pull towards its start (L2-SP)."""
+    torch.manual_seed(seed)
+    weight, bias = w0.clone().requires_grad_(True), b0.clone().requires_grad_(True)
     optimizer = torch.optim.Adam([weight, bias], lr=lr)
     for _ in range(epochs):
         order = torch.randperm(len(x))
         for start in range(0, len(x), 32):
             rows = order[start:start + 32]
             loss = F.cross_entropy(F.dropout(x[rows], 0.2, training=True) @ weight.T + bias, y[rows])
+            if lam:
+                loss = loss + lam * ((weight - w0).pow(2).sum() + (bias - b0).pow(2).sum())
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
