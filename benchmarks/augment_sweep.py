@@ -29,6 +29,7 @@ from head_sweep import fit_head  # noqa: E402
 from ops.core.state import home, write_json_atomic  # noqa: E402
 from training import onnx_backbone  # noqa: E402
 from training.data import load_image  # noqa: E402
+from training.files import replacing  # noqa: E402
 from training.model import EFFICIENTNET_LITES, build_model  # noqa: E402
 from unseen_eval import breed_rows, describe, figure, labels_of  # noqa: E402
 
@@ -63,9 +64,8 @@ def strong_views(data: Path, backbone: str, views: int, seed: int) -> torch.Tens
         for start in range(0, len(items), 32):
             out.append(run(torch.stack([augment(load_image(data / rel)) for _, rel in items[start:start + 32]])))
     result = torch.cat(out)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(result, path.with_suffix(".tmp"))
-    path.with_suffix(".tmp").replace(path)
+    with replacing(path) as tmp:
+        torch.save(result, tmp)
     return result
 
 
