@@ -12,7 +12,7 @@ from pathlib import Path
 
 import requests
 
-from ops.deploy.plan_summary import MARKER
+from ops.ci.plan_summary import MARKER
 from training.errors import UserError
 
 API_URL = "https://api.github.com"

@@ -8,7 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from ops.deploy import stack as deploy, hosting_cost, plan_summary, reviewed_plan, served_model
+from ops.ci import plan_summary
+from ops.deploy import stack as deploy, hosting_cost, reviewed_plan, served_model
 from ops.deploy import terraform as tf
 from training.errors import UserError
 from training.files import write_text_atomic

@@ -9,7 +9,8 @@ import sys
 
 import pytest
 
-from ops.deploy import stack as deploy, plan_review, plan_summary, served_model
+from ops.ci import plan_summary
+from ops.deploy import stack as deploy, plan_review, served_model
 from ops.emulator import local_aws
 from tests.fixtures.terraform_stack import write_artifact
 

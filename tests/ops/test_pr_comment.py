@@ -7,7 +7,7 @@ from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from ops.ci import pr_comment
-from ops.deploy.plan_summary import MARKER
+from ops.ci.plan_summary import MARKER
 
 
 class FakeGitHub:
