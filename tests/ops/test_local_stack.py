@@ -47,7 +47,7 @@ def stack(tmp_path_factory, tiny_artifact, loaded_tiny):
 
 
 def _api_key(home) -> str:
-    code = ("import json; from ops import terraform; "
+    code = ("import json; from ops.deploy import terraform; "
             "print(json.dumps(terraform.outputs('local')['api_key_value']))")
     run = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True,
                          env={**os.environ, "DOGS_HOME": str(home)}, timeout=120)
