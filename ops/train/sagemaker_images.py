@@ -55,12 +55,15 @@ def versions_in_both_scopes(tables: dict | None = None) -> list[str]:
     """PyTorch 2.x versions with SageMaker images for training and for inference, oldest first."""
     tables = tables or sdk().image_uris.config_for_framework("pytorch")
     both = set(tables["training"]["versions"]) & set(tables["inference"]["versions"])
-    return sorted((v for v in both if v.startswith("2.")), key=lambda v: tuple(map(int, v.split("."))))
+    return sorted((v for v in both if v.startswith("2.")), key=_release)
 
 
 def _release(version: str) -> tuple[int, ...]:
-    """'2.6.0+cpu' -> (2, 6, 0): the numeric release, without a local build tag."""
-    return tuple(int(part) for part in version.split("+")[0].split(".")[:3] if part.isdigit())
+    """'2.6.0+cpu' -> (2, 6, 0): the numeric release, without a local build tag (packaging ships with the
+    sagemaker SDK)."""
+    from packaging.version import Version
+
+    return Version(version).release
 
 
 def serving_version(trained: str | None, configured: str) -> tuple[str, str | None]:
