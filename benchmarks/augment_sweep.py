@@ -49,7 +49,7 @@ def strong_transform(settings: dict):
 @torch.no_grad()
 def strong_views(data: Path, backbone: str, views: int, seed: int) -> torch.Tensor:
     """(views * N, F): features of `views` strongly augmented views of every photo, cached."""
-    from training.preprocess import native_image_settings
+    from training.preprocess import image_settings
 
     path = cache_path(data, backbone).with_name(cache_path(data, backbone).stem + f"-strong{views}s{seed}.pt")
     if path.exists():
@@ -57,7 +57,7 @@ def strong_views(data: Path, backbone: str, views: int, seed: int) -> torch.Tens
     items = folder_photos(data)
     net = build_model(backbone, num_classes=2, pretrained=True).eval()
     run = onnx_backbone.features_function(net.backbone, torch.get_num_threads())
-    augment = strong_transform(native_image_settings(backbone))
+    augment = strong_transform(image_settings(backbone))
     torch.manual_seed(seed)
     out = []
     for _ in range(views):

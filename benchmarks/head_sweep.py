@@ -39,7 +39,7 @@ from training.data import load_image, train_transform  # noqa: E402
 from training.lst import read_lst  # noqa: E402
 from training.model import build_model  # noqa: E402
 from training.model import BACKBONES  # noqa: E402
-from training.preprocess import eval_transform, native_image_settings  # noqa: E402
+from training.preprocess import eval_transform, image_settings  # noqa: E402
 
 LEARNING_RATES = (3e-5, 1e-4, 3e-4, 1e-3)
 EPOCHS = (1, 3, 10)
@@ -52,7 +52,7 @@ def features(data: Path, views: int, seed: int, backbone: str = "efficientnet_li
     items = [(c.id, f"{c.folder}/{p.name}") for c in classes for p in sorted((data / c.folder).glob("*.jpg"))]
     net = build_model(backbone, num_classes=len(classes), pretrained=True,
                       class_names=[c.name for c in classes]).eval()
-    settings = native_image_settings(backbone)
+    settings = image_settings(backbone)
     centre, augment = eval_transform(**settings), train_transform("crop_color_transform", **settings)
     backbone = onnx_backbone.features_function(net.backbone, torch.get_num_threads())
     torch.manual_seed(seed)

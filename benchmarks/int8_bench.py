@@ -9,7 +9,7 @@ ImageNet head of `--backbone` (the breeds' rows) exported as the training export
 quantised from `--calibration-data` photos (training photos, never the evaluation folder) and kept whatever
 its gate says (the figures are the point). Throughput: batch 1, one intra-op thread, the two models run in
 alternating rounds on the same preprocessed photos. Cost: the hourly price of the default real-time
-instance (ops/sagemaker_hosting_prices.yaml) over the predictions its vCPUs make in an hour, and the
+instance (ops/deploy/sagemaker_hosting_prices.yaml) over the predictions its vCPUs make in an hour, and the
 serverless price of one prediction's seconds. Writes `.dogs/bench/int8_bench.json` (or --out).
 """
 from __future__ import annotations
@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import sys
-import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -30,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from feature_cache import folder_photos  # noqa: E402
+from ops.core.artifact import extract  # noqa: E402
 from ops.deploy import hosting_cost  # noqa: E402
 from ops.core.state import home, write_json_atomic  # noqa: E402
 from training import export, quantise  # noqa: E402
@@ -143,11 +143,7 @@ def report(result: dict) -> list[str]:
 
 def artifact_folder(artifact: Path, tmp: Path) -> Path:
     """The artifact's folder: itself, or model.tar.gz extracted into `tmp`."""
-    if artifact.is_file():
-        with tarfile.open(artifact) as tar:
-            tar.extractall(tmp, filter="data")
-        return tmp
-    return artifact
+    return extract(artifact, tmp) if artifact.is_file() else artifact
 
 
 def main() -> int:

@@ -38,8 +38,6 @@ if TYPE_CHECKING:
 
 # The built-in algorithm's content type, which the original used; our inference.py accepts it too.
 CONTENT_TYPE = "application/x-image"
-# Asks a model with a known-breed score for {probabilities, known_breed_score, is_known_breed}; a model
-# without one ignores the parameter and answers the probability array (both are read below).
 SIGNING_NAME = "sagemaker"  # the runtime signs as "sagemaker" (botocore's service model)
 _THROTTLED = {"ThrottlingException", "Throttling", "TooManyRequestsException", "ModelNotReadyException"}
 _UNAVAILABLE = {"ServiceUnavailable", "ValidationError", "InternalFailure", "InternalDependencyException"}

@@ -62,7 +62,7 @@ class Settings:
                 concurrency=int(env.get("CONCURRENCY", cls.concurrency)),
                 default_top_k=int(env.get("DEFAULT_TOP_K", cls.default_top_k)),
                 log_level=env.get("LOG_LEVEL", cls.log_level).upper(),
-                cors_allowed_origins=_origins(env.get("CORS_ALLOWED_ORIGINS", "[]")),
+                cors_allowed_origins=parse_origins(env.get("CORS_ALLOWED_ORIGINS", "[]")),
                 endpoint_accept=env.get("ENDPOINT_ACCEPT", cls.endpoint_accept),
             )
         except KeyError as exc:
@@ -71,7 +71,7 @@ class Settings:
             raise SettingsError(f"bad Lambda environment: {exc}") from None
 
 
-def _origins(text: str) -> tuple[str, ...]:
+def parse_origins(text: str) -> tuple[str, ...]:
     try:
         origins = json.loads(text)
     except ValueError:

@@ -47,7 +47,7 @@ def train(c, data=None, lst_dir=None, fold=None, out=None, target="local", algor
         train_cli.print_summary(run)
 
 
-@command(parse={"fold": options.Integer(), "max_jobs": options.Integer(),
+@command(parse={"fold": options.COUNT, "max_jobs": options.Integer(),
                 "max_parallel_jobs": options.Integer(), "instance_count": options.Integer()}, help={
     "data": "photo folder the LST files list: one sub-folder per breed (as given to `invoke lst`)",
     "lst-dir": "folder with the LST files and classes.json from `invoke lst` (default: .dogs/lst)",

@@ -66,13 +66,9 @@ def auroc(positive, negative) -> float | None:
     pos, neg = np.asarray(positive, dtype=np.float64), np.asarray(negative, dtype=np.float64)
     if pos.size == 0 or neg.size == 0:
         return None
-    ranks = np.empty(pos.size + neg.size)
-    values = np.concatenate([pos, neg])
-    order = np.argsort(values, kind="stable")
-    ranks[order] = np.arange(1, values.size + 1)
-    for value in np.unique(values[np.r_[False, np.diff(values[order]) == 0]] if values.size > 1 else []):
-        tied = values == value
-        ranks[tied] = ranks[tied].mean()
+    from scipy.stats import rankdata  # imported here: the training container needs none of scipy
+
+    ranks = rankdata(np.concatenate([pos, neg]))  # ties get their average rank
     u = ranks[:pos.size].sum() - pos.size * (pos.size + 1) / 2
     return float(u / (pos.size * neg.size))
 

@@ -32,11 +32,6 @@ def normalisation(backbone: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
     return NORMALISATION[backbone]
 
 
-def native_image_settings(backbone: str) -> dict:
-    """The eval transform's settings at the backbone's pretraining resolution (0.875 centre crop)."""
-    return image_settings(backbone)
-
-
 def image_settings(backbone: str, size: int | None = None) -> dict:
     """The eval transform's settings for a square centre crop of `size` (default: the backbone's native
     size) taken from the image resized to short side size / 0.875, as ImageNet evaluation does."""

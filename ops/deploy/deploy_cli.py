@@ -10,6 +10,7 @@ from typing import Any
 
 import ops.deploy.stack as stack
 import ops.deploy.model_history as model_history
+import ops.core.state as state
 import ops.deploy.served_model as served_model
 from ops.core.config import Config
 
@@ -38,7 +39,8 @@ def chosen_model(s: stack.Settings, model: str | None, model_data: str | None, c
     if model and Path(model).exists():
         raise stack.DeployError(f"--model {model}: deploy takes a model.tar.gz file or a model id "
                                 "(`invoke models`), not a folder")
-    if model:
+    trained = state.trained()
+    if model and not (trained and model == trained.model_id):  # the recorded one needs no history entry
         return served_model.model_from_history(model)
     return served_model.find_model(model_data, classes, algorithm, served_model.s3_reader(s.target, s.region))
 
@@ -47,7 +49,6 @@ def _model_from_file(path: Path, classes: str | None, algorithm: str | None,
                      s: stack.Settings) -> stack.Model:
     """A model.tar.gz on this machine: the recorded one, or any other with its own record inside."""
     import ops.core.model_record as model_record
-    import ops.core.state as state
     from training import classmap
 
     recorded = (state.trained() or state.TrainedArtifact()).local_path

@@ -6,7 +6,8 @@ routes (each resource's methods and whether they need the API key), the gateway 
 mappings, the binary media types, and for the predict method its authorization
 (`NONE` or `AWS_IAM`) and `apiKeyRequired`, every enabled API key in a usage plan of the stage with that
 plan's throttle (token bucket: `rateLimit` per second, `burstLimit` deep) and quota (`limit` per `DAY`,
-`WEEK` or `MONTH`, from the period's start in UTC), the stage's own method throttle, and the THROTTLED /
+`WEEK` or `MONTH`, from the period's start in UTC), and the stage's own method throttle.
+
 `Access.admit` then answers a request the way API Gateway does, in its order: IAM signature (SigV4,
 against the local AWS's credentials), API key, stage throttle, the key's throttle, its quota; a refusal is
 `Refused(status, message, error_type, response_type)` with API Gateway's own message and
@@ -132,16 +133,13 @@ class Access:
             if client is None:
                 raise Refused(403, "Forbidden", "ForbiddenException", response_type="INVALID_API_KEY")
         if self.stage_throttle and not self.stage_throttle.take():
-            raise self._refused("THROTTLED", 429, "Too Many Requests", "TooManyRequestsException")
+            raise Refused(429, "Too Many Requests", "TooManyRequestsException", "THROTTLED")
         if client and client.throttle and not client.throttle.take():
-            raise self._refused("THROTTLED", 429, "Too Many Requests", "TooManyRequestsException")
+            raise Refused(429, "Too Many Requests", "TooManyRequestsException", "THROTTLED")
         if client and client.quota and not client.quota.take():
-            raise self._refused("QUOTA_EXCEEDED", 429, "Limit Exceeded", "LimitExceededException")
+            raise Refused(429, "Limit Exceeded", "LimitExceededException", "QUOTA_EXCEEDED")
         return Identity(api_key_id=client.key_id if client else None, access_key=access_key)
 
-    @staticmethod
-    def _refused(response_type: str, status: int, message: str, error_type: str) -> Refused:
-        return Refused(status, message, error_type, response_type)
 
 
 def _client_for(given: str, clients: Mapping[str, Client]) -> Client | None:

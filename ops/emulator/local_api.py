@@ -159,7 +159,9 @@ def gateway_response_headers(gw: Gateway, req: Request, response_type: str,
 
 def environment_routes(env: dict[str, str]) -> tuple[Route, ...]:
     """Without a deployed API (--environment): the routes Terraform's defaults would make."""
-    origins = json.loads(env.get("CORS_ALLOWED_ORIGINS") or "[]")
+    from predict_lambda.settings import parse_origins
+
+    origins = parse_origins(env.get("CORS_ALLOWED_ORIGINS") or "[]")
     return (PREDICT_ROUTE, PAGE_ROUTE, *((PREFLIGHT_ROUTE,) if origins else ()))
 
 

@@ -29,6 +29,7 @@ from ops.emulator import processes
 from ops.core import state
 from ops.core.config import PROJECT_ROOT
 from training.errors import UserError
+from training.files import replacing
 
 HOST = processes.HOST
 STATE_KEY = "local_aws"
@@ -88,11 +89,12 @@ def certificate() -> tuple[Path, Path]:
                  x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address(HOST))]), critical=False)
              .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
              .sign(private, hashes.SHA256()))
-    key.write_bytes(private.private_bytes(serialization.Encoding.PEM,
-                                          serialization.PrivateFormat.TraditionalOpenSSL,
-                                          serialization.NoEncryption()))
-    key.chmod(0o600)
-    cert.write_bytes(built.public_bytes(serialization.Encoding.PEM))
+    with replacing(key, mode=0o600) as tmp:  # mkstemp's 0600 from the first byte
+        tmp.write_bytes(private.private_bytes(serialization.Encoding.PEM,
+                                              serialization.PrivateFormat.TraditionalOpenSSL,
+                                              serialization.NoEncryption()))
+    with replacing(cert, mode=0o644) as tmp:
+        tmp.write_bytes(built.public_bytes(serialization.Encoding.PEM))
     return cert, key
 
 

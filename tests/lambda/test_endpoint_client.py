@@ -171,7 +171,8 @@ def test_the_signature_is_the_one_botocores_own_client_computes(modules, monkeyp
     endpoint, config, client, runtime, server = serve(modules, [OK])
     try:
         endpoint.probabilities(client, config, b"same image", 0)
-        boto3.client("sagemaker-runtime", endpoint_url=server.url, region_name="us-east-1").invoke_endpoint(
+        boto3.session.Session().client("sagemaker-runtime", endpoint_url=server.url,
+                                       region_name="us-east-1").invoke_endpoint(  # this environment's keys
             EndpointName="dogs-live", Body=b"same image", ContentType="application/x-image",
             Accept=config.endpoint_accept)
     finally:

@@ -37,3 +37,15 @@ def test_model_and_model_data_together_are_refused(dogs_home):
 def test_a_model_folder_is_refused_by_deploy(tmp_path, dogs_home):
     with pytest.raises(deploy.DeployError, match="not a folder"):
         deploy_cli.chosen_model(SETTINGS, str(tmp_path), None, None, None)
+
+
+def test_the_trained_models_id_deploys_before_it_is_in_the_history(tiny_artifact, dogs_home):
+    from ops.core import state
+
+    record = model_record.read(tiny_artifact)
+    state.record_trained(state.TrainedArtifact(model_id=record.model_id, algorithm="pytorch",
+                                               local_path=str(tiny_artifact)))
+
+    model = deploy_cli.chosen_model(SETTINGS, record.model_id, None, None, None)
+
+    assert model.model_id == record.model_id and model.local_path == tiny_artifact

@@ -9,14 +9,14 @@ import torch
 from training import export
 from training.data import load_image
 from training.model import build_model, imagenet_classifier, known_breed_rows
-from training.preprocess import eval_transform, native_image_settings
+from training.preprocess import eval_transform, image_settings
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("backbone, size", [("efficientnet_lite1", 240), ("efficientnet_lite2", 260)])
 def test_a_lite_backbone_exports_to_onnx_with_the_same_answers(backbone, size, dogs10, tmp_path):
     folders = sorted(p for p in dogs10.iterdir() if p.is_dir())
-    settings = native_image_settings(backbone)
+    settings = image_settings(backbone)
     assert settings["crop"] == (size, size)
     transform = eval_transform(**settings)
     images = torch.stack([transform(load_image(sorted(f.glob("*.jpg"))[0])) for f in folders[:3]])

@@ -251,3 +251,13 @@ def test_bad_shapes_are_rejected():
         metrics.as_arrays([[0.1, 0.9]], [2])
     with pytest.raises(ValueError):
         metrics.as_arrays(np.zeros((2, 3)), [0])
+
+
+def test_auroc_counts_ties_half_as_mann_whitney_does():
+    from scipy.stats import mannwhitneyu
+
+    positive, negative = [0.5, 0.9, 0.1, 0.5], [0.5, 0.2, 0.3, 0.1]
+    expected = mannwhitneyu(positive, negative).statistic / (len(positive) * len(negative))
+    assert metrics.auroc(positive, negative) == pytest.approx(expected)
+    assert metrics.auroc([0.5, 0.9, 0.1], [0.5, 0.2, 0.3]) == pytest.approx(11 / 18)
+    assert metrics.auroc([1.0], [1.0]) == pytest.approx(0.5)
