@@ -2,7 +2,9 @@
 
 It lives in the project's work folder (`.dogs/` beside `config.yaml`, or `$DOGS_HOME`), is JSON, and is
 always replaced whole (written to a temp name, synced, then renamed), so a crash never leaves half a file.
-Updates hold a lock on `state.json.lock` from read to rename, so two commands at once lose nothing.
+Every change holds a lock on `state.json.lock` from read to rename: `record` sets a key, `update` reads
+a key, applies a function and writes the result back, so two commands at once lose nothing (a caller
+that reads, changes and records a key itself could lose the other command's change).
 The trained artifact is a typed record (`TrainedArtifact`): `record_trained` is its one writer and
 `trained` its one reader.
 """
@@ -14,7 +16,7 @@ import json
 import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ops.core.config import PROJECT_ROOT
 from training.files import write_text_atomic
@@ -84,14 +86,20 @@ def read(key: str, default: Any = None) -> Any:
 
 
 def record(key: str, value: Any) -> None:
+    update(key, lambda _: value)
+
+
+def update(key: str, change: Callable[[Any], Any]) -> Any:
+    """Set `key` to `change(its current value, or None)`, all under the state's lock; returns it."""
     path = state_file()
     with _locked(path):
         try:
             data = json.loads(path.read_text())
         except FileNotFoundError:
             data = {}
-        data[key] = value
+        data[key] = change(data.get(key))
         write_json_atomic(path, data)
+        return data[key]
 
 
 @contextlib.contextmanager

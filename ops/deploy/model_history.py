@@ -30,7 +30,7 @@ def record_deployed(target: str, model, validation_accuracy: float | None = None
              "class_names": list(model.class_names), "algorithm": model.algorithm, "target": target,
              "deployed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
              "validation_accuracy": validation_accuracy}
-    state.record(KEY, entries() + [entry])
+    state.update(KEY, lambda earlier: list(earlier or []) + [entry])
     return entry
 
 

@@ -259,8 +259,7 @@ def deploy_training(s: Settings, auto_approve: bool = False,
     else:
         tf.apply(s.target, var_files=files, resources=TRAINING_MODULES)
     result = {k: v for k, v in tf.outputs(s.target).items() if k in ("bucket_name", "training_role_arn")}
-    deployments = state.read("deployments") or {}
-    record(s.target, {**deployments.get(s.target, {}), **result})
+    record(s.target, result, merge=True)
     return result
 
 
@@ -322,11 +321,15 @@ def destroy(s: Settings, keep_bucket: bool, auto_approve: bool = False,
     return doomed
 
 
-def record(target: str, outputs: dict | None) -> None:
-    """Remember the deployment (without secrets) in the project state."""
-    deployments = state.read("deployments") or {}
-    if outputs is None:
-        deployments.pop(target, None)
-    else:
-        deployments[target] = {k: v for k, v in outputs.items() if k not in SECRET_OUTPUTS}
-    state.record("deployments", deployments)
+def record(target: str, outputs: dict | None, merge: bool = False) -> None:
+    """Remember the deployment (without secrets) in the project state; with `merge`, beside what is
+    recorded for `target` already. One locked update, so deploys to other targets at once lose nothing."""
+    def change(deployments: dict | None) -> dict:
+        deployments = deployments or {}
+        if outputs is None:
+            deployments.pop(target, None)
+        else:
+            kept = deployments.get(target, {}) if merge else {}
+            deployments[target] = {**kept, **{k: v for k, v in outputs.items() if k not in SECRET_OUTPUTS}}
+        return deployments
+    state.update("deployments", change)

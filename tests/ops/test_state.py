@@ -3,32 +3,74 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
+from types import SimpleNamespace
 
 from ops.core import state
+from ops.deploy import model_history, stack
+
+WORKERS, TIMES = 4, 40
 
 
-def _record_many(home: str, worker: int, count: int) -> None:
-    import os
-
-    os.environ["DOGS_HOME"] = home
-    for i in range(count):
+def _record_many(worker: int) -> None:
+    for i in range(TIMES):
         state.record(f"worker{worker}-{i}", i)
 
 
-def test_commands_recording_at_once_lose_no_key(tmp_path):
-    # Given four processes, each recording its own keys as fast as it can
-    context = multiprocessing.get_context("fork")  # the test module is not importable by name
-    workers = [context.Process(target=_record_many, args=(str(tmp_path), w, 40)) for w in range(4)]
+def _count_up(worker: int) -> None:
+    for _ in range(TIMES):
+        state.update("counter", lambda n: (n or 0) + 1)
 
+
+def _deploy_many(worker: int) -> None:
+    model = SimpleNamespace(model_data_url="s3://b/k/model.tar.gz", class_names=["a", "b"],
+                            algorithm="pytorch")
+    for i in range(TIMES):
+        model.model_id = f"worker{worker}-{i}"
+        model_history.record_deployed(f"target{worker}", model)
+        stack.record(f"target{worker}-{i}", {"endpoint_name": model.model_id})
+        stack.record(f"target{worker}", {f"output{i}": i}, merge=True)  # what deploy_training does
+
+
+def _in_processes(home, work) -> None:
+    """`work(worker)` in WORKERS processes at once, each as fast as it can, all on the state in `home`."""
+    os.environ["DOGS_HOME"] = str(home)
+    context = multiprocessing.get_context("fork")  # the test module is not importable by name
+    workers = [context.Process(target=work, args=(w,)) for w in range(WORKERS)]
     for process in workers:
         process.start()
     for process in workers:
         process.join(120)
+    assert [p.exitcode for p in workers] == [0] * WORKERS
+
+
+def test_commands_recording_at_once_lose_no_key(tmp_path, monkeypatch):
+    monkeypatch.setenv("DOGS_HOME", str(tmp_path))
+    _in_processes(tmp_path, _record_many)
 
     # Then every key of every process is in the file
-    assert [p.exitcode for p in workers] == [0] * 4
     data = json.loads((tmp_path / "state.json").read_text())
-    assert {f"worker{w}-{i}" for w in range(4) for i in range(40)} <= set(data)
+    assert {f"worker{w}-{i}" for w in range(WORKERS) for i in range(TIMES)} <= set(data)
+
+
+def test_updates_of_one_key_at_once_lose_none(tmp_path, monkeypatch):
+    monkeypatch.setenv("DOGS_HOME", str(tmp_path))
+    _in_processes(tmp_path, _count_up)
+
+    assert state.read("counter") == WORKERS * TIMES
+
+
+def test_deploys_at_once_lose_no_history_entry_and_no_deployment(tmp_path, monkeypatch):
+    # Given processes each recording deploys (model history, stack outputs, training outputs) at once
+    monkeypatch.setenv("DOGS_HOME", str(tmp_path))
+    _in_processes(tmp_path, _deploy_many)
+
+    # Then every entry, every target's outputs and every merged output is there
+    ids = [e["model_id"] for e in model_history.entries()]
+    assert sorted(ids) == sorted(f"worker{w}-{i}" for w in range(WORKERS) for i in range(TIMES))
+    deployments = state.read("deployments")
+    assert {f"target{w}-{i}" for w in range(WORKERS) for i in range(TIMES)} <= set(deployments)
+    assert all(deployments[f"target{w}"] == {f"output{i}": i for i in range(TIMES)} for w in range(WORKERS))
 
 
 def test_a_record_replaces_the_file_whole(tmp_path, monkeypatch):
