@@ -51,9 +51,12 @@ def s3_client(session: boto3.session.Session | None = None, *, region: str | Non
     return owner_checked(session.client("s3", **kwargs), lambda: session.client("sts", **kwargs))
 
 
-def account_id(session: boto3.session.Session) -> str:
+def account_id(session: boto3.session.Session | None = None, *, region: str | None = None, **kwargs) -> str:
+    """The account the credentials belong to (STS), from `session` (or a new one for `region`);
+    `kwargs` (endpoint_url, credentials) go to the STS client."""
+    session = session or boto3.session.Session(region_name=region)
     with aws_errors("looking up the AWS account (sts get-caller-identity)"):
-        return session.client("sts").get_caller_identity()["Account"]
+        return session.client("sts", **kwargs).get_caller_identity()["Account"]
 
 
 @contextmanager

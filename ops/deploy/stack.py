@@ -18,6 +18,7 @@ from typing import Any, Callable
 from ops.deploy import hosting_cost, lambda_package, model_history, remote_state
 from ops.emulator import local_aws
 from ops.core import naming, state
+from ops.core.aws_clients import account_id, s3_client
 from ops.train import sagemaker_images
 from ops.deploy import terraform as tf
 from ops.core.config import AWS_DEFAULTS, Config
@@ -122,16 +123,12 @@ def variables(s: Settings, model: Model | None, image: str, package: lambda_pack
 
 
 def _local_bucket() -> str:
-    account = local_aws.client("sts").get_caller_identity()["Account"]
-    return naming.bucket_name(account, local_aws.REGION)
+    return naming.bucket_name(account_id(**local_aws.client_settings()), local_aws.REGION)
 
 
 def _aws_bucket(region: str) -> str:
     """config.yaml's rule for an empty aws.bucket."""
-    import boto3
-
-    account = boto3.client("sts", region_name=region).get_caller_identity()["Account"]
-    return naming.bucket_name(account, region)
+    return naming.bucket_name(account_id(region=region), region)
 
 
 # ---------------------------------------------------------------- commands
@@ -280,8 +277,6 @@ def _adopt_bucket(s: Settings, values: dict, files: list[str], echo: Callable[[s
 
 
 def _bucket_exists(bucket: str, region: str) -> bool:
-    from ops.core.aws_clients import s3_client
-
     s3 = s3_client(region=region)
     try:
         s3.head_bucket(Bucket=bucket)

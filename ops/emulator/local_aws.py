@@ -198,15 +198,19 @@ def client_env(running: LocalAws) -> dict[str, str]:
     return {**CREDENTIALS, "AWS_ENDPOINT_URL": running.url, "AWS_CA_BUNDLE": running.ca_bundle}
 
 
+def client_settings(running: LocalAws | None = None) -> dict[str, str]:
+    """The boto3 client arguments that reach the local AWS (the running one by default)."""
+    running = running or require()
+    return {"endpoint_url": running.url, "region_name": REGION, "verify": running.ca_bundle,
+            "aws_access_key_id": CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            "aws_secret_access_key": CREDENTIALS["AWS_SECRET_ACCESS_KEY"]}
+
+
 def client(service: str, running: LocalAws | None = None):
     """A boto3 client on the local AWS (the running one by default)."""
     import boto3
 
-    running = running or require()
-    return boto3.client(service, endpoint_url=running.url, region_name=REGION,
-                        verify=running.ca_bundle,
-                        aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
-                        aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"])
+    return boto3.client(service, **client_settings(running))
 
 
 def s3_client(running: LocalAws | None = None):

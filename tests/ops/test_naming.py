@@ -1,7 +1,9 @@
 """The stack's name, bucket rule, key prefix and project tag: ops/core/naming.py is their one Python home, and
 Terraform's own variables (and config.yaml) say the same."""
+import os
 import re
 
+import pytest
 import yaml
 
 from ops.train import aws_training
@@ -57,3 +59,35 @@ def test_the_configured_prefix_reaches_terraform():
     s = deploy.settings(cfg, "aws")
     package = SimpleNamespace(as_tfvar=lambda: {})
     assert deploy.variables(s, None, "image", package)["bucket_prefix"] == "team-a/dogs/"
+
+
+def test_the_stacks_default_bucket_names_the_account_sts_answers_for(mocked_aws):
+    from moto.core import DEFAULT_ACCOUNT_ID
+
+    assert deploy._aws_bucket("eu-west-1") == naming.bucket_name(DEFAULT_ACCOUNT_ID, "eu-west-1")
+
+
+def test_the_stacks_default_bucket_without_credentials_is_one_clear_error(monkeypatch, tmp_path):
+    from ops.core.aws_clients import AwsError
+
+    # Given no credentials anywhere boto3 looks (environment, files, instance metadata)
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+    with pytest.raises(AwsError, match=r"looking up the AWS account .*no AWS credentials found"):
+        deploy._aws_bucket("us-east-1")
+
+
+def test_the_local_stacks_bucket_names_the_local_accounts_id(moto_server, monkeypatch):
+    import certifi
+    from moto.core import DEFAULT_ACCOUNT_ID
+
+    from ops.emulator import local_aws
+
+    running = local_aws.LocalAws(moto_server, pid=0, port=0, ca_bundle=certifi.where())  # plain http here
+    monkeypatch.setattr(local_aws, "require", lambda: running)
+
+    assert deploy._local_bucket() == naming.bucket_name(DEFAULT_ACCOUNT_ID, local_aws.REGION)
