@@ -35,7 +35,8 @@ def chosen_model(s: stack.Settings, model: str | None, model_data: str | None, c
     if model and model_data:
         raise stack.DeployError("give --model or --model-data, not both")
     if model and Path(model).is_file():
-        return _model_from_file(Path(model), classes, algorithm, s)
+        return served_model.model_from_file(Path(model), classes, algorithm,
+                                            served_model.s3_reader(s.target, s.region))
     if model and Path(model).exists():
         raise stack.DeployError(f"--model {model}: deploy takes a model.tar.gz file or a model id "
                                 "(`invoke models`), not a folder")
@@ -43,23 +44,6 @@ def chosen_model(s: stack.Settings, model: str | None, model_data: str | None, c
     if model and not (trained and model == trained.model_id):  # the recorded one needs no history entry
         return served_model.model_from_history(model)
     return served_model.find_model(model_data, classes, algorithm, served_model.s3_reader(s.target, s.region))
-
-
-def _model_from_file(path: Path, classes: str | None, algorithm: str | None,
-                     s: stack.Settings) -> stack.Model:
-    """A model.tar.gz on this machine: the recorded one, or any other with its own record inside."""
-    import ops.core.model_record as model_record
-    from training import classmap
-
-    recorded = (state.trained() or state.TrainedArtifact()).local_path
-    if recorded and Path(recorded).resolve() == path.resolve():
-        return served_model.find_model(None, classes, algorithm, served_model.s3_reader(s.target, s.region))
-    record = model_record.read(path)
-    names = [c.name for c in classmap.load(classes)] if classes else record.class_names
-    if algorithm and algorithm != record.algorithm:
-        raise stack.DeployError(f"--algorithm {algorithm}: {path} was trained with {record.algorithm}")
-    return stack.Model("", record.model_id or path.parent.name, names, path.resolve(), record.algorithm,
-                       record.metrics.get("validation_accuracy"), record.framework_version)
 
 
 def deploy(s: stack.Settings, *, model: str | None = None, model_data: str | None = None,

@@ -42,8 +42,7 @@ def find_model(model_data: str | None = None, classes: str | None = None,
     """The model to serve: --model-data, else the artifact `invoke train` recorded. What it is (class
     map, model id, algorithm) comes from --classes / --algorithm, else the artifact's own record
     (ops/core/model_record.py: inside model.tar.gz, or beside it in S3, read with the client `s3()` makes)."""
-    if algorithm is not None and algorithm not in ALGORITHMS:
-        raise DeployError(f"--algorithm {algorithm!r}: allowed: {', '.join(ALGORITHMS)}")
+    _check_algorithm_option(algorithm)
     artifact = state.trained()
     if model_data is None and artifact is None:
         raise DeployError("no trained model: run `invoke train` first, or pass --model-data s3://.../model.tar.gz")
@@ -59,12 +58,35 @@ def find_model(model_data: str | None = None, classes: str | None = None,
                           "run `invoke train` again, or pass --model-data s3://.../model.tar.gz")
     if model_data and not S3_URL.match(model_data):
         raise DeployError(f"--model-data {model_data!r}: must be an S3 URL, s3://<bucket>/<key>/model.tar.gz")
+    return _described(model_data, local_path, artifact, classes, algorithm, s3)
+
+
+def model_from_file(path: Path, classes: str | None = None, algorithm: str | None = None,
+                    s3: Callable[[], Any] | None = None) -> Model:
+    """A model.tar.gz on this machine (`invoke deploy --model FILE`): the recorded artifact, or any
+    other, described by the same rules as find_model (the options, else the record inside it)."""
+    recorded = (state.trained() or state.TrainedArtifact()).local_path
+    if recorded and Path(recorded).resolve() == path.resolve():
+        return find_model(None, classes, algorithm, s3)
+    _check_algorithm_option(algorithm)
+    return _described("", path.resolve(), None, classes, algorithm, s3)
+
+
+def _check_algorithm_option(algorithm: str | None) -> None:
+    if algorithm is not None and algorithm not in ALGORITHMS:
+        raise DeployError(f"--algorithm {algorithm!r}: allowed: {', '.join(ALGORITHMS)}")
+
+
+def _described(model_data: str, local_path: Path | None, artifact: state.TrainedArtifact | None,
+               classes: str | None, algorithm: str | None, s3: Callable[[], Any] | None) -> Model:
+    """The model at `model_data` / `local_path`: class names, id and algorithm from the options, else
+    the recorded `artifact`, else the artifact's own record."""
     record = None if classes else _record(local_path, model_data, s3)
     names = [c.name for c in classmap.load(classes)] if classes else record.class_names
     recorded = (artifact.algorithm if artifact else None) or (record.algorithm if record else None)
     model_id = (artifact.model_id if artifact else None) or (record.model_id if record else None)
     accuracy = (record.metrics.get("validation_accuracy") if record else None)
-    return Model(model_data, _model_id(model_id, model_data), names, local_path,
+    return Model(model_data, _model_id(model_id, model_data or str(local_path)), names, local_path,
                  _algorithm(algorithm, recorded), accuracy, record.framework_version if record else None)
 
 
@@ -94,10 +116,11 @@ def _algorithm(option: str | None, recorded: str | None) -> str:
     return recorded or option or DEFAULT_ALGORITHM
 
 
-def _model_id(model_id: str | None, model_data: str) -> str:
+def _model_id(model_id: str | None, location: str) -> str:
+    """The recorded id, else the name of the folder the artifact is in; as SageMaker names allow."""
     if model_id:
         return re.sub(r"[^A-Za-z0-9._:-]", "-", model_id)[:128]
-    parts = [p for p in model_data.split("/")[:-1] if p and p != "s3:"]
+    parts = [p for p in location.split("/")[:-1] if p and p != "s3:"]
     return re.sub(r"[^A-Za-z0-9._:-]", "-", parts[-1] if parts else "unknown")[:128]
 
 
