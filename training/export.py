@@ -29,6 +29,7 @@ import torch
 
 from training import classmap
 from training.classmap import BreedClass
+from training.hyperparameters import image_shape
 from training.lst import LstEntry
 from training.preprocess import settings_from_hyperparameters
 
@@ -76,7 +77,7 @@ def class_map(lst_channel: str | Path, entries: list[LstEntry]) -> list[BreedCla
 
 def model_description(model_id: str, hps: dict[str, Any], num_classes: int,
                       model: torch.nn.Module | None = None) -> dict[str, Any]:
-    channels, height, width = (int(v) for v in hps["image_shape"].split(","))
+    channels, height, width = image_shape(hps["image_shape"])
     images = settings_from_hyperparameters(hps)
     description = {
         "model_id": model_id, "backbone": hps["backbone"], "num_layers": hps["num_layers"],

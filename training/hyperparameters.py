@@ -46,11 +46,20 @@ class Spec:
         return f"{self.kind.__name__} in {left}{lo}, {hi}]"
 
 
-def _image_shape_error(value: str) -> str | None:
-    parts = value.split(",")
+def image_shape(value: str) -> tuple[int, int, int]:
+    """`image_shape` ('channels,height,width') as three numbers: the one parser of its format."""
+    parts = str(value).split(",")
     if len(parts) != 3 or not all(p.strip().isdigit() for p in parts):
-        return "must be 'channels,height,width', e.g. 3,224,224"
+        raise HyperparameterError(f"image_shape: {value!r} must be 'channels,height,width', e.g. 3,224,224")
     c, h, w = (int(p) for p in parts)
+    return c, h, w
+
+
+def _image_shape_error(value: str) -> str | None:
+    try:
+        c, h, w = image_shape(value)
+    except HyperparameterError:
+        return "must be 'channels,height,width', e.g. 3,224,224"
     if c not in (1, 3):
         return "channels must be 1 or 3"
     if not (32 <= h <= 1024 and 32 <= w <= 1024):

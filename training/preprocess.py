@@ -43,8 +43,11 @@ def image_settings(backbone: str, size: int | None = None) -> dict:
 def settings_from_hyperparameters(hps: dict) -> dict:
     """The one home of a training run's preprocessing (training's eval transform, the export's check
     photos, model.json's `preprocessing`): centre crop `image_shape`'s height x width from the image
-    resized to short side `resize` (at least the crop), normalised as the backbone was pretrained."""
-    _, height, width = (int(v) for v in hps["image_shape"].split(","))
+    resized to short side `resize` (at least the crop), normalised as the backbone was pretrained.
+    Runs where training runs (never in the artifact's code/), so it may read the hyperparameters' parser."""
+    from training.hyperparameters import image_shape
+
+    _, height, width = image_shape(hps["image_shape"])
     mean, std = NORMALISATION[hps["backbone"]]
     return {"resize": max(int(hps["resize"]), height, width), "crop": (height, width), "mean": mean,
             "std": std}

@@ -123,7 +123,7 @@ def _check_supported(hps: dict[str, Any]) -> None:
     if hps["multi_label"]:
         raise hp.HyperparameterError("multi_label: 1 is not supported by this script; use "
                                      "--algorithm builtin for multi-label training")
-    if hps["image_shape"].split(",")[0].strip() != "3":
+    if hp.image_shape(hps["image_shape"])[0] != 3:
         raise hp.HyperparameterError("image_shape: the backbones take colour images; use 3,H,W")
     if hps["cache_features"] and hps["trainable_blocks"] != 0:
         raise hp.HyperparameterError("cache_features: 1 needs trainable_blocks=0 (a frozen "

@@ -7,6 +7,7 @@ from rich.console import Console
 from rich.table import Table
 
 from training.errors import UserError
+from training.hyperparameters import image_shape
 from training.lst import LstInfo, RenderResult
 
 MAX_BAD_ROWS = 20
@@ -29,8 +30,7 @@ def render(data: str | Path | None, out: str | Path | None, *, test_fraction: fl
     if folds is not None and test_fraction is not None:
         raise UserError("give --folds or --test-fraction, not both (each fold tests 1/K)")
     if min_size is None:
-        _, height, width = (int(p) for p in
-                            config.load(config_path).hyperparameters["image_shape"].split(","))
+        _, height, width = image_shape(config.load(config_path).hyperparameters["image_shape"])
         min_size = (height, width)
     return lst.render(data, out or state.home() / "lst", folds=folds, min_size=min_size,
                       test_fraction=0.2 if test_fraction is None else test_fraction, **options)

@@ -1,6 +1,11 @@
+import re
+from pathlib import Path
+
 import pytest
 
 from training import hyperparameters as hp
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_defaults_are_the_original_table():
@@ -66,3 +71,35 @@ def test_to_sagemaker_is_all_strings_and_skips_ours_for_builtin():
     assert all(isinstance(v, str) for v in out.values())
     assert out["early_stopping"] == "true" and out["num_classes"] == "10"
     assert "backbone" not in out and "seed" not in out
+
+
+@pytest.mark.parametrize("value, shape", [("3,224,224", (3, 224, 224)), (" 1, 128 ,160", (1, 128, 160))],
+                         ids=["plain", "spaces"])
+def test_image_shape_parses_to_channels_height_width(value, shape):
+    assert hp.image_shape(value) == shape
+
+
+@pytest.mark.parametrize("value", ["224,224", "3,224,224,1", "3,x,224", "3,-1,224", ""])
+def test_a_malformed_image_shape_is_one_clear_error(value):
+    with pytest.raises(hp.HyperparameterError, match=r"^image_shape: .* must be 'channels,height,width'"):
+        hp.image_shape(value)
+
+
+def test_image_shape_is_parsed_only_by_its_one_parser():
+    sources = {p: p.read_text() for folder in ("training", "ops", "tasks", "predict_lambda")
+               for p in (REPO / folder).rglob("*.py")}
+    splitting = [str(p.relative_to(REPO)) for p, text in sources.items()
+                 if re.search(r"image_shape['\"]\]\s*\.split", text)]
+    assert splitting == [], "image_shape split outside training.hyperparameters.image_shape"
+
+
+@pytest.mark.parametrize("shape, refused", [("3,128,160", False), ("1,128,160", True)], ids=["colour", "grey"])
+def test_the_training_script_takes_colour_shapes_only(shape, refused):
+    from training import train
+
+    hps = hp.validate({"image_shape": shape})
+    if refused:
+        with pytest.raises(hp.HyperparameterError, match="image_shape: the backbones take colour images"):
+            train._check_supported(hps)
+    else:
+        train._check_supported(hps)
