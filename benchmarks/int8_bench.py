@@ -9,8 +9,9 @@ ImageNet head of `--backbone` (the breeds' rows) exported as the training export
 quantised from `--calibration-data` photos (training photos, never the evaluation folder) and kept whatever
 its gate says (the figures are the point). Throughput: batch 1, one intra-op thread, the two models run in
 alternating rounds on the same preprocessed photos. Cost: the hourly price of the default real-time
-instance (ops/deploy/sagemaker_hosting_prices.yaml) over the predictions its vCPUs make in an hour, and the
-serverless price of one prediction's seconds. Writes `.dogs/bench/int8_bench.json` (or --out).
+instance over the predictions its vCPUs make in an hour (price and vCPUs both from
+ops/deploy/sagemaker_hosting_prices.yaml), and the serverless price of one prediction's seconds. Writes
+`.dogs/bench/int8_bench.json` (or --out).
 """
 from __future__ import annotations
 
@@ -38,8 +39,6 @@ from training.data import load_image  # noqa: E402
 from training.model import EFFICIENTNET_LITES, build_model, known_breed_rows  # noqa: E402
 from training.preprocess import ServingTransform, eval_transform, image_settings  # noqa: E402
 from unseen_eval import describe, figure, labels_of  # noqa: E402
-
-VCPUS = {"ml.m5.large": 2, "ml.m5.xlarge": 4, "ml.c5.large": 2, "ml.c5.xlarge": 4}
 
 
 def untrained_model_dir(out: Path, backbone: str, class_folders: list[str], calibration_data: Path,
@@ -99,7 +98,7 @@ def per_core_rate(paths: dict[str, Path], images: np.ndarray, rounds: int) -> di
 def cost_per_million(rate_per_core: float) -> dict[str, float]:
     table = hosting_cost.price_table()
     kind = hosting_cost.DEFAULT_REALTIME["instance_type"]
-    vcpus = VCPUS[kind]
+    vcpus = hosting_cost.vcpus(kind)
     memory_gb = hosting_cost.DEFAULT_SERVERLESS["memory_size_in_mb"] / 1024
     return {"realtime_instance": kind, "realtime_vcpus": vcpus,
             "realtime_usd": table["realtime"][kind] / (rate_per_core * vcpus * 3600) * 1e6,

@@ -26,6 +26,14 @@ def price_table() -> dict:
     return yaml.safe_load(PRICE_TABLE.read_text())
 
 
+def vcpus(instance_type: str) -> int:
+    """The instance type's vCPUs, from the price table beside its price."""
+    try:
+        return price_table()["vcpus"][instance_type]
+    except KeyError:
+        raise KeyError(f"no vCPU count for {instance_type} in {PRICE_TABLE.name}") from None
+
+
 def _source(table: dict) -> str:
     return f"{table['region']} prices as of {table['as_of']}, {PRICE_TABLE.name}"
 

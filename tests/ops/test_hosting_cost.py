@@ -44,3 +44,31 @@ def test_destroy_says_what_stops_billing(keep, words):
     text = hosting_cost.stops_billing({"endpoint_type": "realtime"}, keep_bucket=keep)
     assert text.startswith("Billing stops for: the endpoint (real-time, 1 x ml.m5.large")
     assert words in text
+
+
+def test_every_priced_instance_type_has_its_vcpus_beside_its_price():
+    table = hosting_cost.price_table()
+    assert set(table["vcpus"]) == set(table["realtime"])
+    assert (hosting_cost.vcpus("ml.m5.large"), hosting_cost.vcpus("ml.c5.2xlarge")) == (2, 8)
+    with pytest.raises(KeyError, match="no vCPU count for ml.p5.48xlarge"):
+        hosting_cost.vcpus("ml.p5.48xlarge")
+
+
+def test_the_int8_benchmarks_cost_reads_vcpus_from_the_price_table(monkeypatch):
+    import importlib.util
+
+    from ops.core.config import PROJECT_ROOT
+
+    spec = importlib.util.spec_from_file_location("int8_bench", PROJECT_ROOT / "benchmarks" / "int8_bench.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    table = hosting_cost.price_table()
+    # Given a price table that says the default instance has 8 vCPUs at $0.36/h
+    kind = hosting_cost.DEFAULT_REALTIME["instance_type"]
+    changed = {**table, "realtime": {**table["realtime"], kind: 0.36}, "vcpus": {**table["vcpus"], kind: 8}}
+    monkeypatch.setattr(hosting_cost, "price_table", lambda: changed)
+
+    cost = bench.cost_per_million(10.0)  # 10 predictions per second per core
+
+    # Then 8 x 10 x 3600 = 288,000 predictions an hour cost $0.36: $1.25 per million
+    assert cost["realtime_vcpus"] == 8 and cost["realtime_usd"] == pytest.approx(1.25)
