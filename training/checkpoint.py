@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from training.errors import UserError
-from training.files import replacing
+from training.files import remove_leftovers, replacing
 
 FILENAME = "checkpoint.pt"
 _DICT_TYPES_READ = (collections.OrderedDict, collections.Counter)  # dict types weights_only also reads
@@ -55,8 +55,7 @@ def save(folder: str | Path, state: dict[str, Any]) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / FILENAME
-    for stale in folder.glob(f".{FILENAME}.*.tmp"):  # half a file from a run killed while writing
-        stale.unlink(missing_ok=True)
+    remove_leftovers(path)  # half a file from a run killed while writing (one writer per run)
     with replacing(path) as tmp:
         torch.save(plain({**state, "rng": rng_states()}), tmp)
     return path

@@ -3,15 +3,20 @@
 The data reaches the disk (fsync) before the rename, and the rename before the call returns (fsync of
 the folder): after a crash or power loss the file is the old one or the new one, never empty. Every
 atomic write of the project (state, checkpoints, model.tar.gz, downloads, LST files, reports) goes
-through `replacing`, imported by training/ and ops/ alike.
+through `replacing`, imported by training/ and ops/ alike. A process killed mid-write leaves its temp
+file; `leftovers` finds those (the temp name's pattern lives here only).
 """
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import tempfile
 from pathlib import Path
 from typing import Iterator
+
+
+TEMP_SUFFIX = ".tmp"
 
 
 @contextlib.contextmanager
@@ -21,7 +26,7 @@ def replacing(path: str | Path, *, mode: int | None = None) -> Iterator[Path]:
     folder is synced. On an error it is removed and `path` is left as it was."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=_temp_prefix(path), suffix=TEMP_SUFFIX)
     os.close(fd)
     tmp = Path(name)
     try:
@@ -34,6 +39,22 @@ def replacing(path: str | Path, *, mode: int | None = None) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
         raise
     sync_folder(path.parent)
+
+
+def leftovers(path: str | Path) -> list[Path]:
+    """The temp files of `replacing(path)` calls that were killed mid-write (or are writing now)."""
+    path = Path(path)
+    return sorted(path.parent.glob(glob.escape(_temp_prefix(path)) + "*" + TEMP_SUFFIX))
+
+
+def remove_leftovers(path: str | Path) -> None:
+    """Remove `path`'s leftover temp files; only where no other process may be writing `path` now."""
+    for stale in leftovers(path):
+        stale.unlink(missing_ok=True)
+
+
+def _temp_prefix(path: Path) -> str:
+    return f".{path.name}."
 
 
 def write_text_atomic(path: str | Path, text: str) -> Path:

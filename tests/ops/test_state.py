@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 from ops.core import state
 from ops.deploy import model_history, stack
+from training.files import leftovers
 
 WORKERS, TIMES = 4, 40
 
@@ -79,7 +80,7 @@ def test_a_record_replaces_the_file_whole(tmp_path, monkeypatch):
     state.record("b", {"c": [1, 2]})
 
     assert state.read("a") == 1 and state.read("b") == {"c": [1, 2]}
-    assert not list(tmp_path.glob(".state.json.*.tmp"))
+    assert not leftovers(tmp_path / "state.json")
 
 
 def test_the_trained_artifact_is_one_typed_record(tmp_path, monkeypatch):

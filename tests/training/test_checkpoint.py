@@ -97,3 +97,16 @@ def test_a_checkpoint_reaches_the_disk_before_it_replaces_the_last_one(tmp_path,
     checkpoint.save(tmp_path, {"args": {}, "epoch": 1, "model": {"w": torch.ones(2)}})
 
     assert synced_before_rename(disk_events, tmp_path / checkpoint.FILENAME)
+
+
+def test_a_save_removes_the_half_file_a_killed_save_left(tmp_path):
+    from tests.training.test_files import kill_a_writer_of
+    from training.files import leftovers
+
+    path = tmp_path / checkpoint.FILENAME
+    kill_a_writer_of(path)
+    assert len(leftovers(path)) == 1
+
+    checkpoint.save(tmp_path, {"args": {}, "epoch": 1})
+
+    assert leftovers(path) == [] and checkpoint.load(tmp_path, args={})["epoch"] == 1

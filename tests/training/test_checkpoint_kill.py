@@ -17,12 +17,13 @@ from tests.training.test_train import QUICK, REPO, container
 import torch
 
 from training import checkpoint
+from training.files import leftovers
 
 pytestmark = pytest.mark.slow
 
 
 def temp_checkpoints(folder: Path) -> list[Path]:
-    return sorted(folder.glob(f".{checkpoint.FILENAME}.*.tmp"))
+    return leftovers(folder / checkpoint.FILENAME)
 
 
 def kill_while_writing(env: dict, folder: Path, after_complete: int = 1, timeout: float = 600) -> int:
