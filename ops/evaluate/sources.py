@@ -252,9 +252,7 @@ class EndpointSource:
                                                     ContentType=IMAGE_TYPE, Accept=self.accept)
                 answer = json.loads(resp["Body"].read())
             except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") == "ModelError":
-                    raise RejectedImage(f"ModelError: {exc}"[:300]) from None
-                raise EvaluationError(f"endpoint {self.endpoint_name}: {exc}") from None
+                raise self._refusal(exc) from None
             except BotoCoreError as exc:
                 raise EvaluationError(f"endpoint {self.endpoint_name}: {exc}") from None
             except ValueError as exc:
@@ -264,6 +262,15 @@ class EndpointSource:
                 answer = answer[0]
             out.append(as_prediction(answer, f"endpoint {self.endpoint_name}"))
         return out
+
+    def _refusal(self, exc) -> EvaluationError:
+        """A ModelError carrying the container's 4xx refuses that photo (RejectedImage); anything else,
+        the model's 5xx included, stops the evaluation (as a 5xx through the API does)."""
+        status = exc.response.get("OriginalStatusCode")
+        if (exc.response.get("Error", {}).get("Code") == "ModelError" and isinstance(status, int)
+                and 400 <= status < 500):
+            return RejectedImage(f"ModelError: {exc}"[:300])
+        return EvaluationError(f"endpoint {self.endpoint_name}: {exc}")
 
 
 VIAS = ("model", "endpoint", "api")
