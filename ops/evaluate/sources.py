@@ -132,12 +132,8 @@ class ArtifactSource:
     def _predict_one(self, body: bytes) -> PhotoPrediction:
         """The handler's own decode, preprocessing, forward pass and answer; a photo it refuses (a 4xx
         status) is a RejectedImage."""
-        model = self.model
         try:
-            if not model.batchable:
-                return as_prediction(model.predict_verbose(body, IMAGE_TYPE))
-            outputs = model.outputs(model.prepare(body, IMAGE_TYPE)[None])[0]
-            return as_prediction(json.loads(model.respond(outputs, VERBOSE_JSON)))
+            return as_prediction(self.model.predict_verbose(body, IMAGE_TYPE))
         except Exception as exc:
             if 400 <= (getattr(exc, "status_code", None) or 0) < 500:
                 raise RejectedImage(str(exc)[:300]) from None
