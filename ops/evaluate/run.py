@@ -103,7 +103,8 @@ def evaluate(lst: str | Path, data: str | Path, out: str | Path, source: Predict
         answers, folders, model_id=preds.model_id, via=source.name,
         threshold=getattr(source, "known_breed_threshold", None)) if unknown else None
     report["timing_s"] = {"predict": round(predicted_at - started, 3)}
-    scores = known_breed.score_groups(answers, folders) if unknown else None
+    scores = known_breed.score_groups(answers, folders, model_id=preds.model_id,
+                                      via=source.name) if unknown else None
     with disk_errors(f"the report folder {out}", out, cache_path):
         write_report(report, photos, probs, data, out, known_breed_scores=scores)
     report["timing_s"]["total"] = round(time.perf_counter() - started, 3)
