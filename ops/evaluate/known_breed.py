@@ -15,9 +15,8 @@ from typing import Sequence
 
 import numpy as np
 
-from ops.evaluate.cache import PredictionCache
 from ops.evaluate.photos import EvaluationPhoto, Skipped, check_folder
-from ops.evaluate.predict import no_known_breed_score, predict_all
+from ops.evaluate.predict import PredictionCache, no_known_breed_score, predict_all
 from ops.evaluate.sources import EvaluationError, PhotoPrediction, PredictionSource
 from training import metrics
 

@@ -16,9 +16,8 @@ import numpy as np
 
 from ops.core import state
 from ops.evaluate import known_breed
-from ops.evaluate.cache import PredictionCache
 from ops.evaluate.photos import Skipped, check_lst
-from ops.evaluate.predict import predict_all
+from ops.evaluate.predict import PredictionCache, predict_all
 from ops.evaluate.report import build_metrics, write_report
 from ops.evaluate.sources import EvaluationError, PredictionSource
 from training import classmap, metrics as m
