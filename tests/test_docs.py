@@ -153,3 +153,11 @@ def test_the_architecture_map_is_one_diagram_naming_every_ops_subpackage_and_sta
     assert len(folders) > 4  # the subpackages were found
     missing = [f for f in folders if f not in diagrams[0]]
     assert not missing, f"folders the map leaves out: {missing}"
+
+
+def test_no_ops_subpackage_holds_more_than_ten_modules():
+    """The guide's ~10 modules a package at most: small modules that serve one other are merged into it."""
+    sizes = {p.name: len([m for m in p.glob("*.py") if m.name != "__init__.py"])
+             for p in sorted((ROOT / "ops").iterdir()) if (p / "__init__.py").is_file()}
+    assert "evaluate" in sizes and "emulator" in sizes
+    assert {name: n for name, n in sizes.items() if n > 10} == {}

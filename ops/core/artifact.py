@@ -86,17 +86,23 @@ class LoadedModel:
             raise InferenceFailed(answer.status, answer.body, answer.content_type)
         return answer.body
 
-    def predict(self, body: bytes, content_type: str = "application/x-image") -> list[float]:
-        """Probabilities for one image, from any number of threads at once (the handler's own decode,
-        preprocessing and forward pass; a refusal raises the handler's error)."""
+    def answer(self, body: bytes, content_type: str = "application/x-image",
+               accept: str = "application/json") -> bytes:
+        """One image's answer body, from any number of threads at once: the handler's own decode,
+        preprocessing, forward pass and answer (through the toolkit, one at a time, for an artifact
+        that is not `batchable`); a refusal raises the handler's error (its `status_code`)."""
         if not self.batchable:
-            return json.loads(self.invoke(body, content_type))
-        return [float(p) for p in self.forward(self.prepare(body, content_type)[None])[0]]
+            return self.invoke(body, content_type, accept)
+        return self.respond(self.outputs(self.prepare(body, content_type)[None])[0], accept)
+
+    def predict(self, body: bytes, content_type: str = "application/x-image") -> list[float]:
+        """Probabilities for one image (`answer`'s)."""
+        return json.loads(self.answer(body, content_type))
 
     def predict_verbose(self, body: bytes, content_type: str = "application/x-image") -> dict:
         """{probabilities[, known_breed_score, is_known_breed]} for one image, as the endpoint answers an
-        Accept of `application/json; verbose=true`."""
-        answer = json.loads(self.invoke(body, content_type, VERBOSE_JSON))
+        Accept of `application/json; verbose=true` (`answer`'s)."""
+        answer = json.loads(self.answer(body, content_type, VERBOSE_JSON))
         return answer if isinstance(answer, dict) else {"probabilities": answer}
 
     # The in-process endpoint's path (ops.emulator.local_endpoint.laned_invoke), for artifacts whose

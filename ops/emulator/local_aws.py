@@ -15,13 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import ssl
-import subprocess
-import sys
 import threading
-import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,12 +96,7 @@ def responds(url: str, timeout: float = 10.0) -> bool:
     """True when our patched moto server answers at `url`."""
     from ops.emulator.moto_patches import HEALTH_PATH
 
-    context = ssl.create_default_context(cafile=str(certificate()[0]))
-    try:
-        with urllib.request.urlopen(f"{url}{HEALTH_PATH}", timeout=timeout, context=context) as resp:
-            return resp.status == 200
-    except (urllib.error.URLError, OSError, ValueError):
-        return False
+    return processes.answers(f"{url}{HEALTH_PATH}", 200, certificate()[0], timeout)
 
 
 def status() -> LocalAws | None:
@@ -130,25 +119,18 @@ def up(port: int | None = None, timeout: float = 30.0) -> LocalAws:
         raise LocalAwsError(f"port {port} on {HOST} is taken; choose another with --port "
                             f"or leave it out for a free one")
     port = port or processes.free_port(HOST)
-    url = f"https://{HOST}:{port}"
     cert, _ = certificate()
-    with open(log_file(), "ab") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "ops.emulator.local_aws", "serve", "--port", str(port)],
-            cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True, env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)})
-    deadline = time.monotonic() + timeout
-    while not responds(url):
-        if proc.poll() is not None:
-            raise LocalAwsError(f"the local AWS exited with status {proc.returncode}; "
-                                f"see {log_file()}")
-        if time.monotonic() > deadline:
-            proc.terminate()
-            raise LocalAwsError(f"the local AWS did not answer within {timeout:.0f} s; see {log_file()}")
-        time.sleep(0.2)
-    pid_file().write_text(f"{proc.pid}\n")
-    state.record(STATE_KEY, {"url": url, "pid": proc.pid, "port": port, "ca_bundle": str(cert)})
-    return LocalAws(url, proc.pid, port, str(cert))
+    from ops.emulator.moto_patches import HEALTH_PATH
+
+    try:
+        server = processes.start("server", "ops.emulator.local_aws", ["serve", "--port", str(port)], port,
+                                 HEALTH_PATH, folder(), env={"PYTHONPATH": str(PROJECT_ROOT)},
+                                 timeout=timeout, ca_bundle=cert)
+    except processes.ServerError as exc:
+        raise LocalAwsError(f"the local AWS did not start: {exc}") from None
+    pid_file().write_text(f"{server.pid}\n")
+    state.record(STATE_KEY, {"url": server.url, "pid": server.pid, "port": port, "ca_bundle": str(cert)})
+    return LocalAws(server.url, server.pid, port, str(cert))
 
 
 def down(timeout: float = 10.0) -> bool:
@@ -179,12 +161,7 @@ def stand_in() -> LocalAws | None:
         return None
     from ops.emulator.moto_patches import HEALTH_PATH
 
-    context = ssl.create_default_context(cafile=ca_bundle)
-    try:
-        with urllib.request.urlopen(f"{url}{HEALTH_PATH}", timeout=10, context=context) as resp:
-            if resp.status != 200:
-                return None
-    except (urllib.error.URLError, OSError, ValueError):
+    if not processes.answers(f"{url}{HEALTH_PATH}", 200, ca_bundle, timeout=10):
         return None
     return LocalAws(url, 0, int(url.rsplit(":", 1)[1]), ca_bundle)
 

@@ -3,8 +3,10 @@
 - The container contract: `GET /ping`, `POST /invocations` (what SageMaker sends a model container).
 - The runtime API that boto3's `sagemaker-runtime` client calls, `POST /endpoints/<name>/invocations`, with
   its error shapes (botocore's sagemaker-runtime service model): a model failure is `ModelError` (HTTP 424)
-  carrying `OriginalStatusCode`/`OriginalMessage`; an unknown endpoint is `ValidationError` (400). So the
-  Lambda handler reaches it unchanged through `AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME`.
+  carrying `OriginalStatusCode`/`OriginalMessage` and worded as SageMaker words it ("Received client
+  error (4xx)" or "Received server error (5xx) from primary with message ..."); an unknown endpoint is
+  `ValidationError` (400). So the Lambda handler reaches it unchanged through
+  `AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME`.
 
 It finds its model the way SageMaker does (`model_source`): endpoint → endpoint configuration → model →
 `ModelDataUrl`, read from the local AWS that Terraform applied to and downloaded from its S3, so what
@@ -239,12 +241,18 @@ class _EndpointApp:
                             headers={"x-Amzn-Invoked-Production-Variant": "AllTraffic",
                                      "x-amzn-RequestId": request_id, **self.server_timing()})
         message = body.decode("utf-8", "replace")
-        return _runtime_error("ModelError", 424, request_id,
-                              f"Received client error ({status}) from primary with message "
-                              f'"{message}". See the endpoint\'s logs.',
+        return _runtime_error("ModelError", 424, request_id, model_error_message(status, message),
                               OriginalStatusCode=status, OriginalMessage=message,
                               LogStreamArn=f"arn:aws:logs:local:000000000000:log-group:"
                                            f"/aws/sagemaker/Endpoints/{self.endpoint_name}")
+
+
+def model_error_message(status: int, message: str) -> str:
+    """ModelError's message as SageMaker words it: a 4xx from the container is a client error, a 5xx a
+    server error (AWS then points at the endpoint's CloudWatch log group; here, at its log)."""
+    kind = "server" if status >= 500 else "client"
+    return (f'Received {kind} error ({status}) from primary with message "{message}". '
+            "See the endpoint's log for more information.")
 
 
 def _runtime_error(code: str, status: int, request_id: str, message: str, **fields: Any) -> Response:

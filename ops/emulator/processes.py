@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -94,34 +95,40 @@ def stop_pid(pid: int, timeout: float = 10) -> None:
 
 
 def start(name: str, module: str, args: list[str], port: int, health_path: str, log_dir: Path,
-          env: dict[str, str] | None = None, timeout: float = 180, expect_status: int = 200) -> Server:
-    """Run `python -m module args` in the background and wait until GET health_path answers."""
+          env: dict[str, str] | None = None, timeout: float = 180, expect_status: int = 200,
+          ca_bundle: Path | None = None) -> Server:
+    """Run `python -m module args` in the background (log: `log_dir/<name>.log`) and wait until GET
+    health_path answers `expect_status`; with `ca_bundle`, the server speaks HTTPS with a certificate
+    that bundle trusts. An early exit or no answer within `timeout` is a ServerError with the log's tail."""
     log_dir.mkdir(parents=True, exist_ok=True)
     log = log_dir / f"{name}.log"
     with open(log, "ab") as fh:
         proc = subprocess.Popen([sys.executable, "-m", module, *args], cwd=PROJECT_ROOT,
-                                stdout=fh, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
-                                start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
+                                stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                env={**os.environ, **(env or {})}, start_new_session=True)
+    url = f"{'https' if ca_bundle else 'http'}://{HOST}:{port}"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise ServerError(f"{name} exited with status {proc.returncode} at start: "
                               f"{_tail(log)} (log: {log})")
-        if answers(url + health_path, expect_status):
+        if answers(url + health_path, expect_status, ca_bundle):
             return Server(name, url, proc.pid, log)
         time.sleep(0.2)
     stop_pid(proc.pid)
     raise ServerError(f"{name} did not answer on {url} within {timeout:.0f} s (log: {log})")
 
 
-def answers(url: str, expect_status: int) -> bool:
+def answers(url: str, expect_status: int = 200, ca_bundle: str | Path | None = None,
+            timeout: float = 2) -> bool:
+    """True when GET url answers expect_status (over HTTPS trusting only `ca_bundle`, when given)."""
     try:
-        with urllib.request.urlopen(url, timeout=2) as resp:
+        context = ssl.create_default_context(cafile=str(ca_bundle)) if ca_bundle else None
+        with urllib.request.urlopen(url, timeout=timeout, context=context) as resp:
             return resp.status == expect_status
     except urllib.error.HTTPError as exc:
         return exc.code == expect_status
-    except OSError:
+    except (OSError, ValueError):
         return False
 
 

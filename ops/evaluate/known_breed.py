@@ -15,9 +15,8 @@ from typing import Sequence
 
 import numpy as np
 
-from ops.evaluate.cache import PredictionCache
 from ops.evaluate.photos import EvaluationPhoto, Skipped, check_folder
-from ops.evaluate.predict import no_known_breed_score, predict_all
+from ops.evaluate.predict import PredictionCache, no_known_breed_score, predict_all
 from ops.evaluate.sources import EvaluationError, PhotoPrediction, PredictionSource
 from training import metrics
 
@@ -69,11 +68,12 @@ def figures(known: Sequence[PhotoPrediction], unknown: Sequence[UnknownFolder], 
     return section
 
 
-def score_groups(known: Sequence[PhotoPrediction], unknown: Sequence[UnknownFolder]) -> dict[str, np.ndarray]:
+def score_groups(known: Sequence[PhotoPrediction], unknown: Sequence[UnknownFolder], *, model_id: str,
+                 via: str) -> dict[str, np.ndarray]:
     """{label: known-breed scores}: the evaluation's photos, then each unknown folder (for the plot)."""
-    groups = {KNOWN: np.array([a.known_breed_score for a in known], dtype=np.float64)}
+    groups = {KNOWN: _scores(known, model_id, via)[0]}
     for u in unknown:
-        groups[str(u.folder)] = np.array([a.known_breed_score for a in u.answers], dtype=np.float64)
+        groups[str(u.folder)] = _scores(u.answers, model_id, via)[0]
     return groups
 
 
@@ -83,6 +83,7 @@ def rate(count: int, total: int) -> dict:
 
 
 def _scores(answers: Sequence[PhotoPrediction], model_id: str, via: str) -> tuple[np.ndarray, np.ndarray]:
+    """(known-breed scores, verdicts) of `answers`; an answer without a score is one clear error."""
     if any(a.known_breed_score is None for a in answers):
         raise EvaluationError(no_known_breed_score(model_id, via))
     return (np.array([a.known_breed_score for a in answers], dtype=np.float64),

@@ -1,5 +1,9 @@
 """The report folder: metrics.json (stable keys), per_breed.csv, the PNGs and one self-contained
-report.html (every picture embedded as a data URI), written atomically."""
+report.html (every picture embedded as a data URI), written atomically.
+
+What report.html's interactions need is here too: the confusion-matrix block it draws as a clickable
+table (`table_classes`), and the photos behind each cell as small embedded JPEG thumbnails
+(`cell_photos`), so the file stays self-contained."""
 from __future__ import annotations
 
 import base64
@@ -11,8 +15,9 @@ from typing import Sequence
 
 import jinja2
 import numpy as np
+from PIL import Image
 
-from ops.evaluate import interactive, paired, plots
+from ops.evaluate import paired, plots
 from ops.evaluate.photos import EvaluationPhoto, Skipped
 from training.classmap import BreedClass
 from training.files import write_text_atomic
@@ -21,6 +26,9 @@ SCHEMA_VERSION = 1
 CSV_FIELDS = ("class_id", "breed", "folder", "support", "predicted", "correct", "precision",
               "recall", "f1")
 TEMPLATES = Path(__file__).parent / "templates"
+THUMB_PX = 96
+PER_CELL = 12           # thumbnails per cell, the most confident first; the cell says how many it holds
+MAX_TABLE_CLASSES = 30  # above this the clickable table shows the most-confused block (the zoom)
 
 
 def build_metrics(summary: dict, classes: Sequence[BreedClass], photos: Sequence[EvaluationPhoto],
@@ -142,7 +150,7 @@ def render_html(metrics: dict, pictures: dict[str, str], out: Path,
     uris = {k: "data:image/png;base64," + base64.b64encode((out / f).read_bytes()).decode()
             for k, f in pictures.items()}
     worst = [(w, uris.get(f"worst_{rank}")) for rank, w in enumerate(metrics["worst"], start=1)]
-    shown = interactive.table_classes(metrics)
+    shown = table_classes(metrics)
     return env.get_template("report.html.j2").render(
         m=metrics, img=uris, worst=worst, cells=cells or {}, shown=shown,
         cm=metrics["confusion_matrix"], names=[c["name"] for c in metrics["classes"]])
@@ -164,7 +172,47 @@ def write_report(metrics: dict, photos, probs, data: Path, out: Path, *,
                         "predictions": paired.PREDICTIONS, "html": "report.html", "plots": pictures}
     write_text_atomic(out / "metrics.json",
                       json.dumps(metrics, indent=2, allow_nan=False) + "\n")
-    cells = interactive.cell_photos(metrics, photos, probs, data)
+    cells = cell_photos(metrics, photos, probs, data)
     write_text_atomic(out / "report.html", render_html(metrics, pictures, out, cells))
     return metrics["files"]
 
+
+def table_classes(metrics: dict) -> list[int]:
+    """Class ids of the clickable matrix: all of them when few, else the most-confused block."""
+    n = len(metrics["classes"])
+    return list(range(n)) if n <= MAX_TABLE_CLASSES else sorted(metrics["zoom_classes"])
+
+
+def cell_photos(metrics: dict, photos: Sequence[EvaluationPhoto], probs: np.ndarray,
+                data: Path) -> dict[str, dict]:
+    """{"given,predicted": {"count", "photos": [{"src", "path", "p"}]}} for every cell of the table and
+    every top confusion."""
+    shown = set(table_classes(metrics))
+    wanted = {(c["given"], c["predicted"]) for c in metrics["top_confusions"]}
+    pred = probs.argmax(axis=1)
+    members: dict[tuple[int, int], list[int]] = {}
+    for i, photo in enumerate(photos):
+        cell = (photo.class_id, int(pred[i]))
+        if (cell[0] in shown and cell[1] in shown) or cell in wanted:
+            members.setdefault(cell, []).append(i)
+    cells = {}
+    for (given, predicted), idx in sorted(members.items()):
+        idx.sort(key=lambda i: -probs[i, predicted])
+        cells[f"{given},{predicted}"] = {"count": len(idx), "photos": [
+            {"src": thumbnail_uri(data / photos[i].path), "path": photos[i].path,
+             "p": round(float(probs[i, predicted]), 4)} for i in idx[:PER_CELL]]}
+    return cells
+
+
+def thumbnail_uri(path: Path) -> str:
+    """A JPEG data URI of the photo, at most THUMB_PX on its longer side ("" when it cannot be read)."""
+    try:
+        with Image.open(path) as img:
+            img.draft("RGB", (THUMB_PX * 2, THUMB_PX * 2))
+            small = img.convert("RGB")
+            small.thumbnail((THUMB_PX, THUMB_PX))
+    except OSError:
+        return ""
+    buf = io.BytesIO()
+    small.save(buf, "JPEG", quality=70)
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")

@@ -16,9 +16,8 @@ import numpy as np
 
 from ops.core import state
 from ops.evaluate import known_breed
-from ops.evaluate.cache import PredictionCache
 from ops.evaluate.photos import Skipped, check_lst
-from ops.evaluate.predict import predict_all
+from ops.evaluate.predict import PredictionCache, predict_all
 from ops.evaluate.report import build_metrics, write_report
 from ops.evaluate.sources import EvaluationError, PredictionSource
 from training import classmap, metrics as m
@@ -103,7 +102,8 @@ def evaluate(lst: str | Path, data: str | Path, out: str | Path, source: Predict
         answers, folders, model_id=preds.model_id, via=source.name,
         threshold=getattr(source, "known_breed_threshold", None)) if unknown else None
     report["timing_s"] = {"predict": round(predicted_at - started, 3)}
-    scores = known_breed.score_groups(answers, folders) if unknown else None
+    scores = known_breed.score_groups(answers, folders, model_id=preds.model_id,
+                                      via=source.name) if unknown else None
     with disk_errors(f"the report folder {out}", out, cache_path):
         write_report(report, photos, probs, data, out, known_breed_scores=scores)
     report["timing_s"]["total"] = round(time.perf_counter() - started, 3)

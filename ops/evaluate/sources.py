@@ -132,12 +132,8 @@ class ArtifactSource:
     def _predict_one(self, body: bytes) -> PhotoPrediction:
         """The handler's own decode, preprocessing, forward pass and answer; a photo it refuses (a 4xx
         status) is a RejectedImage."""
-        model = self.model
         try:
-            if not model.batchable:
-                return as_prediction(model.predict_verbose(body, IMAGE_TYPE))
-            outputs = model.outputs(model.prepare(body, IMAGE_TYPE)[None])[0]
-            return as_prediction(json.loads(model.respond(outputs, VERBOSE_JSON)))
+            return as_prediction(self.model.predict_verbose(body, IMAGE_TYPE))
         except Exception as exc:
             if 400 <= (getattr(exc, "status_code", None) or 0) < 500:
                 raise RejectedImage(str(exc)[:300]) from None
@@ -252,9 +248,7 @@ class EndpointSource:
                                                     ContentType=IMAGE_TYPE, Accept=self.accept)
                 answer = json.loads(resp["Body"].read())
             except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") == "ModelError":
-                    raise RejectedImage(f"ModelError: {exc}"[:300]) from None
-                raise EvaluationError(f"endpoint {self.endpoint_name}: {exc}") from None
+                raise self._refusal(exc) from None
             except BotoCoreError as exc:
                 raise EvaluationError(f"endpoint {self.endpoint_name}: {exc}") from None
             except ValueError as exc:
@@ -264,6 +258,15 @@ class EndpointSource:
                 answer = answer[0]
             out.append(as_prediction(answer, f"endpoint {self.endpoint_name}"))
         return out
+
+    def _refusal(self, exc) -> EvaluationError:
+        """A ModelError carrying the container's 4xx refuses that photo (RejectedImage); anything else,
+        the model's 5xx included, stops the evaluation (as a 5xx through the API does)."""
+        status = exc.response.get("OriginalStatusCode")
+        if (exc.response.get("Error", {}).get("Code") == "ModelError" and isinstance(status, int)
+                and 400 <= status < 500):
+            return RejectedImage(f"ModelError: {exc}"[:300])
+        return EvaluationError(f"endpoint {self.endpoint_name}: {exc}")
 
 
 VIAS = ("model", "endpoint", "api")

@@ -136,6 +136,28 @@ def test_a_model_error_is_not_retried_and_keeps_the_containers_status(modules, o
     assert "image 4" in caught.value.message
 
 
+@pytest.mark.parametrize("status,error,answered", [(422, "InvalidImage", 422), (500, "ModelFailed", 502),
+                                                   (503, "ModelFailed", 502)])
+def test_the_local_endpoints_model_error_keeps_its_class_at_the_handler(modules, status, error, answered):
+    """A 5xx from the model stays a 5xx to the client (and a 4xx a 4xx), as the local endpoint words it."""
+    from ops.core.artifact import InferenceFailed
+    from ops.emulator.local_endpoint import create_app
+
+    def failing(body, content_type, accept):
+        raise InferenceFailed(status, b'{"error": {"code": "x", "message": "no"}}', "application/json")
+
+    endpoint, settings = modules
+    server = ThreadServer(create_app(failing, "dogs-live"))
+    config = settings.Settings(endpoint_name="dogs-live", class_names=("a", "b"),
+                               endpoint_url=server.url, endpoint_max_attempts=1)
+    try:
+        with pytest.raises(getattr(endpoint, error)) as caught:
+            endpoint.probabilities(endpoint.make_client(config), config, b"img", 2)
+    finally:
+        server.close()
+    assert caught.value.status == answered and "image 2" in caught.value.message
+
+
 def test_a_transient_server_error_is_retried_and_then_unavailable(modules):
     endpoint, config, client, runtime, server = serve(
         modules, [(503, {}, b"<html>busy</html>")], endpoint_max_attempts=2)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ops.core.artifact import ArtifactError, InferenceFailed, extract, load_artifact
+from ops.core.artifact import VERBOSE_JSON, ArtifactError, InferenceFailed, extract, load_artifact
 from ops.core.config import PROJECT_ROOT
 
 pytestmark = pytest.mark.slow
@@ -88,6 +88,22 @@ def test_load_artifact_uses_the_artifacts_own_code(tiny_artifact, dogs10, tmp_pa
     assert len(probabilities) == len(loaded.classes) == 10
     assert json.loads(loaded.invoke(photo.read_bytes(), "image/jpeg")) == probabilities
     assert loaded.model_id.startswith("dogs-efficientnet-lite0-")
+
+
+def test_predict_and_predict_verbose_answer_as_the_toolkit_without_its_one_at_a_time_worker(
+        tiny_artifact, dogs10, tmp_path):
+    loaded = load_artifact(tiny_artifact, extract_to=tmp_path / "x")
+    body = held_out_photos(dogs10, loaded.classes)[0][1].read_bytes()
+    assert loaded.batchable
+
+    verbose, plain = loaded.predict_verbose(body), loaded.predict(body)
+
+    assert loaded._worker is None  # neither waited for the toolkit's worker (one request at a time)
+    toolkit = json.loads(loaded.invoke(body, "application/x-image", VERBOSE_JSON))
+    toolkit = toolkit if isinstance(toolkit, dict) else {"probabilities": toolkit}
+    assert verbose.keys() == toolkit.keys()
+    assert verbose["probabilities"] == pytest.approx(toolkit["probabilities"], abs=1e-6)
+    assert verbose["probabilities"] == plain
 
 
 def test_the_pytorch_network_is_built_from_the_artifacts_own_modules(tiny_artifact, tmp_path, monkeypatch):

@@ -45,6 +45,19 @@ def test_taken_port_is_a_clear_error(home):
             local_aws.up(port)
 
 
+def test_a_server_that_dies_at_start_is_an_error_that_says_why(home):
+    """A damaged certificate (made once per work folder) kills the server as it starts: the error says
+    so from the server's log, and nothing is recorded."""
+    cert, key = local_aws.certificate()
+    key.write_text("not a key\n")
+    with pytest.raises(local_aws.LocalAwsError) as caught:
+        local_aws.up(timeout=60)
+    message = str(caught.value)
+    assert message.startswith("the local AWS did not start: server exited with status 1")
+    assert "SSL" in message and str(local_aws.log_file()) in message
+    assert state.read("local_aws") is None and not local_aws.pid_file().exists()
+
+
 TLS_ONLY = {"Effect": "Deny", "Principal": "*", "Action": "s3:*",
             "Resource": ["arn:aws:s3:::tls-only", "arn:aws:s3:::tls-only/*"],
             "Condition": {"Bool": {"aws:SecureTransport": "false"}}}

@@ -57,6 +57,37 @@ def test_a_model_failure_is_a_model_error_with_the_original_status(runtime, samp
     assert response["ResponseMetadata"]["HTTPStatusCode"] == 424
     assert response["OriginalStatusCode"] == 422
     assert json.loads(response["OriginalMessage"])["error"]["code"] == "invalid_image"
+    assert response["Error"]["Message"].startswith('Received client error (422) from primary with message "')
+
+
+@pytest.mark.parametrize("status,kind", [(400, "client"), (422, "client"), (500, "server"), (503, "server")])
+def test_a_model_error_says_client_or_server_error_as_sagemaker_does(status, kind):
+    """SageMaker words a container's 4xx "Received client error (4xx)", its 5xx "Received server error (5xx)"."""
+    from werkzeug.test import Client
+
+    from ops.core.artifact import InferenceFailed
+
+    def failing(body, content_type, accept):
+        raise InferenceFailed(status, b'{"error": {"code": "x", "message": "no"}}', "application/json")
+
+    answer = Client(local_endpoint.create_app(failing, "e")).post(
+        "/endpoints/e/invocations", data=b"x", headers={"Content-Type": "application/x-image"})
+    assert answer.status_code == 424 and answer.headers["x-amzn-ErrorType"] == "ModelError:"
+    assert answer.json["OriginalStatusCode"] == status
+    assert answer.json["message"].startswith(f'Received {kind} error ({status}) from primary with message "{{')
+
+
+def test_an_unexpected_model_failure_is_a_server_error():
+    from werkzeug.test import Client
+
+    def failing(body, content_type, accept):
+        raise RuntimeError("a bug in the handler")
+
+    answer = Client(local_endpoint.create_app(failing, "e")).post(
+        "/endpoints/e/invocations", data=b"x", headers={"Content-Type": "application/x-image"})
+    assert answer.json["OriginalStatusCode"] == 500
+    assert answer.json["message"].startswith("Received server error (500) from primary")
+    assert "a bug in the handler" not in answer.json["message"]  # the log has it, not the client
 
 
 def test_an_unknown_endpoint_is_a_validation_error(runtime, photos):

@@ -2,7 +2,7 @@
 import pytest
 
 from ops.evaluate import run
-from ops.evaluate.cache import PredictionCache
+from ops.evaluate.predict import PredictionCache
 from ops.evaluate.sources import PhotoPrediction
 from tests.fixtures.evaluation import TableSource, make_table
 

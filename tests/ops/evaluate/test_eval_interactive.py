@@ -94,9 +94,9 @@ def test_a_top_confusion_row_shows_the_same_photos(page, report):
 
 
 def test_at_120_breeds_the_clickable_table_is_the_most_confused_block():
-    from ops.evaluate import interactive
+    from ops.evaluate import report
 
     metrics = {"classes": [{"id": i} for i in range(120)], "zoom_classes": [77, 3, 40]}
-    assert interactive.table_classes(metrics) == [3, 40, 77]
-    assert interactive.table_classes({"classes": [{"id": i} for i in range(30)],
+    assert report.table_classes(metrics) == [3, 40, 77]
+    assert report.table_classes({"classes": [{"id": i} for i in range(30)],
                                       "zoom_classes": [1]}) == list(range(30))

@@ -206,3 +206,18 @@ def test_command_line_with_two_unknown_folders(eval_set, unknown_folder, scored,
     assert "Known breed or not" in proc.stdout and "(6/7) rejected" in proc.stdout
     saved = json.loads((tmp_path / "r" / "metrics.json").read_text())["known_breed"]
     assert [u["folder"] for u in saved["unknown"]] == [str(unknown_folder), str(second)]
+
+
+def test_the_plotted_scores_are_checked_as_the_figures_are():
+    """The plot's score groups come from the figures' own arrays: a missing score is the same clear
+    error there, never a NaN drawn as a gap."""
+    from ops.evaluate import known_breed
+    from ops.evaluate.sources import PhotoPrediction
+
+    known = [PhotoPrediction([1.0], 0.75, True), PhotoPrediction([1.0], 0.25, False)]
+    other = known_breed.UnknownFolder(Path("other"), [], [], [PhotoPrediction([1.0], 0.125, False)])
+    groups = known_breed.score_groups(known, [other], model_id="m1", via="model")
+    assert {k: v.tolist() for k, v in groups.items()} == {known_breed.KNOWN: [0.75, 0.25], "other": [0.125]}
+    other.answers.append(PhotoPrediction([1.0]))
+    with pytest.raises(EvaluationError, match="m1"):
+        known_breed.score_groups(known, [other], model_id="m1", via="model")

@@ -123,25 +123,33 @@ def test_a_photo_the_api_refuses_is_reported_and_the_rest_evaluated(eval_set, ta
     assert report["top1"]["total"] == len(entries) - 1
 
 
-def test_a_photo_the_endpoint_fails_on_is_reported_and_the_rest_evaluated(eval_set, table_setup,
-                                                                           tmp_path, fake_aws):
-    """SageMaker answers a model container's failure with ModelError (424): that photo is left out."""
-    lst, data, classes, entries = eval_set
-    table, predict, _ = table_setup
-    refused = hashlib.sha256((data / entries[3].path).read_bytes()).hexdigest()
+def refusing_runtime(predict, refused: str, status: int):
+    """The runtime app, answering the photo whose hash is `refused` with the container's `status` as
+    SageMaker does: a ModelError (424) carrying it."""
     inner = runtime_app(predict, "dogs")
+    kind = "server" if status >= 500 else "client"
 
     def app(environ, start_response):
         body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
         if hashlib.sha256(body).hexdigest() == refused:
             start_response("424 Failed Dependency", [("content-type", "application/json"),
                                                      ("x-amzn-ErrorType", "ModelError")])
-            return [json.dumps({"message": "Received server error (500) from model"}).encode()]
+            return [json.dumps({"message": f"Received {kind} error ({status}) from primary with message "
+                                           '"no". See the logs.', "OriginalStatusCode": status,
+                                "OriginalMessage": "no"}).encode()]
         import io
         environ["wsgi.input"] = io.BytesIO(body)
         return inner(environ, start_response)
+    return app
 
-    with serving(app) as url:
+
+def test_a_photo_the_endpoints_model_refuses_is_reported_and_the_rest_evaluated(eval_set, table_setup,
+                                                                               tmp_path, fake_aws):
+    """SageMaker answers a model container's 4xx with ModelError (424): that photo is left out."""
+    lst, data, classes, entries = eval_set
+    table, predict, _ = table_setup
+    refused = hashlib.sha256((data / entries[3].path).read_bytes()).hexdigest()
+    with serving(refusing_runtime(predict, refused, 422)) as url:
         fake_aws.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", url)
         report = run.evaluate(lst, data, tmp_path / "r", sources.EndpointSource("dogs", "m1"),
                               cache_path=tmp_path / "c.sqlite", options=run.Options(progress=False))
@@ -149,3 +157,18 @@ def test_a_photo_the_endpoint_fails_on_is_reported_and_the_rest_evaluated(eval_s
     assert skipped["path"] == entries[3].path
     assert skipped["reason"].startswith("rejected by the endpoint: ModelError")
     assert report["images"]["evaluated"] == len(entries) - 1
+
+
+def test_a_model_failure_at_the_endpoint_stops_the_evaluation(eval_set, table_setup, tmp_path, fake_aws):
+    """A model's 5xx (ModelError "Received server error") is no verdict on the photo: leaving it out would
+    flatter the figures, so it stops the run as the API's 502 does."""
+    lst, data, classes, entries = eval_set
+    table, predict, _ = table_setup
+    failed = hashlib.sha256((data / entries[3].path).read_bytes()).hexdigest()
+    with serving(refusing_runtime(predict, failed, 500)) as url:
+        fake_aws.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", url)
+        with pytest.raises(sources.EvaluationError) as caught:
+            run.evaluate(lst, data, tmp_path / "r", sources.EndpointSource("dogs", "m1"),
+                         cache_path=tmp_path / "c.sqlite", options=run.Options(progress=False))
+    assert not isinstance(caught.value, sources.RejectedImage)
+    assert "Received server error (500)" in str(caught.value) and "endpoint dogs" in str(caught.value)
