@@ -68,7 +68,9 @@ def test_one_structured_log_line_per_request(predictor, photos, caplog, body, st
     record = json.loads(lines[0])
     assert record["request_id"] == "req-0123"
     assert (record["status"], record["outcome"], record["images"]) == (status, outcome, images)
-    assert record["latency_ms"] > 0
+    assert isinstance(record["latency_ms"], float) and record["latency_ms"] >= 0
+    if body == "good":  # a call to the endpoint takes measurable time; a refused body may take < 0.05 ms
+        assert record["latency_ms"] > 0
     assert encoded[:40] not in caplog.text
 
 
