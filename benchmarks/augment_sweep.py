@@ -31,7 +31,7 @@ from training import onnx_backbone  # noqa: E402
 from training.data import load_image  # noqa: E402
 from training.files import replacing  # noqa: E402
 from training.model import EFFICIENTNET_LITES, build_model  # noqa: E402
-from unseen_eval import breed_rows, describe, figure, labels_of  # noqa: E402
+from unseen_eval import describe, head_probabilities, imagenet_head, labels_of, view_figures  # noqa: E402
 
 LAMBDAS = (0.0, 0.01, 0.1, 1.0)
 LEARNING_RATES = (1e-4, 3e-4)
@@ -69,13 +69,6 @@ def strong_views(data: Path, backbone: str, views: int, seed: int) -> torch.Tens
     return result
 
 
-def scores(e: dict, y: torch.Tensor, weight, bias) -> dict:
-    centre = (e["centre"] @ weight.T + bias).softmax(1)
-    flip = (centre + (e["mirror"] @ weight.T + bias).softmax(1)) / 2
-    return {"centre": figure(int((centre.argmax(1) == y).sum()), len(y)),
-            "flip": figure(int((flip.argmax(1) == y).sum()), len(y))}
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, type=Path)
@@ -88,20 +81,19 @@ def main() -> int:
     started = time.time()
     f, e = features(args.data, args.backbone), features(args.eval_data, args.backbone)
     class_folders = sorted(set(f["folders"]))
-    rows = breed_rows(class_folders)
-    w0, b0 = f["imagenet_weight"][rows], f["imagenet_bias"][rows]
+    w0, b0 = imagenet_head(f, class_folders)
     y = torch.from_numpy(labels_of(f["folders"], class_folders))
     ye = torch.from_numpy(labels_of(e["folders"], class_folders))
     strong = strong_views(args.data, args.backbone, args.views, args.seed) if args.views else None
     x = torch.cat([f["centre"], f["mirror"], *([strong] if strong is not None else [])])
     labels = y.repeat(2 + args.views)
     extracted = time.time() - started
-    results = [{"recipe": "untrained ImageNet head", **scores(e, ye, w0, b0)}]
+    results = [{"recipe": "untrained ImageNet head", **view_figures(head_probabilities(e, w0, b0), ye)}]
     for lam, lr, epochs in itertools.product(LAMBDAS, LEARNING_RATES, EPOCHS):
         results.append({"recipe": f"L2-SP {lam:g}, adam {lr:g}, {epochs} epochs, centre+mirror+{args.views} strong",
                         "lambda": lam, "learning_rate": lr, "epochs": epochs,
-                        **scores(e, ye, *fit_head(x, labels, w0, b0, lam=lam, lr=lr, epochs=epochs,
-                                                    seed=args.seed))})
+                        **view_figures(head_probabilities(e, *fit_head(
+                            x, labels, w0, b0, lam=lam, lr=lr, epochs=epochs, seed=args.seed)), ye)})
     for r in results:
         print(f"{r['recipe']:<58} " + describe("centre", r["centre"]) + "  " + describe("flip", r["flip"]),
               flush=True)

@@ -7,7 +7,8 @@ Trains with config.yaml's hyperparameters + its `local:` section exactly as `inv
 stratified splits made here (20 % test per breed, or K folds), and writes the figures to
 `.dogs/bench/train_bench.json` (or --out). With `--eval-data` each trained model is also scored on that
 folder (photos the backbone never saw: the honest yardstick) through its own serving code, beside the
-untrained ImageNet head of the same backbone on the same photos, both with 95% intervals; recipes are
+untrained ImageNet head of the same backbone on the same photos, both with 95% intervals, and an exact McNemar
+test of the two on those photos (is the difference more than chance?); recipes are
 chosen by that figure, not by the dogs-10 splits (ImageNet training photos). When the export served an int8
 model, it is also compared with its float32 model on that folder (top-1, agreement, predictions/s on one core,
 cost per million; see int8_bench.py). The machine's load average is recorded with each run:
@@ -35,8 +36,8 @@ from ops.train.train_cli import local_hyperparameters  # noqa: E402
 from training.classmap import from_folders, to_json  # noqa: E402
 from training.lst import LstEntry, write_lst  # noqa: E402
 from int8_bench import artifact_folder, comparison, report  # noqa: E402
-from unseen_eval import (artifact_accuracy, describe, describe_known_breed, known_breed_figures,  # noqa: E402
-                         untrained_head)
+from unseen_eval import (accuracy, artifact_probabilities, describe, describe_known_breed,  # noqa: E402
+                         known_breed_figures, paired_test, untrained_head)
 
 
 def write_folds(images: Path, out: Path, folds: int, seed: int) -> int:
@@ -91,6 +92,9 @@ def main() -> int:
     given = dict(item.split("=", 1) for item in args.set.split(",") if item)
     hps = local_hyperparameters(cfg, given)
     runs = []
+    if args.eval_data:
+        untrained_eval, untrained_right = untrained_head(args.eval_data, hps["backbone"], sorted(
+            p.name for p in Path(args.data).iterdir() if p.is_dir()))
     with tempfile.TemporaryDirectory(prefix="train-bench-") as tmp:
         lst_dir = Path(tmp) / "lst"
         write_folds(Path(args.data), lst_dir, args.folds, args.seed)
@@ -118,9 +122,14 @@ def main() -> int:
                 "load_average_after": round(os.getloadavg()[0], 2),
             }
             if args.eval_data:
-                figures["eval"] = artifact_accuracy(run.artifact, args.eval_data)
+                probs, labels, _ = artifact_probabilities(run.artifact, args.eval_data)
+                figures["eval"] = accuracy(probs, labels)
+                figures["eval"]["against_untrained"] = paired = paired_test(probs.argmax(1) == labels,
+                                                                            untrained_right)
                 print(describe(f"fold {fold} trained model on {args.eval_data}:", figures["eval"])
-                      + f", ECE {figures['eval']['ece']:.4f}", flush=True)
+                      + f", ECE {figures['eval']['ece']:.4f}; right where the untrained head is wrong "
+                      f"{paired['only_a']}, the reverse {paired['only_b']} (McNemar p {paired['p_value']:.3f})",
+                      flush=True)
                 figures["calibration"] = m.get("calibration")
                 figures["int8_export"] = m.get("int8_export")
                 if (m.get("int8_export") or {}).get("served"):
@@ -139,8 +148,7 @@ def main() -> int:
               "max_wall_seconds": max(r["wall_seconds"] for r in runs)}
     if args.eval_data:
         result["eval_data"] = str(args.eval_data)
-        result["untrained_eval"] = untrained_head(args.eval_data, hps["backbone"], sorted(
-            p.name for p in Path(args.data).iterdir() if p.is_dir()))
+        result["untrained_eval"] = untrained_eval
         print(describe(f"untrained ImageNet head ({hps['backbone']}) on {args.eval_data}:",
                        result["untrained_eval"]))
     print(f"folds={len(runs)} mean_accuracy={result['mean_accuracy']:.4f} "

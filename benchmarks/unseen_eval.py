@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -43,13 +44,42 @@ def breed_rows(class_folders: list[str]) -> list[int]:
     return rows
 
 
-def untrained_head(data: Path, backbone: str, class_folders: list[str]) -> dict:
-    """The ImageNet classifier restricted to the breeds' rows, centre crop, on every photo of `data`."""
-    f = features(data, backbone)
+def imagenet_head(f: dict, class_folders: list[str]) -> tuple:
+    """(weight, bias) of the untrained head: the cached ImageNet classifier's rows of the breeds."""
     rows = breed_rows(class_folders)
-    logits = f["centre"].numpy() @ f["imagenet_weight"].numpy()[rows].T + f["imagenet_bias"].numpy()[rows]
+    return f["imagenet_weight"][rows], f["imagenet_bias"][rows]
+
+
+def head_probabilities(f: dict, weight, bias) -> dict:
+    """A head's probabilities on cached features: the centre crop's, and flip TTA's (the mean of the centre
+    crop's and its mirror image's)."""
+    centre = (f["centre"] @ weight.T + bias).softmax(1)
+    return {"centre": centre, "flip": (centre + (f["mirror"] @ weight.T + bias).softmax(1)) / 2}
+
+
+def view_figures(probabilities: dict, labels) -> dict:
+    """{view: figure} of the top-1 of each view's probabilities."""
+    labels = torch.as_tensor(labels)
+    return {view: figure(int((p.argmax(1) == labels).sum()), len(labels)) for view, p in probabilities.items()}
+
+
+def untrained_head(data: Path, backbone: str, class_folders: list[str]) -> tuple[dict, np.ndarray]:
+    """The ImageNet classifier restricted to the breeds' rows, centre crop, on every photo of `data`:
+    its figure, and whether it is right on each photo (in `folder_photos` order)."""
+    f = features(data, backbone)
     labels = labels_of(f["folders"], class_folders)
-    return figure(int((logits.argmax(1) == labels).sum()), len(labels))
+    right = (head_probabilities(f, *imagenet_head(f, class_folders))["centre"].argmax(1).numpy() == labels)
+    return figure(int(right.sum()), len(labels)), right
+
+
+def paired_test(a: np.ndarray, b: np.ndarray) -> dict:
+    """Exact McNemar test of two classifiers right (True) or wrong on the same photos: the photos only `a`
+    gets right, only `b` does, and the two-sided p-value of so uneven a split if both were as good."""
+    from scipy.stats import binomtest
+
+    only_a, only_b = int((a & ~b).sum()), int((~a & b).sum())
+    p = binomtest(min(only_a, only_b), only_a + only_b, 0.5).pvalue if only_a + only_b else 1.0
+    return {"only_a": only_a, "only_b": only_b, "both": int((a & b).sum()), "p_value": float(p)}
 
 
 def artifact_probabilities(artifact: Path, data: Path) -> tuple[np.ndarray, np.ndarray, list]:
@@ -64,8 +94,8 @@ def artifact_probabilities(artifact: Path, data: Path) -> tuple[np.ndarray, np.n
     return probs, labels, model
 
 
-def artifact_accuracy(artifact: Path, data: Path) -> dict:
-    probs, labels, _ = artifact_probabilities(artifact, data)
+def accuracy(probs: np.ndarray, labels: np.ndarray) -> dict:
+    """Top-1 with its interval, and ECE, of probabilities (N, C) against labels (N,)."""
     return {**figure(int((probs.argmax(1) == labels).sum()), len(labels)),
             "ece": metrics.calibration(probs, labels)["ece"]}
 
@@ -97,7 +127,10 @@ def known_breed_figures(artifact: Path, known: Path, unknown: list[Path]) -> dic
               "known_photos": int(known_scores.size), "known_accepted": figure(
                   int(known_accepted.sum()), int(known_accepted.size)), "unknown": []}
     for folder in unknown:
-        scores, accepted = verdicts(model, any_photos(folder))
+        photos = any_photos(folder)
+        if not photos:
+            raise SystemExit(f"--unknown-data {folder}: no .jpg/.jpeg/.png pictures there")
+        scores, accepted = verdicts(model, photos)
         result["unknown"].append({"folder": str(folder), "photos": int(scores.size),
                                   "auroc": metrics.auroc(known_scores, scores),
                                   "rejected": figure(int((~accepted).sum()), int(accepted.size))})

@@ -72,3 +72,18 @@ def test_the_int8_benchmarks_cost_reads_vcpus_from_the_price_table(monkeypatch):
 
     # Then 8 x 10 x 3600 = 288,000 predictions an hour cost $0.36: $1.25 per million
     assert cost["realtime_vcpus"] == 8 and cost["realtime_usd"] == pytest.approx(1.25)
+
+
+def test_the_price_tables_vcpus_agree_with_terraforms():
+    """Terraform sizes the workers from its own vCPU table; the cost figures read the YAML one."""
+    import re
+
+    from ops.core.config import PROJECT_ROOT
+
+    text = (PROJECT_ROOT / "terraform" / "instance_types.tf").read_text()
+    block = text[text.index("realtime_instance_vcpus"):]
+    terraform = {t: int(n) for t, n in re.findall(r'"(ml\.[\w.]+)"\s*=\s*(\d+)', block[:block.index("}")])}
+    assert len(terraform) > 10
+    shared = set(terraform) & set(hosting_cost.price_table()["vcpus"])
+    assert "ml.m5.large" in shared
+    assert {t: terraform[t] for t in shared} == {t: hosting_cost.vcpus(t) for t in shared}
