@@ -73,13 +73,13 @@ def untrained_head(data: Path, backbone: str, class_folders: list[str]) -> tuple
 
 
 def paired_test(a: np.ndarray, b: np.ndarray) -> dict:
-    """Exact McNemar test of two classifiers right (True) or wrong on the same photos: the photos only `a`
-    gets right, only `b` does, and the two-sided p-value of so uneven a split if both were as good."""
-    from scipy.stats import binomtest
+    """McNemar's exact test (`invoke evaluate.compare`'s) of two classifiers right (True) or wrong on the same
+    photos: the photos only `a` gets right, only `b` does, and the two-sided p-value of so uneven a split if
+    both were as good."""
+    from ops.evaluate.paired import mcnemar
 
     only_a, only_b = int((a & ~b).sum()), int((~a & b).sum())
-    p = binomtest(min(only_a, only_b), only_a + only_b, 0.5).pvalue if only_a + only_b else 1.0
-    return {"only_a": only_a, "only_b": only_b, "both": int((a & b).sum()), "p_value": float(p)}
+    return {"only_a": only_a, "only_b": only_b, "both": int((a & b).sum()), "p_value": mcnemar(only_a, only_b)}
 
 
 def artifact_probabilities(artifact: Path, data: Path) -> tuple[np.ndarray, np.ndarray, list]:
