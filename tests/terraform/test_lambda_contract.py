@@ -59,3 +59,13 @@ def test_the_lambda_asks_each_algorithms_image_for_what_it_answers(lambda_module
     builtin, pytorch = re.findall(r'"([^"]+)"', expression.split("==", 1)[1])[1:]
     assert (builtin, pytorch) == ("application/json", lambda_module("settings").VERBOSE_ACCEPT)
     assert lambda_module("settings").Settings.endpoint_accept == pytorch
+
+
+def test_the_verbose_accept_is_one_string_on_both_sides_of_the_wire(lambda_module):
+    """The Lambda's Accept, the operator's (evaluate --via endpoint) and what inference.py answers verbosely."""
+    from ops.core.artifact import VERBOSE_JSON
+    from training import inference
+
+    accept = lambda_module("settings").VERBOSE_ACCEPT
+    assert accept == VERBOSE_JSON
+    assert inference.verbose(accept) and not inference.verbose("application/json")
