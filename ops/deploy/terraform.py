@@ -8,16 +8,21 @@ stack uses at the local AWS; the root module itself is the one that runs against
 python-terraform builds the commands and parses `output -json`. Two departures: its `destroy()` sends
 `-force`, which Terraform 1.x rejects, so destroying is `apply -destroy`; and apply/destroy stream their
 output line by line (python-terraform either captures or prints, not both) so long applies show progress
-and failures still turn into one-line errors.
+and failures still turn into one-line errors. A streamed command runs in its own session: Ctrl-C or a
+SIGTERM to this process is passed on to it as one interrupt, so Terraform stops as it does on Ctrl-C,
+finishing what is in flight and writing its state, instead of dying (or losing its output pipe) with
+resources created but not recorded.
 """
 from __future__ import annotations
 
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
-from contextlib import contextmanager
+import threading
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -262,6 +267,28 @@ def outputs(target: str) -> dict[str, Any]:
     return {name: item["value"] for name, item in (raw or {}).items()}
 
 
+@contextmanager
+def _interrupts_passed_to(proc: subprocess.Popen) -> Iterator[list[int]]:
+    """While `proc` runs, SIGINT and SIGTERM to this process send it SIGINT (Terraform's graceful stop; a
+    second one stops it at once, as a second Ctrl-C does). Yields the signals received."""
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+        yield received
+        return
+
+    def forward(signum, _frame):
+        received.append(signum)
+        with suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGINT)
+
+    previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield received
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
 def _stream(workspace: str, command: str, echo: bool, ok=(0,), args: list[str] | None = None,
             **options: Any) -> tuple[int, str]:
     """Run a command, echoing its output as it comes, and keep the text for errors."""
@@ -272,16 +299,23 @@ def _stream(workspace: str, command: str, echo: bool, ok=(0,), args: list[str] |
     lines = []
     with _environment(workspace):
         proc = subprocess.Popen(argv, cwd=tf.working_dir, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True, env=dict(os.environ))
+                                stderr=subprocess.STDOUT, text=True, env=dict(os.environ),
+                                start_new_session=True)
         assert proc.stdout is not None
-        for line in proc.stdout:
-            lines.append(line)
-            if echo:
-                sys.stdout.write(line)
-                sys.stdout.flush()
-        code = proc.wait()
+        with _interrupts_passed_to(proc) as received:
+            for line in proc.stdout:
+                lines.append(line)
+                if echo:
+                    with suppress(BrokenPipeError):  # whoever read our output is gone: keep reading Terraform's
+                        sys.stdout.write(line)
+                        sys.stdout.flush()
+            code = proc.wait()
     tf.temp_var_files.clean_up()
     text = "".join(lines)
+    if received:
+        raise TerraformError(f"terraform {command} interrupted ({signal.Signals(received[0]).name}); it "
+                             f"stopped after writing its state (exit status {code}): run the same command "
+                             f"again to finish")
     if code not in ok:
         locked = remote_state.lock_error(text, Path(tf.working_dir))
         if locked:
