@@ -8,10 +8,11 @@ stack uses at the local AWS; the root module itself is the one that runs against
 python-terraform builds the commands and parses `output -json`. Two departures: its `destroy()` sends
 `-force`, which Terraform 1.x rejects, so destroying is `apply -destroy`; and apply/destroy stream their
 output line by line (python-terraform either captures or prints, not both) so long applies show progress
-and failures still turn into one-line errors. A streamed command runs in its own session: Ctrl-C or a
-SIGTERM to this process is passed on to it as one interrupt, so Terraform stops as it does on Ctrl-C,
-finishing what is in flight and writing its state, instead of dying (or losing its output pipe) with
-resources created but not recorded.
+and failures still turn into one-line errors. A streamed command runs in its own session, and the first
+Ctrl-C or SIGTERM to this process lets it finish: even Terraform's own graceful stop cancels the AWS
+provider's calls in flight, so a resource AWS has just created (a role, an endpoint) is left out of the
+state, and the rerun fails with "already exists". A second interrupt is passed on (Terraform's graceful
+stop), a third stops it at once.
 """
 from __future__ import annotations
 
@@ -269,8 +270,9 @@ def outputs(target: str) -> dict[str, Any]:
 
 @contextmanager
 def _interrupts_passed_to(proc: subprocess.Popen) -> Iterator[list[int]]:
-    """While `proc` runs, SIGINT and SIGTERM to this process send it SIGINT (Terraform's graceful stop; a
-    second one stops it at once, as a second Ctrl-C does). Yields the signals received."""
+    """While `proc` runs, SIGINT and SIGTERM to this process are counted: the first lets it finish, so its
+    state stays whole; later ones send it SIGINT (Terraform's graceful stop, then its immediate one).
+    Yields the signals received."""
     received: list[int] = []
     if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
         yield received
@@ -278,6 +280,11 @@ def _interrupts_passed_to(proc: subprocess.Popen) -> Iterator[list[int]]:
 
     def forward(signum, _frame):
         received.append(signum)
+        if len(received) == 1:
+            sys.stderr.write("\ninterrupted: letting Terraform finish, so its state stays whole; interrupt "
+                             "again to stop it sooner (what it is creating then may be left out of its state)\n")
+            sys.stderr.flush()
+            return
         with suppress(ProcessLookupError):
             proc.send_signal(signal.SIGINT)
 
@@ -313,9 +320,10 @@ def _stream(workspace: str, command: str, echo: bool, ok=(0,), args: list[str] |
     tf.temp_var_files.clean_up()
     text = "".join(lines)
     if received:
-        raise TerraformError(f"terraform {command} interrupted ({signal.Signals(received[0]).name}); it "
-                             f"stopped after writing its state (exit status {code}): run the same command "
-                             f"again to finish")
+        finished = "Terraform was let finish, so its state is whole" if len(received) == 1 else \
+            "Terraform was stopped; what it was creating may be missing from its state"
+        raise TerraformError(f"terraform {command} interrupted ({signal.Signals(received[0]).name}): "
+                             f"{finished} (exit status {code}); run the same command again")
     if code not in ok:
         locked = remote_state.lock_error(text, Path(tf.working_dir))
         if locked:
