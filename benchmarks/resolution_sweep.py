@@ -82,7 +82,8 @@ def main() -> int:
         sizes = args.size or [NATIVE_SIZE[backbone], 32 * round(NATIVE_SIZE[backbone] * 1.15 / 32),
                               32 * round(NATIVE_SIZE[backbone] * 1.3 / 32)]
         for size in sizes:
-            probabilities, _ = untrained_probabilities(args.eval_data, backbone, size)
+            probabilities = native[backbone] if size == NATIVE_SIZE[backbone] else \
+                untrained_probabilities(args.eval_data, backbone, size)[0]
             rows.append({"backbone": backbone, "size": size, **view_figures(probabilities, labels),
                          "against_native_centre": against(probabilities, labels, native[backbone])})
             print(f"{backbone} {size} px: " + line(rows[-1]), flush=True)

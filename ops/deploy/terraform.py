@@ -9,9 +9,9 @@ python-terraform builds the commands and parses `output -json`. Two departures: 
 `-force`, which Terraform 1.x rejects, so destroying is `apply -destroy`; and apply/destroy stream their
 output line by line (python-terraform either captures or prints, not both) so long applies show progress
 and failures still turn into one-line errors. A streamed command runs in its own session, and the first
-Ctrl-C or SIGTERM to this process lets it finish: even Terraform's own graceful stop cancels the AWS
-provider's calls in flight, so a resource AWS has just created (a role, an endpoint) is left out of the
-state, and the rerun fails with "already exists". A second interrupt is passed on (Terraform's graceful
+Ctrl-C or SIGTERM to this process lets it finish: after Terraform's own graceful stop (SIGINT) a role
+AWS had just created was seen missing from the state (the provider's call in flight is cancelled), and
+the rerun failed with "already exists". A second interrupt is passed on (Terraform's graceful
 stop), a third stops it at once.
 """
 from __future__ import annotations
@@ -269,7 +269,7 @@ def outputs(target: str) -> dict[str, Any]:
 
 
 @contextmanager
-def _interrupts_passed_to(proc: subprocess.Popen) -> Iterator[list[int]]:
+def _interrupts_deferred(proc: subprocess.Popen) -> Iterator[list[int]]:
     """While `proc` runs, SIGINT and SIGTERM to this process are counted: the first lets it finish, so its
     state stays whole; later ones send it SIGINT (Terraform's graceful stop, then its immediate one).
     Yields the signals received."""
@@ -309,7 +309,7 @@ def _stream(workspace: str, command: str, echo: bool, ok=(0,), args: list[str] |
                                 stderr=subprocess.STDOUT, text=True, env=dict(os.environ),
                                 start_new_session=True)
         assert proc.stdout is not None
-        with _interrupts_passed_to(proc) as received:
+        with _interrupts_deferred(proc) as received:
             for line in proc.stdout:
                 lines.append(line)
                 if echo:
