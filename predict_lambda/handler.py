@@ -5,8 +5,8 @@ POST /predict with an image (JSON base64, a list of them, or a raw JPEG/PNG body
 with a known-breed score adds `known_breed_score` and `is_known_breed` to each prediction. With
 `?format=original` the original project's answer, `[[p0, ..., pN-1], ...]` (class-id order, no labels).
 Every client error is `{"error": {"code", "message"}}` with its status; see api/openapi.yaml.
-Module level holds only the standard library: a cheap cold start. botocore (boto3's core, in every Lambda
-Python runtime) is imported with the endpoint client, created on the first request, once per container.
+Module level holds only the standard library: a cheap cold start. boto3 (in every Lambda Python runtime)
+is imported with the endpoint client, created on the first request, once per container.
 """
 from __future__ import annotations
 
@@ -71,20 +71,21 @@ class Predictor:
         return response
 
     def _predict(self, images: list[bytes], deadline: float | None) -> list[endpoint.ModelAnswer]:
-        if len(images) == 1:  # in this thread: no hand-over; the client keeps to the deadline
-            return [endpoint.answer(self.client, self.settings, images[0], 0, deadline)]
-        futures = [self.pool.submit(endpoint.answer, self.client, self.settings, image, i,
-                                    deadline) for i, image in enumerate(images)]
+        """Every image's answer, the calls concurrent (a bounded pool), waited on until `deadline`
+        (time.monotonic()); the first failing image in request order decides the error."""
+        if deadline is not None and deadline <= time.monotonic():
+            raise _past_deadline()
+        futures = [self.pool.submit(endpoint.answer, self.client, self.settings, image, i)
+                   for i, image in enumerate(images)]
         results = []
-        for future in futures:  # in request order: the first failing image decides the error
+        for future in futures:
             timeout = None if deadline is None else max(deadline - time.monotonic(), 0.0)
             try:
                 results.append(future.result(timeout=timeout))
             except TimeoutError:
                 for f in futures:
                     f.cancel()
-                raise EndpointTimeout("the model endpoint did not answer before the request's "
-                                      "deadline") from None
+                raise _past_deadline() from None
         return results
 
     def _answer(self, answers: list[endpoint.ModelAnswer], request: payload.PredictionRequest) -> Any:
@@ -120,6 +121,10 @@ def _check_image(image: bytes, index: int, max_pixels: int) -> None:
         image_header.check_image(image, max_pixels)
     except image_header.NotAnImage as exc:
         raise InvalidImage(f"image {index}: {exc}") from None
+
+
+def _past_deadline() -> EndpointTimeout:
+    return EndpointTimeout("the model endpoint did not answer before the request's deadline")
 
 
 def _request_id(event: dict[str, Any], context: Any) -> str:

@@ -67,23 +67,3 @@ def test_invoke_bench_without_a_model_is_a_one_line_error(tmp_path):
                          cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
     assert run.returncode == 2
     assert "no such model artifact" in run.stderr and "Traceback" not in run.stderr
-
-
-def test_the_runtime_client_bench_compares_every_client(tiny_artifact, tmp_path, monkeypatch):
-    monkeypatch.setenv("DOGS_HOME", str(tmp_path / "home"))
-    spec = importlib.util.spec_from_file_location("runtime_client_bench",
-                                                  SCRIPT.with_name("runtime_client_bench.py"))
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-
-    figures = bench.main(["--model", str(tiny_artifact), "--calls", "3", "--cold-runs", "1",
-                          "--out", str(tmp_path / "rc.json")])
-
-    assert json.loads((tmp_path / "rc.json").read_text()) == figures
-    assert set(figures["clients"]) == {"bare http.client POST", "lambda runtime client",
-                                       "signed, over urllib3", "botocore sagemaker-runtime",
-                                       "botocore, tuned Config"}
-    assert set(figures["cold_start_ms"]) == {"lambda runtime client", "botocore, tuned Config"}
-    assert all(f["n"] == 1 and f["p50_ms"] > 0 for f in figures["cold_start_ms"].values())
-    assert all(f["n"] == 3 and f["p50_ms"] > 0 for f in figures["clients"].values())
-    assert figures["clients"]["bare http.client POST"]["over_bare_ms"] == 0

@@ -119,6 +119,14 @@ def test_the_deadline_answers_504_before_the_lambda_timeout(predictor, photos, s
     assert response["statusCode"] == 504
     assert time.monotonic() - started < 1.9
 
+    class NoTimeLeft(Context):
+        def get_remaining_time_in_millis(self) -> int:
+            return 500  # less than the handler's margin: the deadline has passed
+    calls = len(silent_endpoint.connections)
+    response = slow(event({"image": base64.b64encode(jpeg).decode()}), NoTimeLeft())
+    assert response["statusCode"] == 504 and "deadline" in json.loads(response["body"])["error"]["message"]
+    assert len(silent_endpoint.connections) == calls  # no call at all
+
 
 def test_importing_the_handler_stays_light():
     """Cold start: the standard library and botocore only, nothing a Lambda zip would have to carry."""
