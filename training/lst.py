@@ -7,8 +7,8 @@ Paths are relative to the images root (the folder holding one sub-folder per bre
 photos in sorted path order, class ids 0-based over the sorted breed folders, a stratified split (or
 stratified folds) decided by a seeded hash of each path, so the same photos and seed always give
 byte-identical files, and adding a photo moves at most one other photo per breed between train and
-test (only where a breed's test quota changes). Lines are written in index order. `describe()`
-summarises existing files (what `invoke lst.info` prints).
+test (only where a breed's test quota changes). Lines are written in index order.
+Describing existing files (what `invoke lst.info` prints) is `training.lst_describe`.
 """
 from __future__ import annotations
 
@@ -304,7 +304,3 @@ def _remove_stale(out_dir: Path, name: str, written: set[Path]) -> list[Path]:
         path.unlink()
     return stale
 
-
-# ---------------------------------------------------------------- describing (training.lst_describe)
-# imported last: that module reads LST files with this one's `read_lst`; its names stay reachable here
-from training.lst_describe import LstInfo, LstSummary, class_names, describe, expand_paths, summarize  # noqa: E402,F401

@@ -8,12 +8,10 @@ import statistics
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Sequence
+from typing import Iterable, Sequence
 
 from training import classmap
-
-if TYPE_CHECKING:  # training.lst imports this module at its end; it is read at call time here
-    from training.lst import LstEntry
+from training.lst import LstEntry, LstError, read_lst
 
 
 @dataclass(frozen=True)
@@ -74,8 +72,6 @@ def summarize(path: str | Path, entries: Sequence[LstEntry]) -> LstSummary:
 
 def describe(paths: Iterable[str | Path]) -> LstInfo:
     """Read LST files and summarise them (samples, classes, images per class, overlap)."""
-    from training.lst import LstError, read_lst
-
     paths = [Path(p) for p in paths]
     if not paths:
         raise LstError("no LST file given")
@@ -90,8 +86,6 @@ def describe(paths: Iterable[str | Path]) -> LstInfo:
 def expand_paths(text: str | Iterable[str | Path]) -> list[Path]:
     """LST paths from a comma-separated string (or a list); a folder stands for its `*.lst` files,
     train files first."""
-    from training.lst import LstError
-
     items = [p.strip() for p in text.split(",")] if isinstance(text, str) else list(text)
     paths: list[Path] = []
     for item in (Path(i) for i in items if str(i)):
@@ -108,8 +102,6 @@ def expand_paths(text: str | Iterable[str | Path]) -> list[Path]:
 
 def class_names(path: str | Path) -> list[str]:
     """Class names by id from a `classes.json` or a text file of breed folders, one a line."""
-    from training.lst import LstError
-
     path = Path(path)
     if path.is_dir() or path.suffix == ".json":
         return [c.name for c in classmap.load(path)]

@@ -8,7 +8,8 @@ from rich.table import Table
 
 from training.errors import UserError
 from training.hyperparameters import image_shape
-from training.lst import LstInfo, RenderResult
+from training.lst import RenderResult
+from training.lst_describe import LstInfo
 
 MAX_BAD_ROWS = 20
 
@@ -38,10 +39,10 @@ def render(data: str | Path | None, out: str | Path | None, *, test_fraction: fl
 
 def describe(files: str, classes_file: str | None = None, per_class: bool = False) -> None:
     """Print what `invoke lst.info` shows about LST files (comma-separated, or a folder)."""
-    from training import lst
+    from training import lst_describe
 
-    described = lst.describe(lst.expand_paths(files))
-    names = lst.class_names(classes_file) if classes_file else None
+    described = lst_describe.describe(lst_describe.expand_paths(files))
+    names = lst_describe.class_names(classes_file) if classes_file else None
     print_info(described, names, per_class=per_class)
 
 

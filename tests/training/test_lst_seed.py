@@ -3,7 +3,7 @@ from collections import Counter
 
 import pytest
 
-from training import lst
+from training import lst, lst_describe
 
 TRAIN = "dog_breeds_all_fold_1_train.lst"
 TEST = "dog_breeds_all_fold_1_test.lst"
@@ -50,7 +50,7 @@ def test_originals_split_is_stratified_like_ours(original):
 
 
 def test_describe_the_originals(seed_lst):
-    info = lst.describe(lst.expand_paths(str(seed_lst)))
+    info = lst_describe.describe(lst_describe.expand_paths(str(seed_lst)))
 
     assert [f.path.name for f in info.files] == [TRAIN, TEST]  # a folder: train first
     train, test = info.files
@@ -62,7 +62,7 @@ def test_describe_the_originals(seed_lst):
 
 
 def test_class_names_from_the_originals_text_file(seed_lst):
-    names = lst.class_names(seed_lst / "stanford_dogs_classes.txt")
+    names = lst_describe.class_names(seed_lst / "stanford_dogs_classes.txt")
     assert len(names) == 120 and names[0] == "Chihuahua" and "golden retriever" in names
 
 
@@ -75,12 +75,12 @@ def test_malformed_lines_name_file_and_line(tmp_path, text, words):
     path = tmp_path / "bad.lst"
     path.write_text("5\t0\tok/a.jpg\n" + text if "2:" in words else text)
     with pytest.raises(lst.LstError, match=words):
-        lst.describe([path])
+        lst_describe.describe([path])
 
 
 def test_describe_reports_overlap(tmp_path):
     lst.write_lst(tmp_path / "a_train.lst",
                   [lst.LstEntry(0, 0, "x/1.jpg"), lst.LstEntry(1, 1, "y/2.jpg")])
     lst.write_lst(tmp_path / "a_test.lst", [lst.LstEntry(1, 1, "y/2.jpg")])
-    info = lst.describe(lst.expand_paths(f"{tmp_path}/a_train.lst,{tmp_path}/a_test.lst"))
+    info = lst_describe.describe(lst_describe.expand_paths(f"{tmp_path}/a_train.lst,{tmp_path}/a_test.lst"))
     assert info.shared_paths == 1 and info.num_classes == 2 and info.num_training_samples == 2
