@@ -16,6 +16,8 @@ from typing import Callable, Iterator
 from ops.core.config import PROJECT_ROOT
 from training.errors import UserError
 
+# The developers' and CI's 10-breed sample, beside a checkout (../shared/data): offline, where Stanford
+# Dogs cannot be downloaded.
 DOGS10 = PROJECT_ROOT.parent / "shared" / "data" / "dogs-10" / "Images"
 # Quick training on a laptop CPU: the ImageNet backbone frozen, its features computed once, the new
 # head started from the ImageNet classifier's rows for these breeds, small images, a few epochs: about a
@@ -83,7 +85,7 @@ class DemoResult:
 
 
 def photos_root(data: str | Path | None, home: Path) -> Path:
-    """--data, else ../shared/data/dogs-10/Images when present, else Stanford Dogs (10 breeds) downloaded."""
+    """--data, else the dogs-10 sample beside a checkout, else Stanford Dogs (10 breeds) downloaded."""
     if data:
         return Path(data)
     if DOGS10.is_dir():

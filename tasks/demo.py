@@ -6,8 +6,8 @@ from tasks.command import command
 
 
 @command(parse={"train_per_breed": options.COUNT, "photos_per_breed": options.COUNT}, help={
-    "data": "photos, one folder per breed (default: ../shared/data/dogs-10/Images when present, "
-            "else Stanford Dogs, 10 breeds, downloaded)",
+    "data": "your photos, one folder per breed (default: 10 breeds of Stanford Dogs, downloaded once "
+            "into .dogs/data; a checkout with the developers' dogs-10 sample beside it uses that)",
     "keep": "leave the local AWS, endpoint and API running and print the URL and API key",
     "train-per-breed": "training photos per breed for the quick training (default 15)",
     "photos-per-breed": "test photos per breed to predict at the end (default 2)",

@@ -42,6 +42,9 @@ ROOT = Path(__file__).resolve().parents[2]
 HOME = Path(os.environ.get("DOGS_CONTAINERS_HOME") or ROOT / ".containers")
 # The framework layer: what every PyTorch image has before its toolkit (with what these require).
 FRAMEWORK = ("torch", "torchvision", "numpy", "pillow")
+# Required by torch's metadata but needed only on a GPU: the locks leave it out (scripts/lock reads this),
+# as the images' CPU builds of torch do.
+LEFT_OUT = ("triton",)
 IMAGES = {
     "serving": ("sagemaker-pytorch-inference==2.0.25", "torchserve==0.12.0", "pyyaml>=6.0",
                 "setuptools<81"),
@@ -98,7 +101,7 @@ def framework_distributions(roots: tuple[str, ...] = FRAMEWORK) -> list[metadata
     while todo:
         name, extras = todo.pop()
         key = canonicalize_name(name)
-        if (key, extras) in seen:
+        if (key, extras) in seen or key in LEFT_OUT:
             continue
         seen.add((key, extras))
         dist = found.setdefault(key, _distribution(name))

@@ -32,10 +32,10 @@ from python_terraform import IsFlagged, IsNotFlagged, Terraform
 
 from ops.deploy import remote_state
 from ops.core import state
-from ops.core.config import PROJECT_ROOT
+from ops.core.config import FILES
 from training.errors import UserError
 
-MODULE_DIR = PROJECT_ROOT / "terraform"
+MODULE_DIR = FILES / "terraform"
 TARGETS = ("local", "aws")
 DEFAULT_PLUGIN_DIR = Path("/opt/tf-plugins")
 PLUGIN_DIR_ENV = "DOGS_TF_PLUGIN_DIR"
