@@ -132,7 +132,7 @@ def test_photos(lst_result, data: Path, per_breed: int, seed: int = 0) -> list[t
 
 class Steps:
     """Each step as one line when done (what it made, its time); while it runs, a spinner with the time
-    it has taken, or a bar where the count is known (`advance`). `verbose`: each step's name first, its
+    it has taken, or a bar where the count is known (`count`). `verbose`: each step's name first, its
     details on lines of their own, and Terraform's output on screen rather than in the log."""
 
     def __init__(self, console, verbose: bool = False):
