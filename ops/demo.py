@@ -7,15 +7,18 @@ library call the step's own command makes; this module only strings them togethe
 from __future__ import annotations
 
 import random
+import re
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, TextIO
 
 from ops.core.config import PROJECT_ROOT
 from training.errors import UserError
 
+# The developers' and CI's 10-breed sample, beside a checkout (../shared/data): offline, where Stanford
+# Dogs cannot be downloaded.
 DOGS10 = PROJECT_ROOT.parent / "shared" / "data" / "dogs-10" / "Images"
 # Quick training on a laptop CPU: the ImageNet backbone frozen, its features computed once, the new
 # head started from the ImageNet classifier's rows for these breeds, small images, a few epochs: about a
@@ -43,13 +46,13 @@ def train_quick(data: Path, lst_dir: Path, out_dir: Path, log_path: Path) -> dic
     return {**artifact.as_dict(), "accuracy": (run.metrics.get("best") or {}).get("validation_accuracy")}
 
 
-def deploy_local() -> dict:
+def deploy_local(terraform_output: TextIO | None = None, echo: Callable[[str], None] = print) -> dict:
     """`invoke deploy --target local`: Terraform applies the stack to the local AWS."""
     from ops.core import config
     from ops.deploy import stack as deploy, served_model
 
     return deploy.deploy(deploy.settings(config.load(), "local"), served_model.find_model(),
-                         auto_approve=True)
+                         auto_approve=True, echo=echo, terraform_output=terraform_output)
 
 
 class DemoError(UserError, RuntimeError):
@@ -76,6 +79,7 @@ class DemoResult:
     predict_url: str
     api_key: str
     timings: dict[str, float] = field(default_factory=dict)
+    logs: dict[str, Path] = field(default_factory=dict)
 
     @property
     def correct(self) -> int:
@@ -83,7 +87,7 @@ class DemoResult:
 
 
 def photos_root(data: str | Path | None, home: Path) -> Path:
-    """--data, else ../shared/data/dogs-10/Images when present, else Stanford Dogs (10 breeds) downloaded."""
+    """--data, else the dogs-10 sample beside a checkout, else Stanford Dogs (10 breeds) downloaded."""
     if data:
         return Path(data)
     if DOGS10.is_dir():
@@ -126,63 +130,144 @@ def test_photos(lst_result, data: Path, per_breed: int, seed: int = 0) -> list[t
     return chosen
 
 
-@contextmanager
-def step(name: str, timings: dict[str, float], say: Callable[[str], None]) -> Iterator[None]:
-    say(f"[bold]{name}[/bold] ...")
-    started = time.monotonic()
-    try:
-        yield
-    except UserError as exc:
-        raise DemoError(f"{name}: {exc}") from None
-    timings[name] = round(time.monotonic() - started, 1)
-    say(f"  done in {timings[name]:.0f} s")
+class Steps:
+    """Each step as one line when done (what it made, its time); while it runs, a spinner with the time
+    it has taken, or a bar where the count is known (`count`). `verbose`: each step's name first, its
+    details on lines of their own, and Terraform's output on screen rather than in the log."""
+
+    def __init__(self, console, verbose: bool = False):
+        self.console, self.verbose = console, verbose
+        self.timings: dict[str, float] = {}
+        self.progress, self.task = None, None
+
+    def _progress(self):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TimeElapsedColumn
+
+        # A log or a pipe gets the steps' lines only (a live display there is a blank line per step).
+        return Progress(SpinnerColumn(), "{task.description}", BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), console=self.console, transient=True,
+                        disable=not self.console.is_terminal)
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[list[str]]:
+        """Yields a list: what the step appends to it is said on its line."""
+        said: list[str] = []
+        if self.verbose:
+            self.console.print(f"[bold]{name}[/bold] ...")
+        started = time.monotonic()
+        self.progress = self._progress()
+        with self.progress:
+            self.task = self.progress.add_task(name, total=None)
+            try:
+                yield said
+            except UserError as exc:
+                raise DemoError(f"{name}: {exc}") from None
+            finally:
+                self.progress.remove_task(self.task)
+                self.progress, self.task = None, None
+        self.timings[name] = round(time.monotonic() - started, 1)
+        if self.verbose:
+            for line in said:
+                self.console.print(f"  {line}", highlight=False)
+            self.console.print(f"  done in {self.timings[name]:.0f} s")
+        else:
+            self.console.print(f"[green]✓[/green] [bold]{name}[/bold]: {'; '.join(said)} "
+                               f"[dim]({self.timings[name]:.0f} s)[/dim]", highlight=False)
+
+    def count(self, total: int | None = None, advance: int = 0) -> None:
+        """The running step's bar: how many there are (`total`), one more done (`advance`)."""
+        if self.task is not None:
+            self.progress.update(self.task, total=total or self.progress.tasks[0].total, advance=advance)
+
+
+class TerraformLog:
+    """Terraform's streamed output into a log file, counting the resources it finishes for the bar."""
+    PLANNED = re.compile(r"^Plan: (\d+) to add, (\d+) to change, (\d+) to destroy")
+    FINISHED = re.compile(r": (Creation|Modifications|Destruction) complete after ")
+
+    def __init__(self, path: Path, steps: Steps):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path, self.steps, self.total = path, steps, None
+        self.file = open(path, "a")
+
+    def write(self, line: str) -> None:
+        self.file.write(line)
+        planned = self.PLANNED.match(line)
+        if planned:
+            self.total = sum(int(n) for n in planned.groups())
+            self.steps.count(total=self.total)
+        elif self.FINISHED.search(line):
+            self.steps.count(advance=1)
+
+    def say(self, message: str) -> None:
+        self.write(message + "\n")
+
+    def flush(self) -> None:
+        self.file.flush()
+
+    def close(self) -> None:
+        self.file.close()
 
 
 def run(data: str | Path | None = None, *, keep: bool = False, train_per_breed: int = 15,
-        photos_per_breed: int = 2, say: Callable[[str], None] = print) -> DemoResult:
+        photos_per_breed: int = 2, console=None, verbose: bool = False) -> DemoResult:
+    from rich.console import Console
+
     from ops.emulator import local_aws, serving
     from ops.client import predict_client
     from ops.core import state
 
+    console = console or Console()
     home = state.home()
     work = home / "demo"
-    timings: dict[str, float] = {}
-    with step("photos", timings, say):
+    steps = Steps(console, verbose)
+    logs = {"training": work / "train.log", "Terraform": work / "terraform.log"}
+    with steps("photos") as said:
         data = photos_root(data, home)
-        say(f"  {data}")
-    with step("LST files (invoke lst)", timings, say):
+        said.append(str(data))
+    with steps("LST files (invoke lst)") as said:
         lst_result = quick_lst(data, work / "lst", train_per_breed, test_per_breed=5)
-        say(f"  {len(lst_result.classes)} breeds; training on {train_per_breed} photos a breed")
-    with step("quick local training (invoke train)", timings, say):
-        artifact = train_quick(data, work / "lst", work / "model", work / "train.log")
-        say(f"  model {artifact['model_id']}: {artifact['local_path']}")
+        said.append(f"{len(lst_result.classes)} breeds; training on {train_per_breed} photos a breed")
+    with steps("quick local training (invoke train)") as said:
+        artifact = train_quick(data, work / "lst", work / "model", logs["training"])
+        accuracy = artifact.get("accuracy")
+        said.append(f"model {artifact['model_id']}" + (f", {accuracy:.0%} on its validation photos"
+                                                       if accuracy is not None else ""))
     stack_up, finished = False, False
+    terraform_log = None if verbose else TerraformLog(logs["Terraform"], steps)
     try:
-        with step("local AWS up (invoke local.up)", timings, say):
+        with steps("local AWS up (invoke local.up)") as said:
             aws = local_aws.up()
             stack_up = True
-            say(f"  {aws.url}")
-        with step("terraform apply (invoke deploy --target local)", timings, say):
-            deploy_local()
-        with step("local endpoint and API up (invoke serve)", timings, say):
+            said.append(aws.url)
+        with steps("terraform apply (invoke deploy --target local)") as said:
+            deploy_local(terraform_log, echo=terraform_log.say if terraform_log else print)
+            if terraform_log:
+                said.append(f"{terraform_log.total or 0} resources changed")
+        with steps("local endpoint and API up (invoke serve)") as said:
             served = serving.start(serving.local_deployment())
             api_key = serving.local_deployment().api_key
-            say(f"  POST {served.predict_url}")
-        with step("predictions for test photos (invoke predict)", timings, say):
+            said.append(f"POST {served.predict_url}")
+        with steps("predictions for test photos (invoke predict)") as said:
             photos = test_photos(lst_result, data, photos_per_breed)
             results = predict_client.predict(served.predict_url, api_key, [p for p, _ in photos],
                                              top_k=3)
+            said.append(f"{len(photos)} photos the training never saw")
         predictions = [Prediction(photo, truth, r.top[0]["breed"] if r.top else "",
                                   r.top[0]["probability"] if r.top else 0.0,
                                   r.error["message"] if r.error else "")
                        for (photo, truth), r in zip(photos, results)]
         finished = True
-        return DemoResult(predictions, artifact["model_id"], served.predict_url, api_key, timings)
+        return DemoResult(predictions, artifact["model_id"], served.predict_url, api_key, steps.timings,
+                          {k: v for k, v in logs.items() if v.exists()})
     finally:
+        if terraform_log:
+            terraform_log.close()
         if stack_up and not (keep and finished):
-            say("stopping the local endpoint, API and AWS")
-            serving.stop()
-            local_aws.down()
+            with steps("stopping the local endpoint, API and AWS") as said:
+                serving.stop()
+                local_aws.down()
+                said.append("nothing left running")
 
 
 def print_result(result: DemoResult, keep: bool, console=None) -> None:
@@ -198,8 +283,12 @@ def print_result(result: DemoResult, keep: bool, console=None) -> None:
         table.add_row(p.photo.name, p.truth, p.breed or p.error, f"{p.probability:.1%}",
                       "[green]✓[/green]" if p.correct else "[red]✗[/red]")
     console.print(table)
-    console.print(f"{result.correct} of {len(result.predictions)} test photos right; "
-                  f"steps: {', '.join(f'{k} {v:.0f} s' for k, v in result.timings.items())}")
+    console.print(f"{result.correct} of {len(result.predictions)} test photos right, in "
+                  f"{sum(result.timings.values()):.0f} s", highlight=False)
+    if result.logs:
+        console.print("logs: " + ", ".join(f"{name} {path}" for name, path in result.logs.items()),
+                      highlight=False, soft_wrap=True)
     if keep:
         console.print(f"still running. POST {result.predict_url} with header x-api-key: {result.api_key}\n"
-                      "try: invoke predict PHOTO.jpg; stop: invoke serve --stop && invoke local.down")
+                      "try: invoke predict PHOTO.jpg; stop: invoke serve --stop && invoke local.down",
+                      highlight=False, soft_wrap=True)

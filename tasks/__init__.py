@@ -13,6 +13,8 @@ _HERE, _ROOT = str(Path(__file__).resolve().parent), str(Path(__file__).resolve(
 sys.path[:] = [_ROOT] + [p for p in sys.path if p not in (_HERE, _ROOT)]
 
 from tasks import bench, ci, containers, data, demo, deployment, evaluation, local_stack, predict, training  # noqa: E402,I001
+from tasks import program  # noqa: E402
+import invoke.main  # noqa: E402
 from invoke import Collection  # noqa: E402
 from tasks.training import train, tune  # noqa: E402,F401  (tests call them as tasks.train, tasks.tune)
 
@@ -25,3 +27,7 @@ for command in (ci.check_config, ci.lint, ci.pr_comment,
                 deployment.models, deployment.rollback,
                 local_stack.serve, predict.predict, demo.demo, bench.bench):
     ns.add_task(command)
+
+# `invoke` in a checkout: invoke's own program, loading this module, takes the documented exit codes
+# (a parse error exits 2, not invoke's 1) for the parsing still ahead of it (tasks/program.py).
+program.adopt(invoke.main.program)

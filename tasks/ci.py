@@ -11,8 +11,10 @@ from tasks.command import command, load_config
 def check_config(c, config=None):
     """Validate config.yaml and print the resolved settings."""
     import json
+    import sys
 
     cfg = load_config(config)
+    print(f"{cfg.path}: valid", file=sys.stderr)  # which file: the project's, or the package's default
     print(json.dumps({"hyperparameters": cfg.hyperparameters, "local": cfg.local, "aws": cfg.aws},
                      indent=2))
 

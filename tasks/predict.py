@@ -6,6 +6,7 @@ import shlex
 from invoke import Exit
 
 from tasks import options
+from tasks.program import PHOTOS_REFUSED
 from tasks.command import command
 
 
@@ -25,4 +26,4 @@ def predict(c, images, url=None, api_key=None, top=5, json=False, target="local"
                                             top_k=top)
     predict_client.print_results(results, as_json=json)
     if any(r.error for r in results):
-        raise Exit(code=1)
+        raise Exit(code=PHOTOS_REFUSED)  # each refusal is in the table (or the JSON) already

@@ -137,3 +137,22 @@ def test_every_task_that_reads_the_config_takes_config():
 
     for name in readers:
         assert "config" in inspect.signature(all_tasks()[name].body).parameters, name
+
+
+def test_an_unknown_option_on_any_task_and_an_unknown_task_exit_2_with_one_line(tmp_path):
+    names = sorted(all_tasks())
+    lines = [[name, *["x"] * len(all_tasks()[name].positional), "--no-such-option"] for name in names] + [["no-such-task"], ["--no-such-core-flag"],
+                                                               ["--help", "no-such-task"]]
+    for result in run_invoke(lines, tmp_path):
+        where = f"invoke {' '.join(result['argv'])}: {result['err'][-800:]}"
+        assert result["code"] == 2, where  # invoke's own parse errors exit 1; the project's program, 2
+        assert result["err"].count("\n") == 1 and "No idea what" in result["err"], where
+        assert not result["out"], where
+
+
+def test_the_exit_codes_are_the_documented_ones():
+    from tasks import program
+
+    documented_codes = (REPO / "docs" / "architecture.md").read_text()
+    for code, meaning in ((program.USAGE_ERROR, "usage error"), (program.PHOTOS_REFUSED, "refused")):
+        assert re.search(rf"\|\s*{code}\s*\|[^|]*{meaning}", documented_codes), (code, meaning)

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ops.deploy import terraform as tf
-from ops.core.config import PROJECT_ROOT
+from ops.core.config import FILES, PROJECT_ROOT
 
-MODULE = PROJECT_ROOT / "terraform"
-CHECKOV_CONFIG = PROJECT_ROOT / ".checkov.yaml"
+MODULE = FILES / "terraform"
+CHECKOV_CONFIG = FILES / ".checkov.yaml"
 
 
 @dataclass

@@ -1,37 +1,50 @@
 """Python environments that hold what SageMaker's PyTorch containers hold, for the container harnesses.
 
 Each image is one venv under `.containers/` with the image's own toolkit from PyPI; the framework
-(torch, torchvision, numpy, Pillow) is installed once into a shared layer that both venvs see through a
-`.pth` file, as two images share a base layer. Nothing of this project's own requirements is there: an
-artifact that needs more than the image has fails in the harness as it would on SageMaker.
+(torch, torchvision, numpy, Pillow and what they require) is one shared layer that both venvs see
+through a `.pth` file, as two images share a base layer. The layer is not a second install: it is a
+folder of hard links to the files of those distributions in this project's own environment (copies
+only where the two folders are on different file systems), so the framework lies on disk once, and a
+sandbox that mounts `.containers` alone (read-only) still sees every file. Nothing else of this
+project's requirements is there: an artifact that needs more than the image has fails in the harness
+as it would on SageMaker.
 
     serving   sagemaker-pytorch-inference (the `serve` entry point, with sagemaker_inference inside),
               torchserve (needs a Java runtime), pyyaml and a setuptools with pkg_resources (the toolkit
               and TorchServe's worker import them; the real image has both)
     training  sagemaker-training (the `train` entry point) and sagemaker-pytorch-training
 
-What differs from the images (see docs/containers.md): Python 3.11 and
-torch 2.14.1 here (the images of `aws.pytorch_version` 2.6.0 run Python 3.12 and torch 2.6: this machine's
-pip takes torch from its own disk only at 2.14.1), CPU only, and no CUDA, MPI or EFA.
+What differs from the images (see docs/containers.md): the project's Python and torch (3.11 and 2.14.1
+on the developers' machine: its pip takes torch from its own disk only at 2.14.1), CPU only, and no
+CUDA, MPI or EFA.
 
-`python -m ops.containers.container_env` builds both (idempotent: a stamp of the pinned lists skips a second run).
+`python -m ops.containers.container_env` builds both (idempotent: a stamp of the framework's versions
+and the pinned lists skips a second run).
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import shutil
 import subprocess
 import sys
+from importlib import metadata
 from pathlib import Path
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from training.errors import UserError
 from training.files import write_text_atomic
 
 ROOT = Path(__file__).resolve().parents[2]
 HOME = Path(os.environ.get("DOGS_CONTAINERS_HOME") or ROOT / ".containers")
-# The framework layer: what every PyTorch image has before its toolkit.
-FRAMEWORK = ("torch==2.14.1", "torchvision==0.29.1", "numpy>=1.26,<2.4", "pillow>=10.0")
+# The framework layer: what every PyTorch image has before its toolkit (with what these require).
+FRAMEWORK = ("torch", "torchvision", "numpy", "pillow")
+# Required by torch's metadata but needed only on a GPU: the locks leave it out (scripts/lock reads this),
+# as the images' CPU builds of torch do.
+LEFT_OUT = ("triton",)
 IMAGES = {
     "serving": ("sagemaker-pytorch-inference==2.0.25", "torchserve==0.12.0", "pyyaml>=6.0",
                 "setuptools<81"),
@@ -72,18 +85,78 @@ def _pip(python_exe: Path | str, *args: str) -> None:
         raise ContainerEnvError(f"pip install {' '.join(args)} failed:\n{tail}")
 
 
+def _distribution(name: str) -> metadata.Distribution:
+    try:
+        return metadata.distribution(name)
+    except metadata.PackageNotFoundError:
+        raise ContainerEnvError(f"{name} is not installed in {sys.prefix}, which the framework layer "
+                                "links from: run ./scripts/setup") from None
+
+
+def framework_distributions(roots: tuple[str, ...] = FRAMEWORK) -> list[metadata.Distribution]:
+    """The roots and everything they require on this platform (extras followed), as installed here."""
+    found: dict[str, metadata.Distribution] = {}
+    todo = [(name, frozenset()) for name in roots]
+    seen: set[tuple[str, frozenset]] = set()
+    while todo:
+        name, extras = todo.pop()
+        key = canonicalize_name(name)
+        if (key, extras) in seen or key in LEFT_OUT:
+            continue
+        seen.add((key, extras))
+        dist = found.setdefault(key, _distribution(name))
+        for line in dist.requires or ():
+            req = Requirement(line)
+            if req.marker is None or any(req.marker.evaluate({"extra": e}) for e in extras or {""}):
+                todo.append((req.name, frozenset(req.extras)))
+    return sorted(found.values(), key=lambda d: canonicalize_name(d.metadata["Name"]))
+
+
+def _layer_stamp(dists: list[metadata.Distribution]) -> str:
+    return _stamp(tuple(f"{d.metadata['Name']}=={d.version}@{d.locate_file('')}" for d in dists))
+
+
+def _link(source: Path, target: Path) -> None:
+    try:
+        os.link(source, target)
+    except OSError as exc:
+        if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK):
+            raise
+        shutil.copy2(source, target)  # another file system (or no hard links there): a copy
+
+
+def link_distribution(dist: metadata.Distribution, target: Path) -> int:
+    """Hard-link the distribution's installed files (its RECORD) under `target`; returns the count.
+    Files installed outside site-packages (console scripts in bin/) stay out: the image has its own."""
+    count = 0
+    for entry in dist.files or ():
+        relative = Path(str(entry))
+        source = Path(dist.locate_file(entry))
+        if relative.is_absolute() or ".." in relative.parts or not source.is_file():
+            continue
+        (target / relative).parent.mkdir(parents=True, exist_ok=True)
+        _link(source, target / relative)
+        count += 1
+    return count
+
+
 def ensure_layer(echo=print) -> Path:
     target = layer_dir()
+    dists = framework_distributions()
+    want = _layer_stamp(dists)
     stamp = target / ".stamp"
-    if stamp.is_file() and stamp.read_text() == _stamp(FRAMEWORK):
+    if stamp.is_file() and stamp.read_text() == want:
         return target
-    echo(f"installing the framework layer ({', '.join(FRAMEWORK)}) into {target}")
+    echo(f"linking the framework layer ({', '.join(FRAMEWORK)} and {len(dists) - len(FRAMEWORK)} "
+         f"packages they require, from {sys.prefix}) into {target}")
     staging = target.with_name(target.name + ".staging")
     shutil.rmtree(staging, ignore_errors=True)
-    _pip(sys.executable, "--target", str(staging), *FRAMEWORK)
+    staging.mkdir(parents=True)
+    for dist in dists:
+        link_distribution(dist, staging)
     shutil.rmtree(target, ignore_errors=True)
     staging.replace(target)
-    write_text_atomic(target / ".stamp", _stamp(FRAMEWORK))
+    write_text_atomic(target / ".stamp", want)
     return target
 
 
@@ -94,7 +167,7 @@ def ensure(image: str, echo=print) -> Path:
     layer = ensure_layer(echo)
     venv = venv_dir(image)
     stamp = venv / ".stamp"
-    want = _stamp(FRAMEWORK + IMAGES[image])
+    want = _stamp((layer.joinpath(".stamp").read_text(),) + IMAGES[image])
     if stamp.is_file() and stamp.read_text() == want and entry_point(image).exists():
         return venv
     echo(f"building the {image} container environment in {venv}")

@@ -4,6 +4,7 @@ Every problem is a `ConfigError` whose message is one line naming the file, the 
 """
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,8 +16,29 @@ from ops.core import naming
 from training import hyperparameters as hp
 from training.errors import UserError
 
+# The folder holding the packages (ops, training, predict_lambda, tasks): a checkout, or site-packages.
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_CONFIG = PROJECT_ROOT / "config.yaml"
+# The project's own files that the code reads (terraform/, the default config.yaml): the checkout's, or
+# the copies an installed wheel carries in ops/share (pyproject.toml's package data).
+FILES = PROJECT_ROOT if (PROJECT_ROOT / "pyproject.toml").is_file() else Path(__file__).resolve().parents[1] / "share"
+DEFAULT_CONFIG = FILES / "config.yaml"
+PROJECT_ENV = "DOGS_PROJECT"
+
+
+def project_root() -> Path:
+    """The user's project folder: $DOGS_PROJECT, else the nearest folder from the working folder up that
+    holds a config.yaml or a .dogs/ folder, else the working folder. Its .dogs/ holds the state."""
+    if os.environ.get(PROJECT_ENV):
+        return Path(os.environ[PROJECT_ENV]).resolve()
+    here = Path.cwd().resolve()
+    return next((folder for folder in (here, *here.parents)
+                 if (folder / "config.yaml").is_file() or (folder / ".dogs").is_dir()), here)
+
+
+def project_config() -> Path:
+    """The project's config.yaml, else the default the package carries."""
+    path = project_root() / "config.yaml"
+    return path if path.is_file() else DEFAULT_CONFIG
 
 SECTIONS = ("hyperparameters", "local", "aws")
 
@@ -74,7 +96,7 @@ class Config:
 
 
 def load(path: str | Path | None = None) -> Config:
-    path = Path(path) if path else DEFAULT_CONFIG
+    path = Path(path) if path else project_config()
     try:
         raw = yaml.safe_load(path.read_text())
     except FileNotFoundError:

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable
 
-from ops.core.config import PROJECT_ROOT
+from ops.core.config import project_root
 from training.files import write_text_atomic
 
 
@@ -69,7 +69,7 @@ def trained() -> TrainedArtifact | None:
 
 def home() -> Path:
     """The work folder for state, logs and Terraform working directories."""
-    path = Path(os.environ.get("DOGS_HOME") or PROJECT_ROOT / ".dogs")
+    path = Path(os.environ.get("DOGS_HOME") or project_root() / ".dogs")
     path.mkdir(parents=True, exist_ok=True)
     return path
 

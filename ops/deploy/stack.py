@@ -13,7 +13,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, TextIO
 
 from ops.deploy import hosting_cost, lambda_package, model_history, remote_state
 from ops.emulator import local_aws
@@ -204,15 +204,18 @@ def upload_artifact(model: Model) -> None:
 
 
 def deploy(s: Settings, model: Model, auto_approve: bool = False,
-           confirm: Callable[[str], bool] | None = None, echo: Callable[[str], None] = print) -> dict:
-    """init + apply (+ upload for local); returns the outputs (the API key included)."""
+           confirm: Callable[[str], bool] | None = None, echo: Callable[[str], None] = print,
+           terraform_output: TextIO | None = None) -> dict:
+    """init + apply (+ upload for local); returns the outputs (the API key included). Terraform's own
+    output goes to stdout, or to `terraform_output` (a log file) when given."""
+    streamed = terraform_output or True
     if s.target == "aws" and not model.model_data_url:
         raise DeployError("the trained model is only on this machine: train with `invoke train --target aws`, "
                           "or upload it and pass --model-data s3://.../model.tar.gz")
     values = prepare(s, model, echo)
     files = var_files(s.target)
     if s.target == "local":
-        tf.apply(s.target, var_files=files)
+        tf.apply(s.target, var_files=files, echo=streamed)
         if model.local_path is not None:
             # One apply creates the bucket and the stack; the artifact follows it into the bucket.
             # (moto's CreateModel does not fetch model data; the local endpoint serves from it later.)
@@ -223,15 +226,15 @@ def deploy(s: Settings, model: Model, auto_approve: bool = False,
         if BUCKET_ADDRESS not in tf.state_list(s.target):
             _adopt_bucket(s, values, files, echo)
         if not auto_approve:
-            changes, _ = tf.plan(s.target, var_files=files, out="deploy.tfplan")
+            changes, _ = tf.plan(s.target, var_files=files, out="deploy.tfplan", echo=streamed)
             if not changes:
                 echo("no changes")
                 return tf.outputs(s.target)
             if confirm is None or not confirm("Apply these changes to AWS?"):
                 raise DeployError("not applied (answer yes, or pass --auto-approve)")
-            tf.apply(s.target, plan_file="deploy.tfplan")
+            tf.apply(s.target, plan_file="deploy.tfplan", echo=streamed)
         else:
-            tf.apply(s.target, var_files=files)
+            tf.apply(s.target, var_files=files, echo=streamed)
     result = tf.outputs(s.target)
     record(s.target, result)
     model_history.record_deployed(s.target, model, model.validation_accuracy)

@@ -25,17 +25,17 @@ import sys
 import threading
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, TextIO
 
 import jinja2
 from python_terraform import IsFlagged, IsNotFlagged, Terraform
 
 from ops.deploy import remote_state
 from ops.core import state
-from ops.core.config import PROJECT_ROOT
+from ops.core.config import FILES
 from training.errors import UserError
 
-MODULE_DIR = PROJECT_ROOT / "terraform"
+MODULE_DIR = FILES / "terraform"
 TARGETS = ("local", "aws")
 DEFAULT_PLUGIN_DIR = Path("/opt/tf-plugins")
 PLUGIN_DIR_ENV = "DOGS_TF_PLUGIN_DIR"
@@ -212,7 +212,7 @@ def validate(target: str) -> None:
 
 
 def plan(target: str, var_files: list[str] | None = None, destroy: bool = False,
-         out: str | None = None, echo: bool = True,
+         out: str | None = None, echo: bool | TextIO = True,
          resources: list[str] | None = None) -> tuple[bool, str]:
     """`terraform plan -detailed-exitcode` (optionally only `resources`); returns (changes pending, plan text)."""
     code, text = _stream(target, "plan", echo=echo, ok=(0, 2),
@@ -223,7 +223,7 @@ def plan(target: str, var_files: list[str] | None = None, destroy: bool = False,
 
 
 def apply(target: str, var_files: list[str] | None = None, resources: list[str] | None = None,
-          plan_file: str | None = None, echo: bool = True) -> str:
+          plan_file: str | None = None, echo: bool | TextIO = True) -> str:
     """`terraform apply -auto-approve`: a saved plan, or the variables (optionally only `resources`)."""
     if plan_file:
         return _stream(target, "apply", echo=echo, args=[plan_file], auto_approve=IsFlagged,
@@ -232,7 +232,7 @@ def apply(target: str, var_files: list[str] | None = None, resources: list[str] 
                    **{"target": resources or []}, lock_timeout=lock_timeout())[1]
 
 
-def destroy(target: str, var_files: list[str] | None = None, echo: bool = True) -> str:
+def destroy(target: str, var_files: list[str] | None = None, echo: bool | TextIO = True) -> str:
     """Destroy everything in the target's state: `apply -destroy` (python-terraform's destroy() sends
     -force, which Terraform 1.x rejects)."""
     return _stream(target, "apply", echo=echo, destroy=IsFlagged, auto_approve=IsFlagged,
@@ -296,9 +296,10 @@ def _interrupts_deferred(proc: subprocess.Popen) -> Iterator[list[int]]:
             signal.signal(s, handler)
 
 
-def _stream(workspace: str, command: str, echo: bool, ok=(0,), args: list[str] | None = None,
+def _stream(workspace: str, command: str, echo: bool | TextIO, ok=(0,), args: list[str] | None = None,
             **options: Any) -> tuple[int, str]:
-    """Run a command, echoing its output as it comes, and keep the text for errors."""
+    """Run a command, echoing its output as it comes (to stdout, or to the file `echo` names), and keep
+    the text for errors."""
     tf = _client(workspace)
     options.setdefault("no_color", IsFlagged)
     options.setdefault("input", False)
@@ -313,9 +314,10 @@ def _stream(workspace: str, command: str, echo: bool, ok=(0,), args: list[str] |
             for line in proc.stdout:
                 lines.append(line)
                 if echo:
+                    out = sys.stdout if echo is True else echo
                     with suppress(BrokenPipeError):  # whoever read our output is gone: keep reading Terraform's
-                        sys.stdout.write(line)
-                        sys.stdout.flush()
+                        out.write(line)
+                        out.flush()
             code = proc.wait()
     tf.temp_var_files.clean_up()
     text = "".join(lines)

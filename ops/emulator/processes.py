@@ -14,7 +14,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from ops.core.config import PROJECT_ROOT
+from ops.core.config import PROJECT_ENV, PROJECT_ROOT, project_root
 from training.errors import UserError
 
 
@@ -103,9 +103,11 @@ def start(name: str, module: str, args: list[str], port: int, health_path: str, 
     log_dir.mkdir(parents=True, exist_ok=True)
     log = log_dir / f"{name}.log"
     with open(log, "ab") as fh:
+        # The code's folder to import from; the user's project (its .dogs/) passed on by name.
         proc = subprocess.Popen([sys.executable, "-m", module, *args], cwd=PROJECT_ROOT,
                                 stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env={**os.environ, **(env or {})}, start_new_session=True)
+                                env={**os.environ, PROJECT_ENV: str(project_root()), **(env or {})},
+                                start_new_session=True)
     url = f"{'https' if ca_bundle else 'http'}://{HOST}:{port}"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -82,10 +82,11 @@ def train_local(*, data_dir: str | Path, lst_dir: str | Path, out_dir: str | Pat
                 work_dir: str | Path | None = None, processes: int = 1, progress: bool = False,
                 log_path: str | Path | None = None, threads: int | None = None) -> LocalRun:
     """Train in a container-like folder (kept in `work_dir` so a rerun resumes its checkpoint)."""
-    data_dir, lst_dir, out_dir = Path(data_dir), Path(lst_dir), Path(out_dir)
+    # Absolute: the entry point runs in the code's folder, which need not be the user's working folder.
+    data_dir, lst_dir, out_dir = Path(data_dir).resolve(), Path(lst_dir).resolve(), Path(out_dir).resolve()
     if not data_dir.is_dir():
         raise UserError(f"{data_dir}: no such photo folder")
-    work_dir = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix="dogs-train-"))
+    work_dir = Path(work_dir).resolve() if work_dir else Path(tempfile.mkdtemp(prefix="dogs-train-"))
     env = {**os.environ, **container_layout(work_dir, data_dir=data_dir, lst_dir=lst_dir,
                                             fold=fold, hyperparameters=hyperparameters)}
     env["PYTHONPATH"] = ""  # the entry point finds `training` beside itself, as in the container

@@ -10,6 +10,7 @@ from rich.console import Console
 
 from ops.client import predict_client
 from ops.core.config import PROJECT_ROOT
+from tasks.program import PHOTOS_REFUSED
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +69,7 @@ def test_invoke_predict_json(local_api, photo_files):
     run = subprocess.run([sys.executable, "-m", "invoke", "predict", f"{good[0]},{bad}", "--url", url,
                           "--api-key", key, "--top", "2", "--json"], cwd=PROJECT_ROOT,
                          capture_output=True, text=True, timeout=120)
-    assert run.returncode == 1, run.stderr  # one photo failed
+    assert run.returncode == PHOTOS_REFUSED == 3, run.stderr  # one photo refused: its own exit status
     results = json.loads(run.stdout)
     assert [r["status"] for r in results] == [200, 422]
     assert len(results[0]["top"]) == 2
