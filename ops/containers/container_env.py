@@ -29,7 +29,8 @@ from training.errors import UserError
 from training.files import write_text_atomic
 
 ROOT = Path(__file__).resolve().parents[2]
-HOME = Path(os.environ.get("DOGS_CONTAINERS_HOME") or ROOT / ".containers")
+# resolved: the sandbox shows the image at its real path (a .containers link to shared envs included)
+HOME = Path(os.environ.get("DOGS_CONTAINERS_HOME") or ROOT / ".containers").resolve()
 # The framework layer: what every PyTorch image has before its toolkit.
 FRAMEWORK = ("torch==2.14.1", "torchvision==0.29.1", "numpy>=1.26,<2.4", "pillow>=10.0")
 IMAGES = {
@@ -58,6 +59,24 @@ def python(image: str) -> Path:
 
 def entry_point(image: str) -> Path:
     return venv_dir(image) / "bin" / ENTRY_POINTS[image]
+
+
+def site_packages(venv: Path) -> Path:
+    return next((venv / "lib").glob("python*/site-packages"))
+
+
+def image_paths(image: str) -> list[Path]:
+    """The host folders the image consists of, for the sandbox to show read-only: its venv, the
+    interpreter that venv runs (pyvenv.cfg's `home`, one folder up) and every folder its .pth files add
+    (the framework layer)."""
+    venv = venv_dir(image)
+    config = dict(line.split(" = ", 1) for line in (venv / "pyvenv.cfg").read_text().splitlines()
+                  if " = " in line)
+    paths = [venv, Path(config["home"]).parent]
+    for pth in site_packages(venv).glob("*.pth"):
+        paths += [Path(line) for line in pth.read_text().splitlines()
+                  if line.startswith("/") and Path(line).is_dir()]
+    return paths
 
 
 def _stamp(packages: tuple[str, ...]) -> str:
@@ -100,8 +119,7 @@ def ensure(image: str, echo=print) -> Path:
     echo(f"building the {image} container environment in {venv}")
     shutil.rmtree(venv, ignore_errors=True)
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    site = next((venv / "lib").glob("python*/site-packages"))
-    (site / "framework-layer.pth").write_text(str(layer) + "\n")
+    (site_packages(venv) / "framework-layer.pth").write_text(str(layer) + "\n")
     _pip(python(image), *IMAGES[image])
     write_text_atomic(stamp, want)
     return venv
