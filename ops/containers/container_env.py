@@ -10,9 +10,12 @@ artifact that needs more than the image has fails in the harness as it would on 
               and TorchServe's worker import them; the real image has both)
     training  sagemaker-training (the `train` entry point) and sagemaker-pytorch-training
 
-What differs from the images (see docs/containers.md): Python 3.11 and
-torch 2.14.1 here (the images of `aws.pytorch_version` 2.6.0 run Python 3.12 and torch 2.6: this machine's
-pip takes torch from its own disk only at 2.14.1), CPU only, and no CUDA, MPI or EFA.
+What differs from the images (see docs/containers.md): Python 3.11 as the images of `aws.pytorch_version`
+2.5.1, but torch 2.14.1 here against their 2.5.1 (this machine's pip takes torch from its own disk only at
+2.14.1; the artifact serves with its own ONNX Runtime, not torch), numpy 2.3 and the newest training toolkit
+against the training image's numpy 1.26.4 and protobuf 3.20.3 (`ops.containers.image_pins` checks the
+requirements against those), CPU only, and no CUDA, MPI or EFA. `image_paths()` names the host folders an
+image consists of: the sandbox shows those alone.
 
 `python -m ops.containers.container_env` builds both (idempotent: a stamp of the pinned lists skips a second run).
 """
