@@ -283,9 +283,10 @@ def _tail(log: Path, lines: int = 40) -> str:
 
 
 def _stop(process: subprocess.Popen) -> None:
-    """SIGTERM to the container's process group: unshare blocks it, but the toolkit's `serve` (PID 1 of
-    the namespace) passes it on to TorchServe and exits, and the kernel ends the rest of its namespace.
-    SIGKILL after 8 s (under ops.emulator.processes' 10 s, so a local endpoint stopping still cleans up)."""
+    """SIGTERM to the container's process group (bubblewrap, the toolkit's `serve`, TorchServe): when
+    bubblewrap ends, its --die-with-parent ends the sandbox's first process, and the kernel the rest of
+    its PID namespace, whatever left the group. SIGKILL after 8 s (under ops.emulator.processes' 10 s, so
+    a local endpoint stopping still cleans up)."""
     if process.poll() is not None:
         return
     with contextlib.suppress(ProcessLookupError):

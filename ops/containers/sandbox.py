@@ -22,7 +22,6 @@ import json
 import os
 import shutil
 import stat
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -136,12 +135,3 @@ def child_pid(info_fd_read: int) -> int:
 def namespace(pid: int) -> Path:
     """The network namespace of sandbox process `pid`, for `ops.containers.netns.enter`."""
     return Path(f"/proc/{pid}/ns/net")
-
-
-def check() -> None:
-    """Stop early, with what to do, when bubblewrap cannot make a sandbox here."""
-    result = subprocess.run([bwrap(), "--unshare-user", "--unshare-pid", "--unshare-net", "--ro-bind",
-                             "/", "/", "--", "true"], capture_output=True, text=True)
-    if result.returncode:
-        raise SandboxError(f"bubblewrap cannot make a sandbox here ({result.stderr.strip()}); it needs "
-                           "user namespaces (sysctl kernel.unprivileged_userns_clone=1, or run as root)")
