@@ -7,7 +7,7 @@ isolation), so the artifact carries it: the toolkit puts `code/` on its workers'
 The wheel is the one of the onnxruntime that checked the export (the same version), for `PYTHON` (the
 image's: the PyTorch 2.5.1 inference image runs Python 3.11) and `PLATFORMS` (x86_64 manylinux up to the
 image's glibc, Ubuntu 22.04's 2.35). It comes from a wheel cache (`wheel_cache()`), filled once by
-`pip download`; with no wheel and no index (offline) the artifact carries none and says so.
+`pip download` (`python -m training.serving_runtime`, run by ./scripts/setup, or the first export); with no wheel and no index (offline) the artifact carries none and says so.
 """
 from __future__ import annotations
 
@@ -27,12 +27,11 @@ WHEELS_ENV = "DOGS_WHEELS"
 
 
 def wheel_cache(env: Mapping[str, str] = os.environ) -> Path:
-    """Where fetched wheels are kept: $DOGS_WHEELS, else `wheels/` in the project's work folder
-    ($DOGS_HOME, else `.dogs` beside the training package)."""
+    """Where fetched wheels are kept: $DOGS_WHEELS, else `.dogs/wheels` beside the training package (the
+    checkout's work folder; a cache, so one for every $DOGS_HOME)."""
     if env.get(WHEELS_ENV):
         return Path(env[WHEELS_ENV])
-    home = env.get("DOGS_HOME") or str(Path(__file__).resolve().parent.parent / ".dogs")
-    return Path(home) / "wheels"
+    return Path(__file__).resolve().parent.parent / ".dogs" / "wheels"
 
 
 def installed_version() -> str | None:
