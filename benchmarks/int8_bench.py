@@ -96,13 +96,8 @@ def per_core_rate(paths: dict[str, Path], images: np.ndarray, rounds: int) -> di
 
 
 def cost_per_million(rate_per_core: float) -> dict[str, float]:
-    table = hosting_cost.price_table()
-    kind = hosting_cost.DEFAULT_REALTIME["instance_type"]
-    vcpus = hosting_cost.vcpus(kind)
-    memory_gb = hosting_cost.DEFAULT_SERVERLESS["memory_size_in_mb"] / 1024
-    return {"realtime_instance": kind, "realtime_vcpus": vcpus,
-            "realtime_usd": table["realtime"][kind] / (rate_per_core * vcpus * 3600) * 1e6,
-            "serverless_usd": 1e6 * memory_gb / rate_per_core * table["serverless"]["gb_second"]}
+    cost = hosting_cost.per_million_predictions(1 / rate_per_core, rate_per_core)
+    return {**cost, "realtime_vcpus": hosting_cost.vcpus(cost["realtime_instance"])}
 
 
 def comparison(model_dir: Path, data: Path, *, timing_photos: int = 32, rounds: int = 3) -> dict:

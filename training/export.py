@@ -6,6 +6,8 @@ SageMaker tars `SM_MODEL_DIR` into model.tar.gz; the PyTorch inference container
     model.pt  model.onnx  [model.int8.onnx]  classes.json  model.json  metrics.json  hyperparameters.json
     code/inference.py  code/training/{__init__,errors,model,preprocess}.py
     code/efficientnet_lite_pytorch/  (the network's code, vendored with its licence)
+    code/onnxruntime/ + its dist-info  (with model.onnx: the runtime for the inference image's Python,
+                                        training.serving_runtime; model.json `serving_runtime`)
 
 Nothing is installed when the container starts: the endpoint runs with network isolation, so a
 `code/requirements.txt` would make the toolkit's pip fail and the container exit. What serving needs
@@ -27,7 +29,7 @@ from typing import Any
 
 import torch
 
-from training import classmap
+from training import classmap, serving_runtime
 from training.classmap import BreedClass
 from training.hyperparameters import image_shape
 from training.lst import LstEntry
@@ -125,12 +127,15 @@ def write_model_dir(model_dir: str | Path, *, model: torch.nn.Module, classes: l
             description["onnx"] = {"file": ONNX, "opset": ONNX_OPSET, "outputs": onnx_check["outputs"],
                                    "output": "probabilities", "max_abs_diff": onnx_check["max_abs_diff"]}
             int8_check = int8_export(staging, description["onnx"], int8) if int8 else None
+        copy_serving_code(staging / "code")
+        runtime = serving_runtime.vendor(staging / "code") if onnx_check["exported"] else None
+        if runtime:
+            description["serving_runtime"] = runtime
         (staging / classmap.FILENAME).write_text(classmap.to_json(classes))
         _write_json(staging / "model.json", description)
         _write_json(staging / "metrics.json", {"model_id": model_id, **metrics, "onnx_export": onnx_check,
                                                 **({"int8_export": int8_check} if int8 else {})})
         _write_json(staging / "hyperparameters.json", hps)
-        copy_serving_code(staging / "code")
         for item in sorted(staging.iterdir()):
             target = model_dir / item.name
             if target.is_dir():

@@ -14,9 +14,12 @@ as it would on SageMaker.
               and TorchServe's worker import them; the real image has both)
     training  sagemaker-training (the `train` entry point) and sagemaker-pytorch-training
 
-What differs from the images (see docs/containers.md): the project's Python and torch (3.11 and 2.14.1
-on the developers' machine: its pip takes torch from its own disk only at 2.14.1), CPU only, and no
-CUDA, MPI or EFA.
+What differs from the images (see docs/containers.md): Python 3.11 as the images of `aws.pytorch_version`
+2.5.1, but the project's torch 2.14.1 and numpy 2.4 here against their 2.5.1 and the training image's numpy
+1.26.4 and protobuf 3.20.3 (this machine's pip takes torch from its own disk only at 2.14.1; the artifact
+serves with its own ONNX Runtime, not torch; `ops.containers.image_pins` checks the training requirements
+against the image's pins), CPU only, and no CUDA, MPI or EFA. `image_paths()` names the host folders an
+image consists of: the sandbox shows those alone.
 
 `python -m ops.containers.container_env` builds both (idempotent: a stamp of the framework's versions
 and the pinned lists skips a second run).
@@ -39,7 +42,8 @@ from training.errors import UserError
 from training.files import write_text_atomic
 
 ROOT = Path(__file__).resolve().parents[2]
-HOME = Path(os.environ.get("DOGS_CONTAINERS_HOME") or ROOT / ".containers")
+# resolved: the sandbox shows the image at its real path (a .containers link to shared envs included)
+HOME = Path(os.environ.get("DOGS_CONTAINERS_HOME") or ROOT / ".containers").resolve()
 # The framework layer: what every PyTorch image has before its toolkit (with what these require).
 FRAMEWORK = ("torch", "torchvision", "numpy", "pillow")
 # Required by torch's metadata but needed only on a GPU: the locks leave it out (scripts/lock reads this),
@@ -71,6 +75,24 @@ def python(image: str) -> Path:
 
 def entry_point(image: str) -> Path:
     return venv_dir(image) / "bin" / ENTRY_POINTS[image]
+
+
+def site_packages(venv: Path) -> Path:
+    return next((venv / "lib").glob("python*/site-packages"))
+
+
+def image_paths(image: str) -> list[Path]:
+    """The host folders the image consists of, for the sandbox to show read-only: its venv, the
+    interpreter that venv runs (pyvenv.cfg's `home`, one folder up) and every folder its .pth files add
+    (the framework layer)."""
+    venv = venv_dir(image)
+    config = dict(line.split(" = ", 1) for line in (venv / "pyvenv.cfg").read_text().splitlines()
+                  if " = " in line)
+    paths = [venv, Path(config["home"]).parent]
+    for pth in site_packages(venv).glob("*.pth"):
+        paths += [Path(line) for line in pth.read_text().splitlines()
+                  if line.startswith("/") and Path(line).is_dir()]
+    return paths
 
 
 def _stamp(packages: tuple[str, ...]) -> str:
@@ -173,8 +195,7 @@ def ensure(image: str, echo=print) -> Path:
     echo(f"building the {image} container environment in {venv}")
     shutil.rmtree(venv, ignore_errors=True)
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    site = next((venv / "lib").glob("python*/site-packages"))
-    (site / "framework-layer.pth").write_text(str(layer) + "\n")
+    (site_packages(venv) / "framework-layer.pth").write_text(str(layer) + "\n")
     _pip(python(image), *IMAGES[image])
     write_text_atomic(stamp, want)
     return venv

@@ -1,17 +1,19 @@
 """SageMaker's PyTorch inference container, run here: an artifact served by the image's own `serve`, offline.
 
 What SageMaker does to start an endpoint's container, with the same open-source code inside:
-- the artifact is unpacked as `/opt/ml/model` (here `<run>/opt/ml/model`; the toolkit honours
-  `SAGEMAKER_BASE_DIR`), with the main variables the stack gives the model (`SAGEMAKER_PROGRAM`, workers: set here, not
-  read back from a deployment);
+- the artifact is unpacked as `/opt/ml/model`, with the variables the stack gives the model
+  (`SAGEMAKER_PROGRAM`, workers and threads as terraform/main.tf sets them for a real-time endpoint, or
+  a deployed model's own);
 - the image's entry point `serve` (sagemaker-pytorch-inference → TorchServe, Java frontend + Python
   workers) runs from a venv that holds only what the serving image holds (`ops.containers.container_env`);
-- inside a network namespace with only loopback (SageMaker's network isolation: nothing installs, nothing
-  downloads), its own PID namespace (the toolkit looks for *the* TorchServe process among all processes)
-  and mount namespace (the toolkit writes its config to /etc/sagemaker-ts.properties, TorchServe its
-  worker sockets to /tmp/.ts.sock.<port>: each run gets its own file bound there and its own /tmp, so
-  two containers at once never meet). Run folders live in `.containers/runs/`.
-Clients reach `/ping` and `/invocations` from threads that joined the namespace (`ops.containers.netns.enter`).
+- in a sandbox (`ops.containers.sandbox`, bubblewrap): no network but loopback (SageMaker's network
+  isolation: nothing installs, nothing downloads), its own PID namespace (the toolkit looks for *the*
+  TorchServe process among all processes), no capabilities, a read-only root holding only the image,
+  writable only its model folder, its own /tmp (TorchServe's worker sockets, /tmp/.ts.sock.<port>) and
+  the toolkit's config file /etc/sagemaker-ts.properties — each run's own, so two containers at once
+  never meet. Run folders live in `.containers/runs/`.
+Clients reach `/ping` and `/invocations` from threads that joined its network namespace
+(`ops.containers.netns.enter`).
 """
 from __future__ import annotations
 
@@ -24,17 +26,18 @@ import subprocess
 import tempfile
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import BrokenExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Mapping
 
-from ops.containers import container_env, netns
+from ops.containers import container_env, netns, sandbox
 from training.errors import UserError
 
 PORT = 8080  # SageMaker's container port (SAGEMAKER_BIND_TO_PORT default); alone in its namespace
 READY_TIMEOUT_S = 180.0
 TS_CONFIG = Path("/etc/sagemaker-ts.properties")  # where the toolkit writes TorchServe's config
+MODEL_DIR = "/opt/ml/model"  # where SageMaker unpacks the artifact
 _POOL_LOCK = threading.Lock()
 _THREAD = threading.local()  # .namespace: the container namespace this thread has joined
 
@@ -119,10 +122,7 @@ class ServingContainer:
         return self.request("POST", "/invocations", body, headers)
 
     def log_tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
+        return _tail(self.log, lines)
 
     def peak_rss_mb(self) -> float:
         """The largest total resident memory of the container's processes seen by `sample_rss`."""
@@ -144,38 +144,43 @@ class ServingContainer:
         return float(total)
 
 
-def container_environment(base_dir: Path, workers: int, extra: Mapping[str, str] | None = None) -> dict:
+def container_environment(workers: int, extra: Mapping[str, str] | None = None) -> dict:
     """The container's environment: the image's PATH, the model's variables as the stack sets them
-    (or as `extra` gives them: a deployed model's own, its /opt/ml paths under base_dir)."""
+    (or as `extra` gives them: a deployed model's own)."""
     venv = container_env.venv_dir("serving")
     env = {
         "PATH": f"{venv / 'bin'}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-        "HOME": str(base_dir.parent.parent),
+        "HOME": "/tmp",  # writable, as the image's /root is; nothing else is
         "LANG": "C.UTF-8",
         "PYTHONUNBUFFERED": "1",
         # no pip configuration of this machine's (its local package mirrors would let an install at
         # start succeed offline, where the real container has no index at all)
         "PIP_CONFIG_FILE": os.devnull,
-        "SAGEMAKER_BASE_DIR": str(base_dir),
         # as terraform/main.tf sets them for the model
         "SAGEMAKER_PROGRAM": "inference.py",
-        "SAGEMAKER_SUBMIT_DIRECTORY": str(base_dir / "model" / "code"),
+        "SAGEMAKER_SUBMIT_DIRECTORY": f"{MODEL_DIR}/code",
         "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
         "SAGEMAKER_REGION": "us-east-1",
         "SAGEMAKER_MODEL_SERVER_WORKERS": str(workers),
+        # a real-time endpoint's: each worker's share of the cores (workers x threads = vCPUs)
+        **dict.fromkeys(("DOGS_INFERENCE_THREADS", "OMP_NUM_THREADS"),
+                        str(max(1, (os.cpu_count() or 1) // workers))),
     }
     if os.environ.get("JAVA_HOME"):
         env["JAVA_HOME"] = os.environ["JAVA_HOME"]
-    env.update({name: _rebased(value, base_dir) for name, value in (extra or {}).items()})
+    env.update(extra or {})
     return env
 
 
-def _rebased(value: str, base_dir: Path) -> str:
-    """A path under the container's /opt/ml (SAGEMAKER_SUBMIT_DIRECTORY=/opt/ml/model/code, as the
-    stack sets it) is that path under SAGEMAKER_BASE_DIR here."""
-    if value == "/opt/ml" or value.startswith("/opt/ml/"):
-        return str(base_dir) + value[len("/opt/ml"):]
-    return value
+def container_sandbox(root: Path) -> sandbox.Sandbox:
+    """What the serving container may see: the serving image (read-only) and Java, its model and tmp
+    folders (writable, `root`/model and `root`/tmp) and the toolkit's TorchServe configuration file;
+    no network."""
+    java_home = [Path(os.environ["JAVA_HOME"])] if os.environ.get("JAVA_HOME") else []
+    return sandbox.Sandbox(read_only=[*container_env.image_paths("serving"), *java_home],
+                           writable={MODEL_DIR: root / "model", "/tmp": root / "tmp"},
+                           files={str(TS_CONFIG): root / "sagemaker-ts.properties"},
+                           cwd="/tmp", hostname="model")
 
 
 def _unpack(model: Path, model_dir: Path) -> None:
@@ -196,34 +201,36 @@ def serve(model: Path, *, workers: int | None = None, env: Mapping[str, str] | N
     echo = echo or (lambda _: None)
     container_env.ensure("serving", echo=echo)
     container_env.java()
+    sandbox.bwrap()
     _sweep_stale_runs()
     runs = container_env.HOME / "runs"
     runs.mkdir(parents=True, exist_ok=True)
     root = Path(tempfile.mkdtemp(prefix=RUN_PREFIX, dir=runs))
     (root / "owner").write_text(str(os.getpid()))
-    namespace = process = container = None
+    process = container = None
     try:
-        base = root / "opt" / "ml"
-        _unpack(Path(model), base / "model")
-        workers = workers or os.cpu_count() or 1
-        environment = container_environment(base, workers, env)
-        namespace = netns.create(root / "ns")
-        config = root / "sagemaker-ts.properties"
-        config.touch()
+        _unpack(Path(model), root / "model")
         (root / "tmp").mkdir()
-        if not TS_CONFIG.exists():
-            TS_CONFIG.touch()  # a mount point for each run's own file
+        (root / "sagemaker-ts.properties").touch()
+        workers = workers or os.cpu_count() or 1
+        environment = container_environment(workers, env)
         log = root / "container.log"
-        command = [*netns.prefix(namespace), "unshare", "--mount", "--pid", "--fork", "--mount-proc",
-                   "--kill-child", "--", "sh", "-c",
-                   'mount --bind "$1" "$2" && mount --bind "$3" /tmp && exec serve', "sh",
-                   str(config), str(TS_CONFIG), str(root / "tmp")]
+        info_read, info_write = os.pipe()
         started = time.monotonic()
-        with open(log, "wb") as out:
-            process = subprocess.Popen(command, cwd=root, env=environment, stdout=out,
-                                       stderr=subprocess.STDOUT, start_new_session=True,
-                                       preexec_fn=_die_with_parent)
-        container = ServingContainer(root, namespace, process, log, environment)
+        try:
+            with open(log, "wb") as out:
+                process = subprocess.Popen(container_sandbox(root).command(["serve"], info_write),
+                                           cwd=root, env=environment, stdin=subprocess.DEVNULL,
+                                           stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                                           pass_fds=(info_write,))
+        finally:
+            os.close(info_write)
+        try:
+            pid = sandbox.child_pid(info_read)
+        except sandbox.SandboxError as exc:
+            process.wait(10)
+            raise ContainerError(f"{exc}:\n{_tail(log)}") from None
+        container = ServingContainer(root, sandbox.namespace(pid), process, log, environment)
         _wait_ready(container, started, ready_timeout_s)
         echo(f"serving container ready in {container.started_s:.1f} s ({workers} workers)")
         yield container
@@ -232,8 +239,6 @@ def serve(model: Path, *, workers: int | None = None, env: Mapping[str, str] | N
             container._pool.shutdown(wait=False)
         if process is not None:
             _stop(process)
-        if namespace is not None:
-            netns.remove(namespace)
         if os.environ.get("DOGS_KEEP_CONTAINER_LOGS"):
             print(f"container files kept in {root}")
         else:
@@ -241,7 +246,7 @@ def serve(model: Path, *, workers: int | None = None, env: Mapping[str, str] | N
 
 
 def _sweep_stale_runs() -> None:
-    """Remove what runs whose process was killed left (their namespace file and folder)."""
+    """Remove the folders of runs whose process was killed."""
     for folder in (container_env.HOME / "runs").glob(RUN_PREFIX + "*"):
         try:
             os.kill(int((folder / "owner").read_text()), 0)
@@ -250,7 +255,6 @@ def _sweep_stale_runs() -> None:
             pass
         except (OSError, ValueError):
             continue  # not ours to judge (no owner file yet, or another user's)
-        netns.remove(folder / "ns" / "net")
         shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -264,27 +268,25 @@ def _wait_ready(container: ServingContainer, started: float, timeout_s: float) -
             if container.ping() == 200:
                 container.started_s = time.monotonic() - started
                 return
-        except OSError:
+        except (OSError, BrokenExecutor):  # not listening yet, or its namespace already gone
             pass
         time.sleep(0.25)
     raise ContainerError(f"the serving container did not answer /ping within {timeout_s:g} s:\n"
                          f"{container.log_tail()}")
 
 
-def _die_with_parent() -> None:
-    """In the child before exec: SIGKILL when the process that started it ends, however it ends
-    (unshare's --kill-child passes it on to the container's PID 1, whose end ends the namespace).
-    Linux sends it when the starting *thread* ends: start containers from a thread that outlives them."""
-    import ctypes
-
-    PR_SET_PDEATHSIG = 1
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, 9, 0, 0, 0)
+def _tail(log: Path, lines: int = 40) -> str:
+    try:
+        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
 
 
 def _stop(process: subprocess.Popen) -> None:
-    """SIGTERM to the container's process group: unshare blocks it, but the toolkit's `serve` (PID 1 of
-    the namespace) passes it on to TorchServe and exits, and the kernel ends the rest of its namespace.
-    SIGKILL after 8 s (under ops.emulator.processes' 10 s, so a local endpoint stopping still cleans up)."""
+    """SIGTERM to the container's process group (bubblewrap, the toolkit's `serve`, TorchServe): when
+    bubblewrap ends, its --die-with-parent ends the sandbox's first process, and the kernel the rest of
+    its PID namespace, whatever left the group. SIGKILL after 8 s (under ops.emulator.processes' 10 s, so
+    a local endpoint stopping still cleans up)."""
     if process.poll() is not None:
         return
     with contextlib.suppress(ProcessLookupError):

@@ -1,17 +1,13 @@
-"""Network namespaces with no route out (loopback only), as SageMaker's network isolation gives a container.
-
-A namespace is kept in a file (`unshare --net=FILE`); processes start in it with `nsenter --net=FILE`, and
-a thread of ours joins it with setns(2) (a network namespace belongs to a thread), so its sockets open
-there. Root only (CAP_SYS_ADMIN), as here and in CI.
+"""Joining a container's network namespace from outside, as SageMaker's front end reaches a container that
+has network isolation (loopback only): the sandbox (bubblewrap, `ops.containers.sandbox`) makes the
+namespace; a thread of ours joins it with setns(2) through `/proc/<pid>/ns/net` (a network namespace
+belongs to a thread), so its sockets open there. Root only (CAP_SYS_ADMIN), as here and in CI.
 """
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
 import os
-import shutil
-import subprocess
-import tempfile
 from pathlib import Path
 
 from training.errors import UserError
@@ -20,32 +16,7 @@ CLONE_NEWNET = 0x40000000
 
 
 class NamespaceError(UserError, RuntimeError):
-    """A network namespace cannot be made or joined (not root, no unshare/nsenter/ip)."""
-
-
-def create(folder: Path | None = None) -> Path:
-    """A new network namespace with only loopback, up; returns the file that holds it."""
-    for tool in ("unshare", "nsenter", "ip"):
-        if not shutil.which(tool):
-            raise NamespaceError(f"{tool} is missing: apt-get install util-linux iproute2")
-    if os.geteuid() != 0:
-        raise NamespaceError("network namespaces need root (SageMaker's network isolation is emulated "
-                             "with one); run as root")
-    folder = Path(folder or tempfile.mkdtemp(prefix="dogs-netns-"))
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "net"
-    path.touch()
-    for cmd in (["unshare", f"--net={path}", "true"], [*prefix(path), "ip", "link", "set", "lo", "up"]):
-        result = subprocess.run(cmd, capture_output=True, text=True)
-        if result.returncode:
-            remove(path)
-            raise NamespaceError(f"{' '.join(cmd)}: {result.stderr.strip()}")
-    return path
-
-
-def prefix(path: Path) -> list[str]:
-    """The command prefix that runs a program inside the namespace."""
-    return ["nsenter", f"--net={path}", "--"]
+    """A network namespace cannot be joined (not root, or its process is gone)."""
 
 
 def enter(path: Path) -> None:
@@ -57,15 +28,6 @@ def enter(path: Path) -> None:
             raise NamespaceError(f"setns({path}): {os.strerror(ctypes.get_errno())}")
     finally:
         os.close(fd)
-
-
-def remove(path: Path) -> None:
-    subprocess.run(["umount", str(path)], capture_output=True)
-    path.unlink(missing_ok=True)
-    try:
-        path.parent.rmdir()
-    except OSError:
-        pass
 
 
 class Forwarder:

@@ -14,10 +14,12 @@ import contextlib
 import importlib.util
 import json
 import os
+import shutil
 import sys
 import tarfile
 import tempfile
 import threading
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -31,6 +33,7 @@ _IMPORT_LOCK = threading.RLock()  # one artifact's code imported at a time (sys.
 # A model artifact is a few files (weights, ONNX, JSON, code): far below these; a tar bomb is not.
 MAX_MEMBERS = 10_000
 MAX_UNPACKED_BYTES = 4 * 2**30
+EXTRACTION_PREFIX = "dogs-model-"
 
 
 class ArtifactError(UserError, ValueError):
@@ -71,6 +74,19 @@ class LoadedModel:
     description: dict = field(default_factory=dict)
     _worker: "_ToolkitWorker | None" = field(default=None, repr=False)
     _worker_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _cleanup: "weakref.finalize | None" = field(default=None, repr=False)  # removes an extraction
+
+    def close(self) -> None:
+        """Unload: the folder load_artifact extracted the archive into is removed (also done when the
+        model is garbage-collected or the interpreter exits; a killed process's, at the next load)."""
+        if self._cleanup is not None:
+            self._cleanup()
+
+    def __enter__(self) -> "LoadedModel":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     def handle(self, body: bytes, content_type: str, accept: str | None = "application/json") -> Answer:
         """One request through SageMaker's handler path (one at a time, as a TorchServe worker)."""
@@ -216,16 +232,25 @@ def load_artifact(path: str | Path, *, extract_to: str | Path | None = None) -> 
     path = Path(path)
     if not path.exists():
         raise ArtifactError(f"{path}: no such model artifact; run `invoke train` first")
+    owned = path.is_file() and extract_to is None
     folder = path if path.is_dir() else extract(path, extract_to)
-    for part in ("model.json", "classes.json", "code/inference.py"):
-        if not (folder / part).exists():
-            raise ArtifactError(f"{path}: not a model artifact of this project (no {part})")
-    handlers = _import_handlers(folder / "code")
-    with _artifact_code(folder / "code"):
-        model = handlers.model_fn(str(folder))
-    description = json.loads((folder / "model.json").read_text())
-    classes = json.loads((folder / "classes.json").read_text())["classes"]
-    return LoadedModel(folder, handlers, model, classes, description["model_id"], description)
+    try:
+        for part in ("model.json", "classes.json", "code/inference.py"):
+            if not (folder / part).exists():
+                raise ArtifactError(f"{path}: not a model artifact of this project (no {part})")
+        handlers = _import_handlers(folder / "code")
+        with _artifact_code(folder / "code"):
+            model = handlers.model_fn(str(folder))
+        description = json.loads((folder / "model.json").read_text())
+        classes = json.loads((folder / "classes.json").read_text())["classes"]
+    except BaseException:
+        if owned:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
+    loaded = LoadedModel(folder, handlers, model, classes, description["model_id"], description)
+    if owned:
+        loaded._cleanup = weakref.finalize(loaded, shutil.rmtree, folder, True)
+    return loaded
 
 
 def check_members(tar: tarfile.TarFile, archive: Path) -> None:
@@ -256,16 +281,47 @@ def check_member(member: tarfile.TarInfo, archive: Path | str, members: int, siz
 
 
 def extract(archive: Path, target: str | Path | None = None) -> Path:
-    """Extract a model.tar.gz safely (no paths outside the target) into `target` or a temp folder."""
-    folder = Path(target) if target else Path(tempfile.mkdtemp(prefix="dogs-model-"))
+    """Extract a model.tar.gz safely (no paths outside the target) into `target`, or into a temp folder
+    named for this process (`dogs-model-<pid>-...`: `remove_stale_extractions` finds a killed one's)."""
+    if target is None:
+        remove_stale_extractions()
+        folder = Path(tempfile.mkdtemp(prefix=f"{EXTRACTION_PREFIX}{os.getpid()}-"))
+    else:
+        folder = Path(target)
     folder.mkdir(parents=True, exist_ok=True)
     try:
         with tarfile.open(archive, "r:*") as tar:
             check_members(tar, archive)
             tar.extractall(folder, filter="data")
-    except (tarfile.TarError, OSError) as exc:
-        raise ArtifactError(f"{archive}: not a readable model.tar.gz ({exc})") from None
+    except BaseException as exc:
+        if target is None:
+            shutil.rmtree(folder, ignore_errors=True)
+        if isinstance(exc, (tarfile.TarError, OSError)):
+            raise ArtifactError(f"{archive}: not a readable model.tar.gz ({exc})") from None
+        raise
     return folder
+
+
+def remove_stale_extractions(temp_dir: str | Path | None = None) -> list[Path]:
+    """Remove the temp extraction folders of processes that are gone (killed before they could);
+    returns them."""
+    removed = []
+    for folder in Path(temp_dir or tempfile.gettempdir()).glob(f"{EXTRACTION_PREFIX}*-*"):
+        pid = folder.name[len(EXTRACTION_PREFIX):].split("-")[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _import_handlers(code_dir: Path) -> ModuleType:
@@ -280,6 +336,12 @@ def _import_handlers(code_dir: Path) -> ModuleType:
         return module
 
 
+def vendored_runtimes(code_dir: Path) -> set[str]:
+    """The top-level packages of the wheels unpacked in code/ (training.serving_runtime: onnxruntime)."""
+    return {name for top_level in code_dir.glob("*.dist-info/top_level.txt")
+            for name in top_level.read_text().split() if (code_dir / name).is_dir()}
+
+
 @contextlib.contextmanager
 def _artifact_code(code_dir: Path):
     """While inside, imports of the packages and modules in code/ (its `training`, the vendored
@@ -287,13 +349,17 @@ def _artifact_code(code_dir: Path):
     all there is. The project's own copies are set aside, then put back; objects made inside (the
     handlers, the network model_fn builds) keep the artifact's. Serialised (two threads at once would
     put each other's modules back); load models before starting threads that import `training`."""
+    runtimes = vendored_runtimes(code_dir)
     names = {p.stem for p in code_dir.glob("*.py")} | {
-        p.name for p in code_dir.iterdir() if (p / "__init__.py").is_file()}
+        p.name for p in code_dir.iterdir() if (p / "__init__.py").is_file()} - runtimes
 
     def ours(module_name: str) -> bool:
         return module_name.split(".")[0] in names
 
     with _IMPORT_LOCK:
+        for name in runtimes:  # this environment's copy, when it has one: two copies of one compiled
+            with contextlib.suppress(ImportError):  # extension cannot share a process
+                importlib.import_module(name)
         saved = {name: mod for name, mod in sys.modules.items() if ours(name)}
         for name in saved:
             del sys.modules[name]

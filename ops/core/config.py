@@ -64,7 +64,7 @@ AWS_KEYS: dict[str, tuple[type, Any, str]] = {
     "max_runtime_hours": ((int, float), lambda v: 0 < v <= 672, "hours, a number in (0, 672]"),
     "max_wait_hours": ((int, float), lambda v: 0 < v <= 672, "hours, a number in (0, 672]"),
     "pytorch_version": (str, _VERSION.match,
-                        "a PyTorch version with SageMaker training and inference images, e.g. 2.6.0"),
+                        "a PyTorch version with SageMaker training and inference images, e.g. 2.5.1"),
     "tags": (dict, lambda v: all(isinstance(k, str) and isinstance(x, str) and 0 < len(k) <= 128
                                  and len(x) <= 256 for k, x in v.items()),
              "a mapping of tag names to string values"),
@@ -72,7 +72,7 @@ AWS_KEYS: dict[str, tuple[type, Any, str]] = {
 # Keys that may be left out of config.yaml, with the value they then take.
 AWS_DEFAULTS: dict[str, Any] = {
     "role_arn": "", "spot": True, "max_runtime_hours": 4, "max_wait_hours": 8,
-    "pytorch_version": "2.6.0", "tags": {}, "prefix": naming.PREFIX,
+    "pytorch_version": "2.5.1", "tags": {}, "prefix": naming.PREFIX,
 }
 
 

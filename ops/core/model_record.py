@@ -37,6 +37,7 @@ class ModelRecord:
     model_id: str | None = None
     algorithm: str = "pytorch"         # pytorch: training/train.py; builtin: SageMaker's algorithm
     framework_version: str | None = None
+    serving_python: str | None = None  # the Python the runtime it carries is built for (model.json)
     metrics: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
 
@@ -73,6 +74,7 @@ def from_files(location: str, files: dict[str, str]) -> ModelRecord:
         location=location, class_names=names, model_id=model.get("model_id"),
         algorithm=model.get("algorithm", "pytorch"),
         framework_version=model.get("framework_version") or model.get("torch_version"),
+        serving_python=(model.get("serving_runtime") or {}).get("python"),
         metrics=summary_metrics(metrics) or model.get("metrics", {}),
         provenance=model.get("provenance", {}))
 

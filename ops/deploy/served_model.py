@@ -35,6 +35,7 @@ class Model:
     algorithm: str = DEFAULT_ALGORITHM  # what trained it: pytorch (our script) or builtin (SageMaker's)
     validation_accuracy: float | None = None  # from the artifact's record, when read
     framework_version: str | None = None  # the torch that saved it (model.json), when recorded
+    serving_python: str | None = None  # the Python of the runtime it carries (model.json), when it does
 
 
 def find_model(model_data: str | None = None, classes: str | None = None,
@@ -87,7 +88,8 @@ def _described(model_data: str, local_path: Path | None, artifact: state.Trained
     model_id = (artifact.model_id if artifact else None) or (record.model_id if record else None)
     accuracy = (record.metrics.get("validation_accuracy") if record else None)
     return Model(model_data, _model_id(model_id, model_data or str(local_path)), names, local_path,
-                 _algorithm(algorithm, recorded), accuracy, record.framework_version if record else None)
+                 _algorithm(algorithm, recorded), accuracy, record.framework_version if record else None,
+                 record.serving_python if record else None)
 
 
 def _record(local_path: Path | None, model_data: str, s3: Callable[[], Any] | None):

@@ -83,10 +83,12 @@ def check_servable(s: Settings, model: Model) -> None:
 
 
 def model_image(s: Settings, model: Model | None, echo: Callable[[str], None] = print) -> str:
-    """The inference image for `model` (None: the stack's default), of the torch that saved it."""
+    """The inference image for `model` (None: the stack's default): one of the Python its runtime is
+    built for, else of the torch that saved it (sagemaker_images.serving_version)."""
     version = s.pytorch_version
     if model is not None and model.algorithm != "builtin":
-        version, note = sagemaker_images.serving_version(model.framework_version, s.pytorch_version)
+        version, note = sagemaker_images.serving_version(model.framework_version, s.pytorch_version,
+                                                         model.serving_python)
         if note:
             echo(note)
     return image_uri(s.region, s.instance_type or "ml.m5.large",

@@ -20,6 +20,7 @@ import contextlib
 import json
 import os
 import logging
+import signal
 import threading
 import time
 import uuid
@@ -269,6 +270,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.model is None and not args.aws_url:
         parser.error("give --model or --aws-url")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    # SIGTERM (how the stack stops it) unwinds, so the model's extraction folder is removed on the way out
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(SystemExit(0)))
     try:
         model_path, environment = _model_to_serve(args)
         if args.container:
@@ -306,6 +309,7 @@ def _serve_in_process(args: argparse.Namespace, model) -> None:
     logger.info(json.dumps({"event": "listening", "url": f"http://{args.host}:{args.port}",
                             "endpoint_name": args.endpoint_name, "model_id": model.model_id,
                             "backend": getattr(model.model, "backend", "unknown"),
+                            "model_dir": str(model.folder),
                             "lanes": lanes if model.batchable else 1,
                             "intra_op_threads": args.intra_op_threads}))
     import waitress
@@ -343,14 +347,11 @@ def _parser() -> argparse.ArgumentParser:
 def _serve_container(args: argparse.Namespace, model_path: Path, environment: dict | None) -> None:
     """The runtime API in front of the real serving container: what InvokeEndpoint reaches on AWS,
     with the deployed model's environment when it came from the local AWS."""
-    import signal
-
     import waitress
 
     from ops.containers import container_serving
     from ops.core.artifact import InferenceFailed
 
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(SystemExit(0)))  # unwind: stop it
     with container_serving.serve(model_path, env=environment, echo=logger.info) as running:
         def invoke(body: bytes, content_type: str, accept: str) -> bytes:
             status, answer_type, answer = running.invoke(body, content_type, accept)

@@ -23,6 +23,14 @@ class ServerError(UserError, RuntimeError):
 
 
 HOST = "127.0.0.1"
+# The processes that run someone else's code (an artifact's inference.py, loaded in-process) start with
+# what a SageMaker model container has, not the operator's environment (model_server_environment).
+MODEL_SERVERS = ("ops.emulator.local_endpoint",)
+# What a model server keeps of this shell: where programs and the project's folders are, the locale,
+# the trust settings; nothing that authenticates anyone.
+PASSED_ON = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "JAVA_HOME", "AWS_CA_BUNDLE",
+             "DOGS_HOME", "DOGS_CONTAINERS_HOME", "DOGS_WHEELS", "DOGS_KEEP_CONTAINER_LOGS",
+             "DOGS_INFERENCE_BACKEND")
 
 
 def free_port(host: str = HOST) -> int:
@@ -94,20 +102,36 @@ def stop_pid(pid: int, timeout: float = 10) -> None:
         pass
 
 
+def model_server_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """A model server's environment: PASSED_ON of this shell's, the local AWS's own test credentials,
+    AWS's credential and config files pointed at nothing (no profile of the operator's is found) and no
+    instance metadata, then `extra`. No other variable of the operator's: none of their AWS keys,
+    session tokens, profiles or API keys reach the artifact's code."""
+    from ops.emulator.local_aws import CREDENTIALS
+
+    env = {name: os.environ[name] for name in PASSED_ON if name in os.environ}
+    env.update(CREDENTIALS, AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+               AWS_EC2_METADATA_DISABLED="true")
+    return {**env, **(extra or {})}
+
+
 def start(name: str, module: str, args: list[str], port: int, health_path: str, log_dir: Path,
           env: dict[str, str] | None = None, timeout: float = 180, expect_status: int = 200,
           ca_bundle: Path | None = None) -> Server:
     """Run `python -m module args` in the background (log: `log_dir/<name>.log`) and wait until GET
     health_path answers `expect_status`; with `ca_bundle`, the server speaks HTTPS with a certificate
-    that bundle trusts. An early exit or no answer within `timeout` is a ServerError with the log's tail."""
+    that bundle trusts. An early exit or no answer within `timeout` is a ServerError with the log's tail.
+    `env` adds to this shell's environment, or for a model server to model_server_environment()."""
     log_dir.mkdir(parents=True, exist_ok=True)
     log = log_dir / f"{name}.log"
+    project = {PROJECT_ENV: str(project_root())}  # the user's project (its .dogs/), passed on by name
+    environment = (model_server_environment({**project, **(env or {})}) if module in MODEL_SERVERS
+                   else {**os.environ, **project, **(env or {})})
     with open(log, "ab") as fh:
-        # The code's folder to import from; the user's project (its .dogs/) passed on by name.
+        # cwd: the code's folder to import from
         proc = subprocess.Popen([sys.executable, "-m", module, *args], cwd=PROJECT_ROOT,
                                 stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env={**os.environ, PROJECT_ENV: str(project_root()), **(env or {})},
-                                start_new_session=True)
+                                env=environment, start_new_session=True)
     url = f"{'https' if ca_bundle else 'http'}://{HOST}:{port}"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

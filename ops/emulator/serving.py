@@ -79,7 +79,7 @@ def start(deployment: Deployment, endpoint_port: int | None = None, api_port: in
     from ops.emulator.local_aws import CREDENTIALS
 
     log_dir = log_dir or state.home() / "serve"
-    env = dict(CREDENTIALS)
+    env = dict(CREDENTIALS)  # the endpoint adds them itself (processes.model_server_environment)
     if deployment.ca_bundle:
         env["AWS_CA_BUNDLE"] = deployment.ca_bundle
     endpoint_port = endpoint_port or processes.free_port()

@@ -1,10 +1,12 @@
 """The SageMaker images the project trains and serves in, from the installed sagemaker SDK's own table.
 
 The config's `aws.pytorch_version` names the training image (`invoke train --algorithm pytorch`). The inference
-image that serves an artifact (`invoke deploy`) is of the torch the artifact was saved with, as its model.json
-records (`serving_version`), so a model is loaded by its own torch; the config's version only for an artifact
-that records none. The built-in image-classification algorithm trains and serves in one image of its own.
-Nothing here calls AWS: the SDK's table is a file in its package.
+image that serves an artifact (`invoke deploy`, `serving_version`) is one whose Python runs the runtime the
+artifact carries (model.json `serving_runtime`: ONNX Runtime built for one Python), the configured version when
+it does; an artifact without one is served by the torch it was saved with, as its model.json records, so a
+model is loaded by its own torch; the config's version for an artifact that records neither. The built-in
+image-classification algorithm trains and serves in one image of its own. Nothing here calls AWS: the SDK's
+table is a file in its package.
 """
 from __future__ import annotations
 
@@ -66,14 +68,22 @@ def _release(version: str) -> tuple[int, ...]:
     return Version(version).release
 
 
-def serving_version(trained: str | None, configured: str) -> tuple[str, str | None]:
-    """The PyTorch version whose inference image serves an artifact saved by torch `trained`, and a note
-    when it is not that very version.
+def serving_version(trained: str | None, configured: str,
+                    runtime_python: str | None = None) -> tuple[str, str | None]:
+    """The PyTorch version whose inference image serves an artifact saved by torch `trained` (carrying a
+    runtime built for Python `runtime_python`, e.g. "3.11"), and a note when it is not the expected one.
+
+    With a runtime: the configured version when its inference image runs that Python, else the newest that
+    does (the note says so); the torch that saved the model only serves when the runtime cannot load.
 
     The image of the same major.minor when SageMaker has one (a patch release loads its own weights);
     else the newest image before it (a state dict or an ONNX file saved by a newer torch loads in an
     older one; the note says so); an artifact older than every image is an error. No recorded version
     (an artifact from before the record): the configured `aws.pytorch_version`."""
+    if runtime_python:
+        chosen = _of_python(runtime_python, configured)
+        if chosen:
+            return chosen
     if not trained:
         return configured, None
     versions = versions_in_both_scopes()
@@ -87,6 +97,21 @@ def serving_version(trained: str | None, configured: str) -> tuple[str, str | No
                         f"inference image ({', '.join(versions)}); train it again")
     return older[-1], (f"the model was saved by torch {trained}, which has no SageMaker inference image: "
                        f"serving it with the newest before it, PyTorch {older[-1]}")
+
+
+def _of_python(python: str, configured: str) -> tuple[str, str | None] | None:
+    """The inference image of `python` ("3.11"): the configured one when it is, else the newest."""
+    wanted = "py" + python.replace(".", "")
+    if pytorch_version(configured).py_version("inference") == wanted:
+        return pytorch_version(configured).version, None
+    tables = sdk().image_uris.config_for_framework("pytorch")
+    matching = [v for v in versions_in_both_scopes(tables)
+                if wanted in tables["inference"]["versions"][v]["py_versions"]]
+    if not matching:
+        return None
+    return matching[-1], (f"the model carries ONNX Runtime for Python {python}, which the inference image of "
+                          f"aws.pytorch_version {configured} does not run: serving it with PyTorch "
+                          f"{matching[-1]}, the newest image of Python {python}")
 
 
 def retrieve(framework: str, region: str, **kwargs) -> str:

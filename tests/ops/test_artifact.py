@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tarfile
@@ -189,3 +190,53 @@ def test_hostile_archives_are_refused_before_anything_is_written(tmp_path, membe
 
     assert list((tmp_path / "out").iterdir()) == []
     assert not (tmp_path / "evil").exists() and not Path("/tmp/evil").exists()
+
+
+def test_an_extracted_model_is_removed_when_it_is_unloaded(tiny_artifact, tmp_path, monkeypatch):
+    import gc
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with load_artifact(tiny_artifact) as closed:
+        folder = closed.folder
+        assert folder.parent == tmp_path and (folder / "model.json").is_file()
+    assert not folder.exists()
+
+    collected = load_artifact(tiny_artifact)  # never closed: garbage collection removes it
+    folder = collected.folder
+    del collected
+    gc.collect()
+    assert not folder.exists() and not list(tmp_path.iterdir())
+
+
+def test_a_folder_or_a_target_given_is_never_removed(tiny_artifact, tmp_path):
+    target = tmp_path / "x"
+    with load_artifact(tiny_artifact, extract_to=target):
+        pass
+    with load_artifact(target):
+        pass
+    assert (target / "model.json").is_file()
+
+
+def test_a_dead_processs_extraction_is_removed_at_the_next_one(tiny_artifact, tmp_path, monkeypatch):
+    import tempfile
+
+    from ops.core import artifact
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()
+    left = tmp_path / f"{artifact.EXTRACTION_PREFIX}{dead}-abc"
+    (left / "code").mkdir(parents=True)
+    ours = tmp_path / f"{artifact.EXTRACTION_PREFIX}{os.getpid()}-def"
+    ours.mkdir()
+
+    with load_artifact(tiny_artifact):
+        assert not left.exists() and ours.exists()
+
+
+def test_in_process_the_runtime_the_artifact_carries_is_this_environments(tiny_artifact):
+    with load_artifact(tiny_artifact) as loaded:
+        assert (loaded.folder / "code" / "onnxruntime").is_dir()
+        assert loaded.model.backend == "onnxruntime"
+        assert not sys.modules["onnxruntime"].__file__.startswith(str(loaded.folder))

@@ -133,7 +133,7 @@ def test_pytorch_request_runs_our_script_like_the_sdk(cfg, training_inputs, mock
     (request,) = captured
     spec = request["AlgorithmSpecification"]
     assert spec["TrainingImage"] == ("763104351884.dkr.ecr.us-east-1.amazonaws.com/"
-                                     "pytorch-training:2.6.0-gpu-py312")
+                                     "pytorch-training:2.5.1-gpu-py311")
     hyper = request["HyperParameters"]
     assert all(isinstance(v, str) for v in hyper.values())
     assert hyper["sagemaker_program"] == '"training/train.py"'
@@ -187,7 +187,7 @@ def _sdk_request(session, aws, bucket, source_root, metric_definitions):
                             lambda params, **kw: requests.append(json.loads(json.dumps(params))))
     estimator = PyTorch(
         entry_point="training/train.py", source_dir=str(source_root), role=aws["role_arn"],
-        framework_version=aws["pytorch_version"], py_version="py312",
+        framework_version=aws["pytorch_version"], py_version="py311",
         instance_type=aws["instance_type"], instance_count=aws["instance_count"],
         volume_size=aws["volume_size"], distribution={"torch_distributed": {"enabled": True}},
         use_spot_instances=True, max_run=aws["max_runtime_hours"] * 3600,

@@ -15,6 +15,7 @@ import requests
 from ops.containers import container_serving
 from ops.core.artifact import extract
 from tests.fixtures.paths import SHARED
+from tests.ops.test_sandbox import host_namespaces
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root (CI runs as root)")]
@@ -61,6 +62,19 @@ def test_it_answers_the_same_probabilities_as_the_in_process_model(container, lo
 
         assert (status, content_type) == (200, "application/json")
         assert np.abs(np.array(json.loads(answer)) - loaded_tiny.predict(body)).max() <= 1e-4
+
+
+def test_it_serves_with_the_onnx_runtime_the_artifact_carries(container, sample_images):
+    # Given the artifact's model.json naming the runtime it carries for the image's Python
+    assert json.loads((container.root / "model" / "model.json").read_text())["serving_runtime"]["python"] == "3.11"
+    assert container.invoke(sample_images["jpeg"], "application/x-image")[0] == 200
+
+    # Then every TorchServe worker runs the network in that copy, from the model's code folder
+    workers = [p for p in psutil.Process(container.process.pid).children(recursive=True)
+               if "model_service_worker" in _cmdline(p)]
+    assert len(workers) == int(container.environment["SAGEMAKER_MODEL_SERVER_WORKERS"])
+    for worker in workers:
+        assert "/opt/ml/model/code/onnxruntime/capi/" in Path(f"/proc/{worker.pid}/maps").read_text()
 
 
 def test_every_bad_input_is_a_4xx_with_a_json_error(container, sample_images):
@@ -174,12 +188,12 @@ def test_a_deployed_model_runs_with_its_own_environment(moto_server, tiny_artifa
     finally:
         server.stop()
 
-    # Then TorchServe ran with the model's variables, its /opt/ml paths under the run's base folder
+    # Then TorchServe ran with the model's variables, its /opt/ml paths as deployed (the sandbox has one)
     listening = [json.loads(line) for line in (tmp_path / "endpoint-env.log").read_text().splitlines()
                  if '"listening"' in line][0]
     assert listening["workers"] == "1"
     assert environ["DOGS_MARK"] == "from-the-model"
-    assert environ["SAGEMAKER_SUBMIT_DIRECTORY"] == environ["SAGEMAKER_BASE_DIR"] + "/model/code"
+    assert environ["SAGEMAKER_SUBMIT_DIRECTORY"] == "/opt/ml/model/code" and "SAGEMAKER_BASE_DIR" not in environ
 
 
 def _cmdline(process: psutil.Process) -> str:
@@ -200,3 +214,73 @@ def test_a_verbose_accept_gets_the_known_breed_verdict_through_torchserve(contai
         verdict = json.loads(answer)
         assert verdict["is_known_breed"] == (verdict["known_breed_score"] >= threshold)
         assert np.abs(np.array(verdict["probabilities"]) - loaded_tiny.predict(body)).max() <= 1e-4
+
+
+# Run by the artifact's own code as the worker loads it: what someone else's inference.py could try.
+HOSTILE = '''
+import ctypes, json, os, signal, subprocess, sys
+from real_inference import *  # noqa: F401,F403 (the artifact's own handlers)
+from real_inference import model_fn as _model_fn
+
+def _try(action):
+    try:
+        action()
+        return "done"
+    except OSError as exc:
+        return type(exc).__name__
+
+def _write(path):
+    with open(path, "w") as fh:
+        fh.write("escaped")
+
+def model_fn(model_dir):
+    checkout, token = os.environ["PROBE_CHECKOUT"], os.environ["PROBE_TOKEN"]
+    found = {
+        "write_checkout": _try(lambda: _write(os.path.join(checkout, "escape-" + token))),
+        "write_etc": _try(lambda: _write("/etc/escape-" + token)),
+        "write_model": _try(lambda: _write(os.path.join(model_dir, "note"))),
+        "write_tmp": _try(lambda: _write("/tmp/note")),
+        "host_netns": _try(lambda: os.readlink("/proc/1/ns/net")) and os.readlink("/proc/1/ns/net"),
+        "capabilities": [l.split()[1] for l in open("/proc/self/status") if l.startswith("CapEff")][0],
+        "new_user_namespace": ctypes.CDLL(None, use_errno=True).unshare(0x10000000),
+    }
+    # a process that ignores SIGTERM, in a session of its own, meant to outlive the container
+    subprocess.Popen([sys.executable, "-c", "import signal, time; signal.signal(signal.SIGTERM, "
+                      "signal.SIG_IGN); signal.signal(signal.SIGHUP, signal.SIG_IGN); time.sleep(600)",
+                      "linger-" + token], start_new_session=True)
+    with open("/tmp/probe.json", "w") as fh:
+        json.dump(found, fh)
+    return _model_fn(model_dir)
+'''
+
+
+def test_the_artifacts_code_is_sandboxed(tiny_artifact, tmp_path):
+    # Given an artifact whose inference.py tries to write to the checkout, reach the host's namespaces
+    # and leave a process behind
+    import uuid
+
+    from tests.fixtures.paths import REPO
+
+    model = extract(tiny_artifact, tmp_path / "model")
+    (model / "code" / "inference.py").rename(model / "code" / "real_inference.py")
+    (model / "code" / "inference.py").write_text(HOSTILE)
+    token = uuid.uuid4().hex[:12]
+
+    # When the serving container loads it and answers, then stops
+    with container_serving.serve(model, workers=1, env={"PROBE_CHECKOUT": str(REPO),
+                                                       "PROBE_TOKEN": token}) as running:
+        photo = next(UNSEEN.glob("*/*.JPEG"))
+        status = running.invoke(photo.read_bytes(), "application/x-image")[0]
+        found = json.loads((running.root / "tmp" / "probe.json").read_text())
+        lingering = [p for p in psutil.process_iter(["cmdline"]) if f"linger-{token}" in (p.info["cmdline"] or [])]
+
+    # Then it served, wrote only its model and tmp folders, saw only its own namespaces, had no
+    # capabilities, could make no user namespace, and nothing of it survived the stop
+    assert status == 200
+    assert found["write_checkout"] != "done" and found["write_etc"] != "done" and found["write_model"] == found["write_tmp"] == "done", found
+    assert not list(REPO.glob(f"escape-{token}")) and not Path(f"/etc/escape-{token}").exists()
+    assert found["host_netns"].startswith("net:[") and found["host_netns"] not in host_namespaces("net")
+    assert found["capabilities"] == "0000000000000000" and found["new_user_namespace"] == -1, found
+    assert len(lingering) == 1
+    _, alive = psutil.wait_procs(lingering, timeout=20)
+    assert alive == []

@@ -295,3 +295,8 @@ def test_its_artifact_serves_in_the_serving_container(container_run, dataset):
     assert (status, content_type) == (200, "application/json")
     probabilities = json.loads(body)
     assert len(probabilities) == BREEDS and abs(sum(probabilities) - 1) < 1e-4
+    # the job carried the runtime it installed from training/requirements.txt, for the serving image's Python
+    runtime = json.loads(artifact_file(container_run.artifact, "model.json"))["serving_runtime"]
+    pinned = dict(line.split("==") for line in (REPO / "training" / "requirements.txt").read_text().splitlines()
+                  if line and not line.startswith("#"))
+    assert (runtime["version"], runtime["python"]) == (pinned["onnxruntime"], "3.11")

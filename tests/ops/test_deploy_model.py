@@ -36,10 +36,17 @@ def home(tmp_path, use_home):
 
 
 # ---------------------------------------------------------------- one PyTorch version
-def test_config_default_has_training_and_inference_images():
+def test_config_default_has_training_and_inference_images_of_this_machines_python():
+    import sys
+
+    from training import serving_runtime
+
     resolved = sagemaker_images.pytorch_version(config.load().aws["pytorch_version"])
-    assert resolved.version == config.AWS_DEFAULTS["pytorch_version"] == "2.6.0"
-    assert resolved.py_versions == {"training": "py312", "inference": "py312"}
+    assert resolved.version == config.AWS_DEFAULTS["pytorch_version"] == "2.5.1"
+    # the Python the artifact's ONNX Runtime is built for, and the one the container harness runs here
+    python = "py" + serving_runtime.PYTHON.replace(".", "")
+    assert resolved.py_versions == {"training": python, "inference": python}
+    assert f"{sys.version_info.major}.{sys.version_info.minor}" == serving_runtime.PYTHON
 
 
 def test_a_minor_version_resolves_to_the_full_one():
@@ -199,6 +206,25 @@ def test_the_serving_image_is_of_the_torch_that_saved_the_model(trained, served,
 def test_a_model_older_than_every_image_is_refused():
     with pytest.raises(UserError, match="older than every SageMaker PyTorch inference image"):
         sagemaker_images.serving_version("1.13.1", "2.6.0")
+
+
+@pytest.mark.parametrize("configured, served, noted", [
+    ("2.5.1", "2.5.1", False),   # the configured image runs the runtime's Python
+    ("2.6.0", "2.5.1", True),    # it does not (py312): the newest image of Python 3.11, with a note
+])
+def test_an_artifact_carrying_its_runtime_is_served_by_an_image_of_its_python(configured, served, noted):
+    version, note = sagemaker_images.serving_version("2.14.1", configured, "3.11")
+    assert version == served and (note is not None) == noted
+    if noted:
+        assert "Python 3.11" in note and configured in note
+
+
+def test_deploy_serves_an_artifact_carrying_its_runtime_in_an_image_of_its_python(home):
+    s = deploy.Settings(target="aws", region=REGION, pytorch_version="2.5.1")
+    model = deploy.Model("s3://b/m/model.tar.gz", "m", ["a"], framework_version="2.14.1",
+                         serving_python="3.11")
+    notes = []
+    assert deploy.model_image(s, model, notes.append).endswith(":2.5.1-cpu-py311") and notes == []
 
 
 def test_deploy_looks_up_the_image_of_the_artifacts_torch(home):

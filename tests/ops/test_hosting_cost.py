@@ -20,11 +20,36 @@ def test_realtime_defaults_are_terraforms():
 
 
 def test_serverless_bills_per_request_and_nothing_while_idle():
-    text = hosting_cost.describe({})  # the default endpoint type
+    text = hosting_cost.describe({}, seconds_per_request=1.0)  # the default endpoint type
     # 3 GB x 1 s x 0.00002 $/GB-s x 1e6 = 60.00 $ per million requests
     assert "serverless, 3072 MB: nothing while idle; $60.00 per million requests" in text
     # API Gateway 3.50 + Lambda 0.20 + 0.25 GB x 1 s x 0.0000166667 x 1e6 = 7.87
     assert "about $7.87 per million" in text
+
+
+def test_the_cost_per_prediction_comes_from_the_measured_figure_with_its_date_and_machine(monkeypatch):
+    # Given the serving container measured at 20 ms a request and 25 requests per second per vCPU
+    monkeypatch.setattr(hosting_cost, "measured", lambda: {
+        "measured": "2026-12-07 21:30", "machine": "2-core AMD EPYC VM, shared",
+        "seconds_per_request": 0.02, "requests_per_second_per_vcpu": 25.0})
+
+    serverless = hosting_cost.describe({})
+    realtime = hosting_cost.describe({"endpoint_type": "realtime"})
+
+    # Then serverless: 3 GB x 0.02 s x 0.00002 $/GB-s x 1e6 = $1.20 per million requests
+    assert "$1.20 per million requests of 20.0 ms inference" in serverless
+    # and real-time, kept busy: $0.115 / (25 x 2 vCPUs x 3600 s) x 1e6 = $0.64 per million predictions
+    assert "kept busy, $0.64 per million predictions (25 per second per vCPU" in realtime
+    for text in (serverless, realtime):
+        assert "measured 2026-12-07 21:30 on a 2-core AMD EPYC VM, shared, serving_measured.yaml" in text
+
+
+def test_the_recorded_measurement_says_when_where_and_how():
+    m = hosting_cost.measured()
+    assert set(m) >= {"measured", "machine", "command", "model", "seconds_per_request",
+                      "requests_per_second_per_vcpu"}
+    assert m["measured"].startswith("2026-") and "benchmarks/container_bench.py" in m["command"]
+    assert 0 < m["seconds_per_request"] < 1 and m["requests_per_second_per_vcpu"] > 0
 
 
 def test_provisioned_concurrency_bills_by_the_hour():

@@ -3,6 +3,9 @@ deployed model the way SageMaker does (endpoint → config → model → S3), on
 from __future__ import annotations
 
 import json
+import os
+import signal
+from pathlib import Path
 
 import boto3
 import pytest
@@ -207,3 +210,75 @@ def test_the_downloaded_artifact_is_synced_before_it_takes_its_name(tmp_path, di
     assert path.read_bytes() == b"artifact"
     assert synced_before_rename(disk_events, path)
     assert [p.name for p in tmp_path.iterdir()] == ["model.tar.gz"]
+
+
+OPERATOR = {"AWS_ACCESS_KEY_ID": "AKIAOPERATOROWNKEY01", "AWS_SECRET_ACCESS_KEY": "operator-secret-key",
+            "AWS_SESSION_TOKEN": "operator-session-token", "AWS_PROFILE": "operator-admin",
+            "AWS_ROLE_ARN": "arn:aws:iam::123456789012:role/operator", "DOGS_API_KEY": "operator-api-key",
+            "GITHUB_TOKEN": "operator-github-token"}
+
+
+def start_endpoint(model, name: str, log_dir):
+    port = processes.free_port()
+    return processes.start(name, "ops.emulator.local_endpoint",
+                           ["--model", str(model), "--endpoint-name", name, "--port", str(port)],
+                           port, "/ping", log_dir)
+
+
+def listening(log) -> dict:
+    return [json.loads(line) for line in log.read_text().splitlines() if '"listening"' in line][-1]
+
+
+def test_the_endpoint_process_has_none_of_the_operators_credentials(tiny_artifact, tmp_path, monkeypatch):
+    # Given an operator's shell with real-looking AWS credentials, a profile and other secrets
+    for name, value in OPERATOR.items():
+        monkeypatch.setenv(name, value)
+
+    # When the local endpoint, which runs the artifact's code in its process, starts from that shell
+    server = start_endpoint(tiny_artifact, "endpoint-env", tmp_path)
+    try:
+        environ = dict(line.split("=", 1) for line in
+                       Path(f"/proc/{server.pid}/environ").read_bytes().decode().split("\0") if "=" in line)
+    finally:
+        server.stop()
+
+    # Then none of them reached it: only the local AWS's test credentials, and no credential files
+    assert not set(OPERATOR.values()) & set(environ.values())
+    # (AWS_CA_BUNDLE, whom to trust, is passed on: it authenticates no one)
+    assert environ.get("AWS_CA_BUNDLE") == os.environ.get("AWS_CA_BUNDLE")
+    assert {k: v for k, v in environ.items() if k.startswith("AWS_") and k != "AWS_CA_BUNDLE"} == {
+        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        "AWS_EC2_METADATA_DISABLED": "true"}
+    assert environ["PATH"] == os.environ["PATH"]
+
+
+def test_the_extraction_folder_goes_when_the_endpoint_stops(tiny_artifact, tmp_path, monkeypatch):
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # the endpoint extracts into its temp folder
+    server = start_endpoint(tiny_artifact, "endpoint-stop", tmp_path)
+    folder = Path(listening(tmp_path / "endpoint-stop.log")["model_dir"])
+    assert folder.parent == tmp_path and (folder / "model.json").is_file()
+
+    server.stop()
+
+    assert not folder.exists()
+
+
+def test_a_killed_endpoints_extraction_goes_at_the_next_start(tiny_artifact, tmp_path, monkeypatch):
+    # Given an endpoint killed before it could clean up
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    killed = start_endpoint(tiny_artifact, "endpoint-killed", tmp_path)
+    left = Path(listening(tmp_path / "endpoint-killed.log")["model_dir"])
+    os.kill(killed.pid, signal.SIGKILL)
+    os.waitpid(killed.pid, 0)
+    assert left.exists()
+
+    # When the next one starts, then the one left behind is gone and only the new one's is there
+    server = start_endpoint(tiny_artifact, "endpoint-next", tmp_path)
+    try:
+        current = Path(listening(tmp_path / "endpoint-next.log")["model_dir"])
+        assert not left.exists()
+        assert [p for p in tmp_path.glob("dogs-model-*")] == [current]
+    finally:
+        server.stop()
+    assert not current.exists()

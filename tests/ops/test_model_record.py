@@ -52,6 +52,25 @@ def test_the_record_carries_metrics_and_framework_version(tmp_path):
     assert record.location == str(path)
 
 
+def test_the_record_names_the_python_of_the_runtime_the_artifact_carries(tmp_path):
+    path = tmp_path / "model.tar.gz"
+    description = {"model_id": "m-2", "torch_version": "2.14.1",
+                   "serving_runtime": {"package": "onnxruntime", "version": "1.32.0", "python": "3.11"}}
+    path.write_bytes(tarball({"classes.json": classmap.to_json(classmap.from_folders(CLASS_FOLDERS)).encode(),
+                              "model.json": json.dumps(description).encode()}))
+
+    record = model_record.read(path)
+
+    assert (record.framework_version, record.serving_python) == ("2.14.1", "3.11")
+    assert model_record.read(_without_runtime(tmp_path)).serving_python is None
+
+
+def _without_runtime(tmp_path):
+    path = tmp_path / "plain.tar.gz"
+    path.write_bytes(pytorch_artifact("m-3"))
+    return path
+
+
 def test_reading_stops_once_the_record_is_found(mocked_aws, data_bucket):
     """A large artifact is not read to its end: the record files come first in a stream."""
     members = {"classes.json": classmap.to_json(classmap.from_folders(CLASS_FOLDERS)).encode(),
