@@ -277,7 +277,9 @@ def test_the_artifacts_code_is_sandboxed(tiny_artifact, tmp_path):
     # Then it served, wrote only its model and tmp folders, saw only its own namespaces, had no
     # capabilities, could make no user namespace, and nothing of it survived the stop
     assert status == 200
-    assert found["write_checkout"] != "done" and found["write_etc"] != "done" and found["write_model"] == found["write_tmp"] == "done", found
+    assert found["write_etc"] != "done" and found["write_model"] == found["write_tmp"] == "done", found
+    # a checkout under /tmp is a folder of the container's own private /tmp there: written, never the host's
+    assert found["write_checkout"] != "done" or REPO.is_relative_to("/tmp"), found
     assert not list(REPO.glob(f"escape-{token}")) and not Path(f"/etc/escape-{token}").exists()
     assert found["host_netns"].startswith("net:[") and found["host_netns"] not in host_namespaces("net")
     assert found["capabilities"] == "0000000000000000" and found["new_user_namespace"] == -1, found
